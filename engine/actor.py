@@ -1,0 +1,185 @@
+"""One asyncio actor per show: the only code that changes a show's seats.
+
+Messages are taken from a bounded mailbox and decided strictly one at a time, so two requests for one seat can
+never interleave. An accepted change is applied in memory and handed to the journal; the caller's reply is
+resolved only from the journal's commit callback. The actor does not wait for that commit before deciding the
+next message: that is what lets the journal put many decisions into one transaction.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from engine.ports import BookRecord, CancelRecord, Journal, ShowInfo, ShowStore, StorageUnavailable
+from engine.seats import Book, Cancel, Command, Outcome, SeatState, apply, decide, record_booking_id, restore
+
+
+class Busy(Exception):
+    """A bounded queue is full; the caller should retry after `retry_after` seconds."""
+
+    def __init__(self, what: str, retry_after: int = 1) -> None:
+        super().__init__(f"{what} is full")
+        self.retry_after = retry_after
+
+
+class ShowNotFound(Exception):
+    pass
+
+
+class ShuttingDown(Exception):
+    pass
+
+
+@dataclass(frozen=True, slots=True)
+class Booking:
+    id: int
+    show: ShowInfo
+    user_id: int
+    seat_number: int
+    status: str
+    created_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class Reply:
+    outcome: Outcome
+    booking_id: int | None = None
+    booking: Booking | None = None  # set when the outcome is BOOKED
+
+
+Reply_ = asyncio.Future[Reply]
+_STOP = object()
+
+
+def _resolve(reply: Reply_, result: Reply) -> None:
+    if not reply.done():  # the caller may have gone away; the change stands regardless
+        reply.set_result(result)
+
+
+def _fail(reply: Reply_, error: Exception) -> None:
+    if not reply.done():
+        reply.set_exception(error)
+
+
+class ShowActor:
+    def __init__(
+        self,
+        show_id: int,
+        store: ShowStore,
+        journal: Journal,
+        mailbox_size: int,
+        on_exit: Callable[[ShowActor], None],
+    ) -> None:
+        assert mailbox_size >= 1
+        self.show_id = show_id
+        self._store = store
+        self._journal = journal
+        self._mailbox: asyncio.Queue[tuple[Command, Reply_] | object] = asyncio.Queue(mailbox_size)
+        self._on_exit = on_exit
+        self._show: ShowInfo | None = None
+        self._state: SeatState | None = None  # None: not loaded, or dropped after a failed commit
+        self._pending = 0  # records handed to the journal and not yet committed or failed
+        self._stopping = False
+        self.task = asyncio.get_running_loop().create_task(self._run(), name=f"show-actor-{show_id}")
+
+    @property
+    def idle(self) -> bool:
+        return self._mailbox.empty() and self._pending == 0
+
+    @property
+    def mailbox_depth(self) -> int:
+        return self._mailbox.qsize()
+
+    def tell(self, command: Command, reply: Reply_) -> None:
+        if self._stopping:
+            raise ShuttingDown()
+        try:
+            self._mailbox.put_nowait((command, reply))
+        except asyncio.QueueFull:
+            raise Busy(f"the mailbox of show {self.show_id}") from None
+
+    async def stop(self) -> None:
+        """Finish every message already in the mailbox, then end."""
+        if not self._stopping:
+            self._stopping = True
+            await self._mailbox.put(_STOP)
+        await asyncio.shield(self.task)
+
+    async def _run(self) -> None:
+        try:
+            while True:
+                message = await self._mailbox.get()
+                if message is _STOP:
+                    return
+                command, reply = message  # type: ignore[misc]
+                if reply.done():
+                    continue
+                if self._state is None:
+                    loaded = await self._load(reply)
+                    if loaded is None:
+                        return
+                    if not loaded:
+                        continue
+                self._handle(command, reply)
+        finally:
+            self._stopping = True
+            while not self._mailbox.empty():
+                message = self._mailbox.get_nowait()
+                if message is not _STOP:
+                    _fail(message[1], ShowNotFound() if self._show is None else ShuttingDown())  # type: ignore[index]
+            self._on_exit(self)
+
+    async def _load(self, reply: Reply_) -> bool | None:
+        """True when loaded, False when storage failed (retry on the next message), None when the show is gone."""
+        assert self._pending == 0, "reloading while commits are in flight would lose them"
+        try:
+            snapshot = await self._store.load_show(self.show_id)
+        except StorageUnavailable as error:
+            _fail(reply, error)
+            return False
+        if snapshot is None:
+            _fail(reply, ShowNotFound())
+            return None
+        self._show = snapshot.show
+        self._state = restore(snapshot.show.total_seats, snapshot.bookings)
+        return True
+
+    def _handle(self, command: Command, reply: Reply_) -> None:
+        state = self._state
+        assert state is not None and self._show is not None
+        outcome = decide(state, command)
+        if not outcome.accepted:
+            _resolve(reply, Reply(outcome, getattr(command, "booking_id", None)))
+            return
+        if not self._journal.has_room():
+            _fail(reply, Busy("the journal queue"))
+            return
+        seat = apply(state, command)
+        now = datetime.now(UTC)
+        show = self._show
+
+        def committed(booking_id: int) -> None:
+            self._pending -= 1
+            assert state is self._state, "a committed record must belong to the live state"
+            if isinstance(command, Book):
+                record_booking_id(state, seat, booking_id)
+                booking = Booking(booking_id, show, command.user_id, seat, "booked", now)
+                _resolve(reply, Reply(Outcome.BOOKED, booking_id, booking))
+            else:
+                _resolve(reply, Reply(Outcome.CANCELLED, booking_id))
+
+        def failed(error: Exception) -> None:
+            self._pending -= 1
+            self._state = None  # what is on disk is the truth; reload before the next decision
+            _fail(reply, error if isinstance(error, (StorageUnavailable, Busy)) else StorageUnavailable(str(error)))
+
+        if isinstance(command, Book):
+            record: BookRecord | CancelRecord = BookRecord(self.show_id, command.user_id, seat, now)
+        else:
+            assert isinstance(command, Cancel)
+            record = CancelRecord(self.show_id, command.booking_id, command.user_id, seat, now)
+        self._pending += 1
+        self._journal.append(record, committed, failed)

@@ -1,0 +1,74 @@
+"""The engine's front door: routes book and cancel commands to the right show actor."""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass
+
+from engine.actor import Busy, Reply, ShowActor, ShuttingDown
+from engine.ports import Journal, ShowStore
+from engine.seats import Book, Cancel, Command, Outcome
+
+
+@dataclass(frozen=True, slots=True)
+class EngineLimits:
+    mailbox_size: int = 4096  # messages waiting per show
+    max_actors: int = 10_000  # live show actors; idle ones are retired past this
+
+
+class BookingEngine:
+    def __init__(self, store: ShowStore, journal: Journal, limits: EngineLimits = EngineLimits()) -> None:
+        self._store = store
+        self._journal = journal
+        self._limits = limits
+        self._actors: dict[int, ShowActor] = {}
+        self._closed = False
+        self._retiring: set[asyncio.Task[None]] = set()
+
+    async def book(self, show_id: int, user_id: int, seat_number: int) -> Reply:
+        return await self._ask(show_id, Book(seat_number, user_id))
+
+    async def cancel(self, booking_id: int, user_id: int) -> Reply:
+        show_id = await self._store.show_of_booking(booking_id)
+        if show_id is None:
+            return Reply(Outcome.UNKNOWN_BOOKING, booking_id)
+        return await self._ask(show_id, Cancel(booking_id, user_id))
+
+    def mailbox_depths(self) -> dict[int, int]:
+        return {show_id: actor.mailbox_depth for show_id, actor in self._actors.items()}
+
+    async def close(self) -> None:
+        """Stop taking messages and let every actor finish what it already holds."""
+        self._closed = True
+        await asyncio.gather(*(actor.stop() for actor in list(self._actors.values())))
+
+    async def _ask(self, show_id: int, command: Command) -> Reply:
+        reply: asyncio.Future[Reply] = asyncio.get_running_loop().create_future()
+        self._actor(show_id).tell(command, reply)
+        return await reply
+
+    def _actor(self, show_id: int) -> ShowActor:
+        actor = self._actors.get(show_id)
+        if actor is not None:
+            return actor
+        if self._closed:
+            raise ShuttingDown()
+        if len(self._actors) >= self._limits.max_actors:
+            self._retire_idle()
+        actor = ShowActor(show_id, self._store, self._journal, self._limits.mailbox_size, self._forget)
+        self._actors[show_id] = actor
+        return actor
+
+    def _retire_idle(self) -> None:
+        idle = [actor for actor in self._actors.values() if actor.idle]
+        if not idle:
+            raise Busy("the table of live shows")
+        for actor in idle[: max(1, len(idle) // 2)]:
+            del self._actors[actor.show_id]
+            task = asyncio.get_running_loop().create_task(actor.stop())
+            self._retiring.add(task)
+            task.add_done_callback(self._retiring.discard)
+
+    def _forget(self, actor: ShowActor) -> None:
+        if self._actors.get(actor.show_id) is actor:
+            del self._actors[actor.show_id]

@@ -1,0 +1,173 @@
+"""The `cinema` command: serve, migrate, seed-demo, create-admin."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import os
+import sys
+from collections.abc import Callable, Coroutine
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from aiohttp import web
+
+from storage.database import open_engine
+from storage.migrate import SchemaBehind, current_revision, ensure_current, head_revision, upgrade
+from storage.repository import Repository, UsernameTaken
+from web.app import create_app
+from web.passwords import PasswordHasher
+from web.settings import Settings
+
+DEMO_MOVIES = [
+    ("The Grand Premiere", 128, [("Screen 1", 100), ("Screen 2", 60)]),
+    ("Midnight Matinee", 95, [("Screen 3", 40)]),
+    ("Popcorn Odyssey", 142, [("IMAX", 250), ("Screen 1", 100)]),
+]
+DEMO_USER = ("demo", "demo@example.com", "demo-password")
+
+
+def _database_url(args: argparse.Namespace) -> str | None:
+    return getattr(args, "database_url", None)
+
+
+async def _with_repository(url: str, work: Callable[[Repository], Coroutine[Any, Any, None]]) -> None:
+    engine = open_engine(url)
+    try:
+        await ensure_current(engine)
+        await work(Repository(engine))
+    finally:
+        await engine.dispose()
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    settings = Settings.from_env(database_url=_database_url(args), migrate_on_start=args.migrate or None)
+    if not settings.migrate_on_start:
+        try:
+            asyncio.run(_check_schema(settings.database_url))
+        except SchemaBehind as error:
+            print(f"cinema: {error}", file=sys.stderr)
+            return 2
+    host = args.host or os.environ.get("CINEMA_HOST", "127.0.0.1")
+    port = int(args.port or os.environ.get("CINEMA_PORT", "8000"))
+    print(f"cinema: serving on http://{host}:{port}/ (Swagger UI at /swagger/), database {_safe(settings)}")
+    web.run_app(create_app(settings), host=host, port=port, print=None, access_log=None)
+    return 0
+
+
+async def _check_schema(url: str) -> None:
+    engine = open_engine(url)
+    try:
+        await ensure_current(engine)
+    finally:
+        await engine.dispose()
+
+
+def _safe(settings: Settings) -> str:
+    from sqlalchemy.engine import make_url
+
+    return make_url(settings.database_url).render_as_string(hide_password=True)
+
+
+def cmd_migrate(args: argparse.Namespace) -> int:
+    settings = Settings.from_env(database_url=_database_url(args))
+
+    async def run() -> None:
+        engine = open_engine(settings.database_url)
+        try:
+            before = await current_revision(engine)
+            await upgrade(engine)
+            print(f"cinema: schema {before or 'empty'} -> {head_revision()} on {_safe(settings)}")
+        finally:
+            await engine.dispose()
+
+    asyncio.run(run())
+    return 0
+
+
+def cmd_seed_demo(args: argparse.Namespace) -> int:
+    settings = Settings.from_env(database_url=_database_url(args))
+
+    async def seed(repository: Repository) -> None:
+        count, _ = await repository.movies_page(0, 1)
+        if count:
+            print(f"cinema: {count} movies already present; demo movies not added")
+        else:
+            start = datetime.now(UTC).replace(minute=0, second=0, microsecond=0) + timedelta(days=1)
+            for index, (title, minutes, shows) in enumerate(DEMO_MOVIES):
+                movie = await repository.create_movie(title, minutes)
+                for offset, (screen, seats) in enumerate(shows):
+                    when = start + timedelta(hours=3 * offset + index)
+                    await repository.create_show(movie.id, screen, when, seats)
+            print(f"cinema: added {len(DEMO_MOVIES)} demo movies with their shows")
+        username, email, password = DEMO_USER
+        hasher = PasswordHasher(settings.bcrypt_rounds)
+        try:
+            await repository.create_user(username, email, await hasher.hash(password))
+            print(f"cinema: demo user '{username}' with password '{password}'")
+        except UsernameTaken:
+            print(f"cinema: demo user '{username}' already exists")
+        finally:
+            hasher.close()
+
+    asyncio.run(_with_repository(settings.database_url, seed))
+    return 0
+
+
+def cmd_create_admin(args: argparse.Namespace) -> int:
+    settings = Settings.from_env(database_url=_database_url(args))
+    if len(args.password) < 8:
+        print("cinema: the password must have at least 8 characters", file=sys.stderr)
+        return 2
+
+    async def create(repository: Repository) -> None:
+        hasher = PasswordHasher(settings.bcrypt_rounds)
+        try:
+            password_hash = await hasher.hash(args.password)
+        finally:
+            hasher.close()
+        email = args.email or f"{args.username}@localhost"
+        try:
+            await repository.create_user(args.username, email, password_hash, is_admin=True)
+            print(f"cinema: admin '{args.username}' created")
+        except UsernameTaken:
+            await repository.set_admin(args.username, password_hash)
+            print(f"cinema: existing user '{args.username}' is now an admin (password reset)")
+
+    asyncio.run(_with_repository(settings.database_url, create))
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="cinema", description="Cinema seat-booking engine")
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    def command(name: str, handler: Callable[[argparse.Namespace], int], help_: str) -> argparse.ArgumentParser:
+        sub = commands.add_parser(name, help=help_, description=help_)
+        sub.add_argument("--database-url", help="SQLAlchemy URL (env CINEMA_DATABASE_URL; default SQLite ./cinema.db)")
+        sub.set_defaults(handler=handler)
+        return sub
+
+    serve = command("serve", cmd_serve, "Run the HTTP service")
+    serve.add_argument("--host", help="address to listen on (env CINEMA_HOST; default 127.0.0.1)")
+    serve.add_argument("--port", type=int, help="port (env CINEMA_PORT; default 8000)")
+    serve.add_argument("--migrate", action="store_true", help="upgrade the schema first if it is behind")
+    command("migrate", cmd_migrate, "Create or upgrade the database schema to the latest version")
+    command("seed-demo", cmd_seed_demo, "Add a few demo movies, shows and a demo user")
+    admin = command("create-admin", cmd_create_admin, "Create an admin user, or make an existing user admin")
+    admin.add_argument("username")
+    admin.add_argument("--password", required=True)
+    admin.add_argument("--email")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    logging.basicConfig(level=os.environ.get("CINEMA_LOG_LEVEL", "INFO"), format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    logging.getLogger("alembic").setLevel(logging.WARNING)
+    args = build_parser().parse_args(argv)
+    return args.handler(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,225 @@
+"""Reads and the ordinary (non-seat) writes: users, movies, shows. Seat changes go through the journal only."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from functools import wraps
+from typing import Any, ParamSpec, TypeVar
+
+from sqlalchemy import Row, func, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from engine.ports import ShowInfo, ShowSnapshot, StorageUnavailable
+from storage.database import is_unavailable
+from storage.models import Booking, Movie, Show, User
+
+P = ParamSpec("P")
+T = TypeVar("T")
+
+
+class UsernameTaken(Exception):
+    pass
+
+
+@dataclass(frozen=True, slots=True)
+class UserRow:
+    id: int
+    username: str
+    email: str
+    password_hash: str
+    is_admin: bool
+
+
+@dataclass(frozen=True, slots=True)
+class MovieRow:
+    id: int
+    title: str
+    duration_minutes: int
+
+
+@dataclass(frozen=True, slots=True)
+class BookingRow:
+    id: int
+    status: str
+    seat_number: int
+    created_at: datetime
+    show: ShowInfo
+    movie: MovieRow
+
+
+def unavailable_as_storage_error(fn: Callable[P, Awaitable[T]]) -> Callable[P, Awaitable[T]]:
+    """Turn a database outage into StorageUnavailable so callers answer 503, not 500."""
+
+    @wraps(fn)
+    async def wrapper(*args: P.args, **kwargs: P.kwargs) -> T:
+        try:
+            return await fn(*args, **kwargs)
+        except Exception as error:
+            if is_unavailable(error):
+                raise StorageUnavailable(str(error)) from error
+            raise
+
+    return wrapper
+
+
+SHOW_COLUMNS = (Show.id.label("show_id"), Show.movie_id, Show.screen_name, Show.date_time, Show.total_seats)
+USER_COLUMNS = (User.id, User.username, User.email, User.password_hash, User.is_admin)
+
+
+def _show_info(row: Row[Any]) -> ShowInfo:
+    return ShowInfo(row.show_id, row.movie_id, row.screen_name, row.date_time, row.total_seats)
+
+
+def _user_row(row: Row[Any] | None) -> UserRow | None:
+    return None if row is None else UserRow(row.id, row.username, row.email, row.password_hash, row.is_admin)
+
+
+class Repository:
+    def __init__(self, engine: AsyncEngine) -> None:
+        self._engine = engine
+
+    # --- users -------------------------------------------------------------------------------------------
+    @unavailable_as_storage_error
+    async def create_user(self, username: str, email: str, password_hash: str, is_admin: bool = False) -> UserRow:
+        try:
+            async with self._engine.begin() as conn:
+                result = await conn.execute(
+                    User.__table__.insert().returning(User.__table__.c.id),
+                    {
+                        "username": username,
+                        "email": email,
+                        "password_hash": password_hash,
+                        "is_admin": is_admin,
+                        "created_at": datetime.now(UTC),
+                    },
+                )
+                user_id = result.scalar_one()
+        except IntegrityError as error:
+            raise UsernameTaken(username) from error
+        return UserRow(user_id, username, email, password_hash, is_admin)
+
+    @unavailable_as_storage_error
+    async def set_admin(self, username: str, password_hash: str) -> None:
+        async with self._engine.begin() as conn:
+            await conn.execute(
+                User.__table__.update()
+                .where(User.username == username)
+                .values(is_admin=True, password_hash=password_hash)
+            )
+
+    @unavailable_as_storage_error
+    async def user_by_name(self, username: str) -> UserRow | None:
+        async with self._engine.connect() as conn:
+            return _user_row((await conn.execute(select(*USER_COLUMNS).where(User.username == username))).one_or_none())
+
+    @unavailable_as_storage_error
+    async def user_by_id(self, user_id: int) -> UserRow | None:
+        async with self._engine.connect() as conn:
+            return _user_row((await conn.execute(select(*USER_COLUMNS).where(User.id == user_id))).one_or_none())
+
+    # --- movies and shows --------------------------------------------------------------------------------
+    @unavailable_as_storage_error
+    async def create_movie(self, title: str, duration_minutes: int) -> MovieRow:
+        async with self._engine.begin() as conn:
+            result = await conn.execute(
+                Movie.__table__.insert().returning(Movie.__table__.c.id),
+                {"title": title, "duration_minutes": duration_minutes},
+            )
+            return MovieRow(result.scalar_one(), title, duration_minutes)
+
+    @unavailable_as_storage_error
+    async def movie(self, movie_id: int) -> MovieRow | None:
+        async with self._engine.connect() as conn:
+            row = (await conn.execute(select(Movie.__table__).where(Movie.id == movie_id))).one_or_none()
+        return None if row is None else MovieRow(row.id, row.title, row.duration_minutes)
+
+    @unavailable_as_storage_error
+    async def movies_page(self, offset: int, limit: int) -> tuple[int, list[MovieRow]]:
+        async with self._engine.connect() as conn:
+            count = (await conn.execute(select(func.count()).select_from(Movie))).scalar_one()
+            rows = await conn.execute(select(Movie.__table__).order_by(Movie.id).offset(offset).limit(limit))
+        return count, [MovieRow(r.id, r.title, r.duration_minutes) for r in rows]
+
+    @unavailable_as_storage_error
+    async def create_show(self, movie_id: int, screen_name: str, date_time: datetime, total_seats: int) -> ShowInfo:
+        date_time = date_time.astimezone(UTC)  # answer with what a later read will return
+        async with self._engine.begin() as conn:
+            result = await conn.execute(
+                Show.__table__.insert().returning(Show.__table__.c.id),
+                {"movie_id": movie_id, "screen_name": screen_name, "date_time": date_time, "total_seats": total_seats},
+            )
+            return ShowInfo(result.scalar_one(), movie_id, screen_name, date_time, total_seats)
+
+    @unavailable_as_storage_error
+    async def shows_of_movie(self, movie_id: int) -> list[tuple[ShowInfo, int]]:
+        """Each show of the movie with its committed count of live bookings."""
+        booked = (
+            select(Booking.show_id, func.count().label("booked"))
+            .where(Booking.status == "booked")
+            .group_by(Booking.show_id)
+            .subquery()
+        )
+        query = (
+            select(*SHOW_COLUMNS, func.coalesce(booked.c.booked, 0).label("booked"))
+            .outerjoin(booked, booked.c.show_id == Show.id)
+            .where(Show.movie_id == movie_id)
+            .order_by(Show.date_time, Show.id)
+        )
+        async with self._engine.connect() as conn:
+            rows = await conn.execute(query)
+            return [(_show_info(r), r.booked) for r in rows]
+
+    # --- bookings (read side) ----------------------------------------------------------------------------
+    @unavailable_as_storage_error
+    async def bookings_of_user(self, user_id: int) -> list[BookingRow]:
+        query = (
+            select(
+                Booking.id,
+                Booking.status,
+                Booking.seat_number,
+                Booking.created_at,
+                *SHOW_COLUMNS,
+                Movie.title,
+                Movie.duration_minutes,
+            )
+            .join(Show, Show.id == Booking.show_id)
+            .join(Movie, Movie.id == Show.movie_id)
+            .where(Booking.user_id == user_id)
+            .order_by(Booking.created_at.desc(), Booking.id.desc())
+        )
+        async with self._engine.connect() as conn:
+            rows = (await conn.execute(query)).all()
+        return [
+            BookingRow(
+                r.id,
+                r.status,
+                r.seat_number,
+                r.created_at,
+                _show_info(r),
+                MovieRow(r.movie_id, r.title, r.duration_minutes),
+            )
+            for r in rows
+        ]
+
+    # --- the engine's ShowStore --------------------------------------------------------------------------
+    @unavailable_as_storage_error
+    async def load_show(self, show_id: int) -> ShowSnapshot | None:
+        async with self._engine.connect() as conn:
+            show = (await conn.execute(select(*SHOW_COLUMNS).where(Show.id == show_id))).one_or_none()
+            if show is None:
+                return None
+            rows = await conn.execute(
+                select(Booking.id, Booking.seat_number, Booking.user_id, Booking.status).where(
+                    Booking.show_id == show_id
+                )
+            )
+            bookings = [(r.id, r.seat_number, r.user_id, r.status == "booked") for r in rows]
+        return ShowSnapshot(_show_info(show), bookings)
+
+    @unavailable_as_storage_error
+    async def show_of_booking(self, booking_id: int) -> int | None:
+        async with self._engine.connect() as conn:
+            return (await conn.execute(select(Booking.show_id).where(Booking.id == booking_id))).scalar_one_or_none()

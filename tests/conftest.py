@@ -1,0 +1,138 @@
+"""Fixtures: every API and engine test runs on a real SQLite file and on a real PostgreSQL database."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import aiohttp
+import asyncpg
+import pytest
+from aiohttp.test_utils import TestClient
+from sqlalchemy import text
+from sqlalchemy.engine import make_url
+
+from storage.database import normalize_url, open_engine
+from storage.migrate import upgrade
+from storage.models import Base
+from web.app import create_app
+from web.context import HASHER, REPOSITORY
+from web.settings import Settings
+
+POSTGRES_ENV = "CINEMA_TEST_POSTGRES_URL"
+JWT_SECRET = "test-secret-that-is-long-enough-0123456789"
+
+
+def pytest_report_header() -> str:
+    url = os.environ.get(POSTGRES_ENV)
+    return f"PostgreSQL tests: {'on, ' + url if url else 'SKIPPED (' + POSTGRES_ENV + ' is unset)'}"
+
+
+@pytest.fixture(scope="session")
+def postgres_database() -> Iterator[str]:
+    """One fresh database for the whole run, dropped at the end."""
+    admin_url = os.environ.get(POSTGRES_ENV)
+    if not admin_url:
+        pytest.skip(f"PostgreSQL half skipped: set {POSTGRES_ENV} (e.g. postgresql://postgres@127.0.0.1:5432/postgres)")
+    admin = make_url(normalize_url(admin_url))
+    name = f"cinema_test_{os.getpid()}_{uuid.uuid4().hex[:8]}"
+    dsn = admin.set(drivername="postgresql").render_as_string(hide_password=False)
+
+    async def run(sql: str) -> None:
+        conn = await asyncpg.connect(dsn)
+        try:
+            await conn.execute(sql)
+        finally:
+            await conn.close()
+
+    asyncio.run(run(f'CREATE DATABASE "{name}"'))
+    try:
+        yield admin.set(database=name).render_as_string(hide_password=False)
+    finally:
+        asyncio.run(run(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def backend_url(request: pytest.FixtureRequest, tmp_path: Any) -> str:
+    if request.param == "sqlite":
+        return f"sqlite+aiosqlite:///{tmp_path / 'cinema.db'}"
+    return request.getfixturevalue("postgres_database")
+
+
+@pytest.fixture
+async def database_url(backend_url: str) -> str:
+    """A migrated, empty database of the current backend."""
+    url = backend_url
+    engine = open_engine(url)
+    try:
+        await upgrade(engine)
+        if url.startswith("postgresql"):
+            tables = ", ".join(table.name for table in Base.metadata.sorted_tables)
+            async with engine.begin() as conn:
+                await conn.execute(text(f"TRUNCATE {tables} RESTART IDENTITY CASCADE"))
+    finally:
+        await engine.dispose()
+    return url
+
+
+@pytest.fixture
+def settings(database_url: str) -> Settings:
+    return Settings(database_url=database_url, jwt_secret=JWT_SECRET, bcrypt_rounds=4, page_size=5)
+
+
+@dataclass
+class Api:
+    """A real HTTP client against the app, with helpers for the setup most tests need."""
+
+    client: TestClient
+
+    @property
+    def app(self) -> Any:
+        return self.client.server.app
+
+    async def user(self, username: str | None = None, password: str = "password123") -> dict[str, Any]:
+        """Sign up and log in through the API; returns id, username and auth headers."""
+        username = username or f"user-{uuid.uuid4().hex[:10]}"
+        response = await self.client.post(
+            "/signup", json={"username": username, "email": f"{username}@example.com", "password": password}
+        )
+        assert response.status == 201, await response.text()
+        created = await response.json()
+        tokens = await (await self.client.post("/login", json={"username": username, "password": password})).json()
+        return {**created, "tokens": tokens, "headers": {"Authorization": f"Bearer {tokens['access']}"}}
+
+    async def admin(self) -> dict[str, Any]:
+        username = f"admin-{uuid.uuid4().hex[:8]}"
+        password_hash = await self.app[HASHER].hash("adminpassword")
+        await self.app[REPOSITORY].create_user(username, f"{username}@example.com", password_hash, is_admin=True)
+        tokens = await (await self.client.post("/login", json={"username": username, "password": "adminpassword"})).json()
+        return {"username": username, "headers": {"Authorization": f"Bearer {tokens['access']}"}}
+
+    async def show(self, total_seats: int = 10, title: str = "Test Movie") -> dict[str, Any]:
+        """A movie and one show, created through the admin API."""
+        admin = await self.admin()
+        movie = await self.client.post("/movies/", json={"title": title, "duration_minutes": 120}, headers=admin["headers"])
+        assert movie.status == 201, await movie.text()
+        movie_id = (await movie.json())["id"]
+        when = (datetime.now(UTC) + timedelta(days=1)).isoformat()
+        show = await self.client.post(
+            f"/movies/{movie_id}/shows/",
+            json={"screen_name": "Screen 1", "date_time": when, "total_seats": total_seats},
+            headers=admin["headers"],
+        )
+        assert show.status == 201, await show.text()
+        return await show.json()
+
+    async def book(self, show_id: int, seat: int, headers: dict[str, str]) -> aiohttp.ClientResponse:
+        return await self.client.post(f"/shows/{show_id}/book/", json={"seat_number": seat}, headers=headers)
+
+
+@pytest.fixture
+async def api(aiohttp_client: Any, settings: Settings) -> AsyncIterator[Api]:
+    client = await aiohttp_client(create_app(settings), connector=aiohttp.TCPConnector(limit=400))
+    yield Api(client)

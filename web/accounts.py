@@ -1,0 +1,62 @@
+"""Sign-up, login and token refresh."""
+
+from __future__ import annotations
+
+from aiohttp import web
+from aiohttp_apispec import docs, request_schema, response_schema
+
+from storage.repository import UsernameTaken
+from web import schemas
+from web.auth import TOKENS
+from web.context import HASHER, REPOSITORY
+from web.errors import ApiError, unauthorized
+
+BAD_CREDENTIALS = "No active account found with the given credentials."
+
+routes = web.RouteTableDef()
+
+
+@docs(tags=["accounts"], summary="Create an account", security=[])
+@request_schema(schemas.SignupRequest)
+@response_schema(schemas.User, 201, description="Created")
+@response_schema(schemas.Error, 400, description="Invalid input")
+@response_schema(schemas.Error, 409, description="Username taken")
+@routes.post("/signup")
+async def signup(request: web.Request) -> web.Response:
+    data = await schemas.load_body(request, schemas.SignupRequest())
+    password_hash = await request.app[HASHER].hash(data["password"])
+    try:
+        user = await request.app[REPOSITORY].create_user(data["username"], data["email"], password_hash)
+    except UsernameTaken:
+        raise ApiError(409, "A user with that username already exists.") from None
+    return web.json_response({"id": user.id, "username": user.username, "email": user.email}, status=201)
+
+
+@docs(tags=["accounts"], summary="Log in: a pair of JWTs (access 60 min, refresh 1 day)", security=[])
+@request_schema(schemas.LoginRequest)
+@response_schema(schemas.TokenPair, 200, description="Tokens")
+@response_schema(schemas.Error, 400, description="Invalid input")
+@response_schema(schemas.Error, 401, description="Bad credentials")
+@routes.post("/login")
+async def login(request: web.Request) -> web.Response:
+    data = await schemas.load_body(request, schemas.LoginRequest())
+    user = await request.app[REPOSITORY].user_by_name(data["username"])
+    ok = await request.app[HASHER].check(data["password"], user.password_hash if user else None)
+    if not ok or user is None:
+        raise unauthorized(BAD_CREDENTIALS)
+    return web.json_response(request.app[TOKENS].issue(user.id, user.username))
+
+
+@docs(tags=["accounts"], summary="Trade a refresh token for a new pair", security=[])
+@request_schema(schemas.RefreshRequest)
+@response_schema(schemas.TokenPair, 200, description="Tokens")
+@response_schema(schemas.Error, 400, description="Invalid input")
+@response_schema(schemas.Error, 401, description="Invalid or expired refresh token")
+@routes.post("/login/refresh/")
+async def refresh(request: web.Request) -> web.Response:
+    data = await schemas.load_body(request, schemas.RefreshRequest())
+    principal = request.app[TOKENS].verify(data["refresh"], "refresh")
+    user = await request.app[REPOSITORY].user_by_id(principal.user_id)
+    if user is None:
+        raise unauthorized("User not found.")
+    return web.json_response(request.app[TOKENS].issue(user.id, user.username))

@@ -1,0 +1,58 @@
+"""The aiohttp application: wiring, and the start-up and shut-down order that keeps confirmed bookings safe."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+from aiohttp import web
+
+from engine.service import BookingEngine, EngineLimits
+from storage.database import open_engine
+from storage.journal import GroupCommitJournal
+from storage.migrate import ensure_current, upgrade
+from storage.repository import Repository
+from web import accounts, bookings, catalog
+from web.auth import TOKENS, Tokens
+from web.context import ENGINE, HASHER, JOURNAL, REPOSITORY, SETTINGS
+from web.errors import error_middleware
+from web.openapi import OpenApi3
+from web.passwords import PasswordHasher
+from web.settings import Settings
+
+VERSION = "1.0.0"
+
+
+def create_app(settings: Settings) -> web.Application:
+    app = web.Application(middlewares=[error_middleware], client_max_size=settings.max_body_bytes)
+    app[SETTINGS] = settings
+    app[TOKENS] = Tokens(settings.jwt_secret, settings.access_minutes, settings.refresh_minutes)
+    app.add_routes(accounts.routes)
+    app.add_routes(catalog.routes)
+    app.add_routes(bookings.routes)
+    OpenApi3(app, VERSION)
+    app.cleanup_ctx.append(_lifecycle)
+    return app
+
+
+async def _lifecycle(app: web.Application) -> AsyncIterator[None]:
+    settings = app[SETTINGS]
+    database = open_engine(settings.database_url)
+    hasher = PasswordHasher(settings.bcrypt_rounds)
+    try:
+        if settings.migrate_on_start:
+            await upgrade(database)
+        await ensure_current(database)
+        repository = Repository(database)
+        journal = GroupCommitJournal(
+            database, max_batch=settings.journal_max_batch, max_queue=settings.journal_max_queue
+        )
+        journal.start()
+        engine = BookingEngine(repository, journal, EngineLimits(mailbox_size=settings.mailbox_size))
+        app[REPOSITORY], app[JOURNAL], app[ENGINE], app[HASHER] = repository, journal, engine, hasher
+        yield
+        # Order matters: actors finish their mailboxes, then the journal commits the last batch.
+        await engine.close()
+        await journal.close()
+    finally:
+        hasher.close()
+        await database.dispose()

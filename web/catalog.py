@@ -1,0 +1,114 @@
+"""Movies and their shows: public listings, and creation by admins."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aiohttp import web
+from aiohttp_apispec import docs, querystring_schema, request_schema, response_schema
+
+from engine.ports import ShowInfo
+from web import schemas
+from web.auth import authenticate
+from web.context import REPOSITORY, SETTINGS
+from web.errors import ApiError
+
+routes = web.RouteTableDef()
+ADMIN_ERRORS = {
+    "401": {"description": "Not authenticated"},
+    "403": {"description": "Not an admin"},
+}
+
+
+def show_brief(show: ShowInfo) -> dict[str, Any]:
+    return {
+        "id": show.id,
+        "screen_name": show.screen_name,
+        "date_time": show.date_time.isoformat(),
+        "total_seats": show.total_seats,
+    }
+
+
+async def require_admin(request: web.Request) -> None:
+    principal = authenticate(request)
+    user = await request.app[REPOSITORY].user_by_id(principal.user_id)
+    if user is None or not user.is_admin:
+        raise ApiError(403, "You do not have permission to perform this action.")
+
+
+def _page_url(request: web.Request, page: int) -> str:
+    return str(request.url.update_query(page=page))
+
+
+@docs(tags=["movies"], summary="List movies, a page at a time", security=[])
+@querystring_schema(schemas.PageQuery)
+@response_schema(schemas.MoviePage, 200, description="A page of movies")
+@response_schema(schemas.Error, 404, description="Invalid page")
+@routes.get("/movies/")
+async def list_movies(request: web.Request) -> web.Response:
+    page = schemas.load_page(request)
+    size = request.app[SETTINGS].page_size
+    count, movies = await request.app[REPOSITORY].movies_page((page - 1) * size, size)
+    if page > 1 and not movies:
+        raise ApiError(404, "Invalid page.")
+    return web.json_response(
+        {
+            "count": count,
+            "next": _page_url(request, page + 1) if page * size < count else None,
+            "previous": _page_url(request, page - 1) if page > 1 else None,
+            "results": [{"id": m.id, "title": m.title, "duration_minutes": m.duration_minutes} for m in movies],
+        }
+    )
+
+
+@docs(tags=["movies"], summary="Add a movie (admin)")
+@request_schema(schemas.MovieRequest)
+@response_schema(schemas.Movie, 201, description="Created")
+@response_schema(schemas.Error, 400, description="Invalid input")
+@docs(responses=ADMIN_ERRORS)
+@routes.post("/movies/")
+async def create_movie(request: web.Request) -> web.Response:
+    await require_admin(request)
+    data = await schemas.load_body(request, schemas.MovieRequest())
+    movie = await request.app[REPOSITORY].create_movie(data["title"], data["duration_minutes"])
+    return web.json_response(
+        {"id": movie.id, "title": movie.title, "duration_minutes": movie.duration_minutes}, status=201
+    )
+
+
+@docs(tags=["movies"], summary="A movie with its shows and their free seats", security=[])
+@response_schema(schemas.MovieShows, 200, description="The movie and its shows")
+@response_schema(schemas.Error, 404, description="No such movie")
+@routes.get(r"/movies/{id:\d+}/shows/")
+async def movie_shows(request: web.Request) -> web.Response:
+    repository = request.app[REPOSITORY]
+    movie = await repository.movie(schemas.path_id(request))
+    if movie is None:
+        raise ApiError(404, "Movie not found.")
+    shows = await repository.shows_of_movie(movie.id)
+    return web.json_response(
+        {
+            "id": movie.id,
+            "title": movie.title,
+            "duration_minutes": movie.duration_minutes,
+            "shows": [{**show_brief(show), "available_seats": show.total_seats - booked} for show, booked in shows],
+        }
+    )
+
+
+@docs(tags=["movies"], summary="Add a show of a movie (admin)")
+@request_schema(schemas.ShowRequest)
+@response_schema(schemas.CreatedShow, 201, description="Created")
+@response_schema(schemas.Error, 400, description="Invalid input")
+@response_schema(schemas.Error, 404, description="No such movie")
+@docs(responses=ADMIN_ERRORS)
+@routes.post(r"/movies/{id:\d+}/shows/")
+async def create_show(request: web.Request) -> web.Response:
+    await require_admin(request)
+    movie_id = schemas.path_id(request)
+    data = await schemas.load_body(request, schemas.ShowRequest())
+    repository = request.app[REPOSITORY]
+    if await repository.movie(movie_id) is None:
+        raise ApiError(404, "Movie not found.")
+    show = await repository.create_show(movie_id, data["screen_name"], data["date_time"], data["total_seats"])
+    return web.json_response({**show_brief(show), "movie": movie_id, "available_seats": show.total_seats}, status=201)

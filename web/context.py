@@ -1,0 +1,15 @@
+"""Typed keys for what the application holds; handlers reach the engine and storage only through these."""
+
+from aiohttp import web
+
+from engine.service import BookingEngine
+from storage.journal import GroupCommitJournal
+from storage.repository import Repository
+from web.passwords import PasswordHasher
+from web.settings import Settings
+
+SETTINGS = web.AppKey("settings", Settings)
+ENGINE = web.AppKey("engine", BookingEngine)
+JOURNAL = web.AppKey("journal", GroupCommitJournal)
+REPOSITORY = web.AppKey("repository", Repository)
+HASHER = web.AppKey("hasher", PasswordHasher)

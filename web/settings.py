@@ -1,0 +1,72 @@
+"""Service settings, read once from flags and CINEMA_* environment variables."""
+
+from __future__ import annotations
+
+import os
+import secrets
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from storage.database import DEFAULT_URL, normalize_url, sqlite_path
+
+SECRET_BYTES = 32
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    database_url: str = DEFAULT_URL
+    jwt_secret: str = field(default="", repr=False)
+    access_minutes: int = 60
+    refresh_minutes: int = 24 * 60
+    bcrypt_rounds: int = 12
+    page_size: int = 20
+    max_body_bytes: int = 64 * 1024
+    mailbox_size: int = 4096
+    journal_max_batch: int = 1000
+    journal_max_queue: int = 20_000
+    migrate_on_start: bool = False
+
+    @classmethod
+    def from_env(cls, **overrides: object) -> Settings:
+        env = os.environ
+        values: dict[str, object] = {
+            "database_url": normalize_url(env.get("CINEMA_DATABASE_URL") or DEFAULT_URL),
+            "bcrypt_rounds": int(env.get("CINEMA_BCRYPT_ROUNDS", "12")),
+        }
+        values.update({k: v for k, v in overrides.items() if v is not None})
+        values["database_url"] = normalize_url(str(values["database_url"]))
+        if not values.get("jwt_secret"):
+            values["jwt_secret"] = env.get("CINEMA_JWT_SECRET") or stored_secret(str(values["database_url"]))
+        return cls(**values)  # type: ignore[arg-type]
+
+
+def secret_path(database_url: str) -> Path:
+    """Beside the SQLite file; for server databases, CINEMA_JWT_SECRET_FILE or ./cinema.jwt-secret."""
+    db_file = sqlite_path(database_url)
+    if db_file is not None:
+        return db_file.with_name(db_file.name + ".jwt-secret")
+    return Path(os.environ.get("CINEMA_JWT_SECRET_FILE", "cinema.jwt-secret")).resolve()
+
+
+def stored_secret(database_url: str) -> str:
+    """The signing secret kept on disk, created (readable by the owner only) on first use."""
+    path = secret_path(database_url)
+    try:
+        return path.read_text().strip()
+    except FileNotFoundError:
+        pass
+    path.parent.mkdir(parents=True, exist_ok=True)
+    # Written whole to a private temporary file, then linked into place: a racing process sees all or nothing.
+    temporary = path.with_name(f"{path.name}.{os.getpid()}.tmp")
+    fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as out:
+        out.write(secrets.token_urlsafe(SECRET_BYTES) + "\n")
+        out.flush()
+        os.fsync(out.fileno())
+    try:
+        os.link(temporary, path)
+    except FileExistsError:
+        pass  # another process won the race: use its secret
+    finally:
+        temporary.unlink()
+    return path.read_text().strip()
