@@ -110,13 +110,17 @@ class Api:
         username = f"admin-{uuid.uuid4().hex[:8]}"
         password_hash = await self.app[HASHER].hash("adminpassword")
         await self.app[REPOSITORY].create_user(username, f"{username}@example.com", password_hash, is_admin=True)
-        tokens = await (await self.client.post("/login", json={"username": username, "password": "adminpassword"})).json()
+        tokens = await (
+            await self.client.post("/login", json={"username": username, "password": "adminpassword"})
+        ).json()
         return {"username": username, "headers": {"Authorization": f"Bearer {tokens['access']}"}}
 
     async def show(self, total_seats: int = 10, title: str = "Test Movie") -> dict[str, Any]:
         """A movie and one show, created through the admin API."""
         admin = await self.admin()
-        movie = await self.client.post("/movies/", json={"title": title, "duration_minutes": 120}, headers=admin["headers"])
+        movie = await self.client.post(
+            "/movies/", json={"title": title, "duration_minutes": 120}, headers=admin["headers"]
+        )
         assert movie.status == 201, await movie.text()
         movie_id = (await movie.json())["id"]
         when = (datetime.now(UTC) + timedelta(days=1)).isoformat()

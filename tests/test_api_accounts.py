@@ -11,7 +11,9 @@ from tests.conftest import JWT_SECRET, Api
 
 
 async def test_signup_creates_user(api: Api) -> None:
-    response = await api.client.post("/signup", json={"username": "ann", "email": "ann@example.com", "password": "longenough"})
+    response = await api.client.post(
+        "/signup", json={"username": "ann", "email": "ann@example.com", "password": "longenough"}
+    )
     assert response.status == 201
     body = await response.json()
     assert body == {"id": body["id"], "username": "ann", "email": "ann@example.com"}
@@ -19,7 +21,9 @@ async def test_signup_creates_user(api: Api) -> None:
 
 async def test_signup_username_taken(api: Api) -> None:
     await api.user("ann")
-    response = await api.client.post("/signup", json={"username": "ann", "email": "b@example.com", "password": "longenough"})
+    response = await api.client.post(
+        "/signup", json={"username": "ann", "email": "b@example.com", "password": "longenough"}
+    )
     assert response.status == 409
     assert "already exists" in (await response.json())["detail"]
 

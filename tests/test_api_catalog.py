@@ -25,7 +25,12 @@ async def test_movies_paginate(api: Api) -> None:
 
 
 async def test_empty_catalog(api: Api) -> None:
-    assert await (await api.client.get("/movies/")).json() == {"count": 0, "next": None, "previous": None, "results": []}
+    assert await (await api.client.get("/movies/")).json() == {
+        "count": 0,
+        "next": None,
+        "previous": None,
+        "results": [],
+    }
 
 
 async def test_movie_shows_lists_available_seats(api: Api) -> None:
@@ -61,17 +66,25 @@ async def test_admin_creates_need_admin(api: Api) -> None:
     response = await api.client.post("/movies/", json={"title": "X", "duration_minutes": 90})
     assert response.status == 401
     response = await api.client.post(
-        "/movies/1/shows/", json={"screen_name": "A", "date_time": "2030-01-01T10:00:00Z", "total_seats": 5}, headers=user["headers"]
+        "/movies/1/shows/",
+        json={"screen_name": "A", "date_time": "2030-01-01T10:00:00Z", "total_seats": 5},
+        headers=user["headers"],
     )
     assert response.status == 403
 
 
 async def test_admin_create_validation(api: Api) -> None:
     admin = await api.admin()
-    for body in ({"title": "", "duration_minutes": 90}, {"title": "X", "duration_minutes": 0}, {"title": "X", "duration_minutes": "90"}):
+    for body in (
+        {"title": "", "duration_minutes": 90},
+        {"title": "X", "duration_minutes": 0},
+        {"title": "X", "duration_minutes": "90"},
+    ):
         response = await api.client.post("/movies/", json=body, headers=admin["headers"])
         assert response.status == 400, body
-    movie = await (await api.client.post("/movies/", json={"title": "X", "duration_minutes": 90}, headers=admin["headers"])).json()
+    movie = await (
+        await api.client.post("/movies/", json={"title": "X", "duration_minutes": 90}, headers=admin["headers"])
+    ).json()
     for body in (
         {"screen_name": "A", "date_time": "not a date", "total_seats": 5},
         {"screen_name": "A", "date_time": "2030-01-01T10:00:00Z", "total_seats": 0},
@@ -80,14 +93,18 @@ async def test_admin_create_validation(api: Api) -> None:
         response = await api.client.post(f"/movies/{movie['id']}/shows/", json=body, headers=admin["headers"])
         assert response.status == 400, body
     response = await api.client.post(
-        "/movies/424242/shows/", json={"screen_name": "A", "date_time": "2030-01-01T10:00:00Z", "total_seats": 5}, headers=admin["headers"]
+        "/movies/424242/shows/",
+        json={"screen_name": "A", "date_time": "2030-01-01T10:00:00Z", "total_seats": 5},
+        headers=admin["headers"],
     )
     assert response.status == 404
 
 
 async def test_create_show_returns_object(api: Api) -> None:
     admin = await api.admin()
-    movie = await (await api.client.post("/movies/", json={"title": "X", "duration_minutes": 90}, headers=admin["headers"])).json()
+    movie = await (
+        await api.client.post("/movies/", json={"title": "X", "duration_minutes": 90}, headers=admin["headers"])
+    ).json()
     response = await api.client.post(
         f"/movies/{movie['id']}/shows/",
         json={"screen_name": "IMAX", "date_time": "2030-01-01T10:00:00+02:00", "total_seats": 50},

@@ -1,0 +1,78 @@
+"""A real `cinema serve` process for tests that need one: start, wait until it answers, stop or kill."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+CINEMA = [sys.executable, "-m", "scripts.cli"]
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def cinema_env(database_url: str, **extra: str) -> dict[str, str]:
+    env = dict(os.environ)
+    env.update({"CINEMA_DATABASE_URL": database_url, "CINEMA_BCRYPT_ROUNDS": "4", "PYTHONUNBUFFERED": "1", **extra})
+    return env
+
+
+def run_cinema(args: list[str], database_url: str, **extra: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [*CINEMA, *args], env=cinema_env(database_url, **extra), cwd=ROOT, capture_output=True, text=True, timeout=120
+    )
+
+
+class ServerProcess:
+    def __init__(self, database_url: str, *args: str, **extra: str) -> None:
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.log = ROOT / ".pytest_cache" / f"server-{self.port}.log"
+        self.log.parent.mkdir(exist_ok=True)
+        self._out = self.log.open("w")
+        self.process = subprocess.Popen(
+            [*CINEMA, "serve", "--port", str(self.port), *args],
+            env=cinema_env(database_url, **extra),
+            cwd=ROOT,
+            stdout=self._out,
+            stderr=subprocess.STDOUT,
+        )
+
+    def wait_ready(self, timeout: float = 30) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"server exited with {self.process.returncode}:\n{self.output()}")
+            try:
+                with urllib.request.urlopen(f"{self.url}/movies/", timeout=1):
+                    return
+            except OSError:
+                time.sleep(0.05)
+        raise TimeoutError(f"server not ready:\n{self.output()}")
+
+    def output(self) -> str:
+        self._out.flush()
+        return self.log.read_text()
+
+    def terminate(self, timeout: float = 30) -> int:
+        self.process.send_signal(signal.SIGTERM)
+        return self.process.wait(timeout)
+
+    def kill(self) -> None:
+        self.process.kill()
+        self.process.wait(10)
+
+    def close(self) -> None:
+        if self.process.poll() is None:
+            self.kill()
+        self._out.close()
