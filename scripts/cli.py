@@ -13,6 +13,7 @@ from typing import Any
 
 from aiohttp import web
 
+from scripts import rush
 from storage.database import open_engine
 from storage.migrate import SchemaBehind, current_revision, ensure_current, head_revision, upgrade
 from storage.repository import Repository, UsernameTaken
@@ -159,6 +160,11 @@ def build_parser() -> argparse.ArgumentParser:
     admin.add_argument("username")
     admin.add_argument("--password", required=True)
     admin.add_argument("--email")
+    rush_parser = commands.add_parser(
+        "rush", help="Simulate a seat rush against a running service", description=rush.__doc__
+    )
+    rush.add_arguments(rush_parser)
+    rush_parser.set_defaults(handler=rush.run)
     return parser
 
 

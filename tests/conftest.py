@@ -106,10 +106,13 @@ class Api:
         tokens = await (await self.client.post("/login", json={"username": username, "password": password})).json()
         return {**created, "tokens": tokens, "headers": {"Authorization": f"Bearer {tokens['access']}"}}
 
+    async def admin_with_password(self, username: str, password: str) -> None:
+        password_hash = await self.app[HASHER].hash(password)
+        await self.app[REPOSITORY].create_user(username, f"{username}@example.com", password_hash, is_admin=True)
+
     async def admin(self) -> dict[str, Any]:
         username = f"admin-{uuid.uuid4().hex[:8]}"
-        password_hash = await self.app[HASHER].hash("adminpassword")
-        await self.app[REPOSITORY].create_user(username, f"{username}@example.com", password_hash, is_admin=True)
+        await self.admin_with_password(username, "adminpassword")
         tokens = await (
             await self.client.post("/login", json={"username": username, "password": "adminpassword"})
         ).json()
