@@ -9,6 +9,7 @@ next message: that is what lets the journal put many decisions into one transact
 from __future__ import annotations
 
 import asyncio
+from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -51,7 +52,7 @@ class Reply:
 
 
 Reply_ = asyncio.Future[Reply]
-_STOP = object()
+FAIR_SHARE = 256  # messages an actor decides before it yields to the event loop
 
 
 def _resolve(reply: Reply_, result: Reply) -> None:
@@ -77,7 +78,9 @@ class ShowActor:
         self.show_id = show_id
         self._store = store
         self._journal = journal
-        self._mailbox: asyncio.Queue[tuple[Command, Reply_] | object] = asyncio.Queue(mailbox_size)
+        self._mailbox: deque[tuple[Command, Reply_]] = deque()
+        self._mailbox_size = mailbox_size
+        self._wakeup: asyncio.Future[None] | None = None
         self._on_exit = on_exit
         self._show: ShowInfo | None = None
         self._state: SeatState | None = None  # None: not loaded, or dropped after a failed commit
@@ -87,34 +90,49 @@ class ShowActor:
 
     @property
     def idle(self) -> bool:
-        return self._mailbox.empty() and self._pending == 0
+        return not self._mailbox and self._pending == 0
 
     @property
     def mailbox_depth(self) -> int:
-        return self._mailbox.qsize()
+        return len(self._mailbox)
 
     def tell(self, command: Command, reply: Reply_) -> None:
         if self._stopping:
             raise ShuttingDown()
-        try:
-            self._mailbox.put_nowait((command, reply))
-        except asyncio.QueueFull:
-            raise Busy(f"the mailbox of show {self.show_id}") from None
+        if len(self._mailbox) >= self._mailbox_size:
+            raise Busy(f"the mailbox of show {self.show_id}")
+        self._mailbox.append((command, reply))
+        self._wake()
 
     async def stop(self) -> None:
         """Finish every message already in the mailbox, then end."""
-        if not self._stopping:
-            self._stopping = True
-            await self._mailbox.put(_STOP)
+        self._stopping = True
+        self._wake()
         await asyncio.shield(self.task)
 
+    def _wake(self) -> None:
+        if self._wakeup is not None and not self._wakeup.done():
+            self._wakeup.set_result(None)
+
     async def _run(self) -> None:
+        mailbox = self._mailbox
+        loop = asyncio.get_running_loop()
+        in_a_row = 0
         try:
             while True:
-                message = await self._mailbox.get()
-                if message is _STOP:
-                    return
-                command, reply = message  # type: ignore[misc]
+                if not mailbox:
+                    if self._stopping:
+                        return
+                    self._wakeup = loop.create_future()
+                    await self._wakeup
+                    in_a_row = 0
+                    continue
+                if in_a_row >= FAIR_SHARE:  # let the journal and other actors run during a long burst
+                    in_a_row = 0
+                    await asyncio.sleep(0)
+                    continue
+                in_a_row += 1
+                command, reply = mailbox.popleft()
                 if reply.done():
                     continue
                 if self._state is None:
@@ -126,10 +144,8 @@ class ShowActor:
                 self._handle(command, reply)
         finally:
             self._stopping = True
-            while not self._mailbox.empty():
-                message = self._mailbox.get_nowait()
-                if message is not _STOP:
-                    _fail(message[1], ShowNotFound() if self._show is None else ShuttingDown())  # type: ignore[index]
+            while mailbox:
+                _fail(mailbox.popleft()[1], ShowNotFound() if self._show is None else ShuttingDown())
             self._on_exit(self)
 
     async def _load(self, reply: Reply_) -> bool | None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import gc
 import logging
 import os
 import sys
@@ -53,8 +54,30 @@ def cmd_serve(args: argparse.Namespace) -> int:
     host = args.host or os.environ.get("CINEMA_HOST", "127.0.0.1")
     port = int(args.port or os.environ.get("CINEMA_PORT", "8000"))
     print(f"cinema: serving on http://{host}:{port}/ (Swagger UI at /swagger/), database {_safe(settings)}")
-    web.run_app(create_app(settings), host=host, port=port, print=None, access_log=None)
+    app = create_app(settings)
+    app.on_startup.append(_tune_gc)
+    web.run_app(app, host=host, port=port, print=None, access_log=None, loop=_event_loop())
     return 0
+
+
+async def _tune_gc(_: web.Application) -> None:
+    """Full collections walked every long-lived object and stalled the loop for ~45 ms, fifteen times in
+    eight seconds of rush: that was the booking p99. Objects alive after start-up are frozen out of
+    collection, and the young generation is collected less often."""
+    gc.freeze()
+    gc.set_threshold(50_000, 50, 100)
+
+
+def _event_loop() -> asyncio.AbstractEventLoop:
+    """uvloop when installed (the default install has it), unless CINEMA_EVENT_LOOP=asyncio."""
+    if os.environ.get("CINEMA_EVENT_LOOP", "uvloop") == "uvloop":
+        try:
+            import uvloop
+        except ImportError:
+            pass
+        else:
+            return uvloop.new_event_loop()
+    return asyncio.new_event_loop()
 
 
 async def _check_schema(url: str) -> None:

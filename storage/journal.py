@@ -9,23 +9,25 @@ larger the batches.
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import time
 from collections import deque
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, TypeVar
 
+import orjson
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from engine.ports import BookRecord, CancelRecord, OnCommit, OnFail, Record, StorageUnavailable
-from storage.database import is_unavailable
+from storage.database import is_unavailable, open_sync_sqlite
 from storage.models import Booking, JournalEntry
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 BOOKINGS = Booking.__table__
 JOURNAL = JournalEntry.__table__
@@ -40,19 +42,24 @@ class JournalStats:
     failed_batches: int = 0
     largest_batch: int = 0
     last_commit_seconds: float = 0.0
+    commit_seconds: float = 0.0  # summed over committed batches
     last_error: str | None = None
 
 
 class GroupCommitJournal:
     def __init__(self, engine: AsyncEngine, *, max_batch: int = 1000, max_queue: int = 20_000) -> None:
         assert 1 <= max_batch <= max_queue
-        self._engine = engine
         self._max_batch = max_batch
         self._max_queue = max_queue
         self._queue: deque[tuple[Record, OnCommit, OnFail]] = deque()
         self._wake = asyncio.Event()
         self._closing = False
         self._task: asyncio.Task[None] | None = None
+        self._writer = (
+            _SqliteWriter(engine.url.render_as_string(False))
+            if engine.dialect.name == "sqlite"
+            else (_AsyncWriter(engine))
+        )
         # Booking ids are handed out here, not by the database: one plain multi-row INSERT per batch is far
         # cheaper than INSERT ... RETURNING, which SQLite can only keep in order one row at a time. This writer
         # is the only one that inserts bookings; after a failed batch the next id is read again.
@@ -77,6 +84,7 @@ class GroupCommitJournal:
         self._wake.set()
         if self._task is not None:
             await self._task
+        await self._writer.close()
 
     def has_room(self) -> bool:
         return not self._closing and len(self._queue) < self._max_queue
@@ -106,6 +114,7 @@ class GroupCommitJournal:
             self.stats.records += len(batch)
             self.stats.largest_batch = max(self.stats.largest_batch, len(batch))
             self.stats.last_commit_seconds = time.perf_counter() - started
+            self.stats.commit_seconds += self.stats.last_commit_seconds
             self.stats.last_error = None
             for (_, on_commit, _), booking_id in zip(batch, ids, strict=True):
                 on_commit(booking_id)
@@ -126,53 +135,105 @@ class GroupCommitJournal:
             on_fail(unavailable)
 
     async def _commit(self, records: list[Record]) -> list[int]:
-        books = [r for r in records if isinstance(r, BookRecord)]
-        cancels = [r for r in records if isinstance(r, CancelRecord)]
-        async with self._engine.begin() as conn:
-            sql = SQLITE if conn.dialect.name == "sqlite" else POSTGRESQL
-            stamp = sql.stamp
-            # A cancel's booking was committed before its id was ever handed out, so running every cancel
-            # before every booking in the batch only frees seats earlier: the live-seat index stays satisfied.
-            if cancels:
-                result = await conn.exec_driver_sql(
-                    sql.cancel, sql.pack([(r.booking_id, stamp(r.at)) for r in cancels])
-                )
-                if result.rowcount != len(cancels):
-                    raise RuntimeError(f"{len(cancels)} cancels matched {result.rowcount} live bookings")
-            first_id = self._next_booking_id
-            if first_id is None:
-                first_id = (await conn.execute(NEXT_BOOKING_ID)).scalar_one()
-            new_ids = iter(range(first_id, first_id + len(books)))
-            ids = [next(new_ids) if isinstance(r, BookRecord) else r.booking_id for r in records]
-            if books:
-                await conn.exec_driver_sql(
-                    sql.insert_bookings,
-                    sql.pack(
-                        [
-                            (booking_id, r.user_id, r.show_id, r.seat_number, stamp(r.at))
-                            for r, booking_id in zip(records, ids, strict=True)
-                            if isinstance(r, BookRecord)
-                        ]
-                    ),
-                )
-            await conn.exec_driver_sql(
-                sql.insert_journal,
-                sql.pack(
-                    [
-                        (
-                            r.show_id,
-                            booking_id,
-                            "book" if isinstance(r, BookRecord) else "cancel",
-                            r.seat_number,
-                            r.user_id,
-                            stamp(r.at),
-                        )
-                        for r, booking_id in zip(records, ids, strict=True)
-                    ]
-                ),
-            )
-        self._next_booking_id = first_id + len(books)
+        first_id = self._next_booking_id
+        if first_id is None:
+            first_id = await self._writer.next_booking_id()
+        ids, statements = _plan(records, first_id, self._writer.sql)
+        await self._writer.write(statements)
+        self._next_booking_id = first_id + sum(isinstance(r, BookRecord) for r in records)
         return ids
+
+
+Statement = tuple[str, tuple[Any, ...], int | None]  # sql, parameters, the row count it must report (or None)
+
+
+def _plan(records: list[Record], first_id: int, sql: _BatchSql) -> tuple[list[int], list[Statement]]:
+    """The booking ids of a batch and the three statements that write it, in order."""
+    stamp = sql.stamp
+    new_ids = iter(range(first_id, first_id + len(records)))
+    ids = [next(new_ids) if isinstance(r, BookRecord) else r.booking_id for r in records]
+    times = [stamp(r.at) for r in records]
+    cancels = [(r.booking_id, at) for r, at in zip(records, times, strict=True) if isinstance(r, CancelRecord)]
+    books = [
+        (booking_id, r.user_id, r.show_id, r.seat_number, at)
+        for r, booking_id, at in zip(records, ids, times, strict=True)
+        if isinstance(r, BookRecord)
+    ]
+    journal = [
+        (r.show_id, booking_id, "book" if isinstance(r, BookRecord) else "cancel", r.seat_number, r.user_id, at)
+        for r, booking_id, at in zip(records, ids, times, strict=True)
+    ]
+    # A cancel's booking was committed before its id was ever handed out, so running every cancel before
+    # every booking in the batch only frees seats earlier: the live-seat index stays satisfied.
+    statements: list[Statement] = []
+    if cancels:
+        statements.append((sql.cancel, sql.pack(cancels), len(cancels)))
+    if books:
+        statements.append((sql.insert_bookings, sql.pack(books), None))
+    statements.append((sql.insert_journal, sql.pack(journal), None))
+    return ids, statements
+
+
+def _check(statement: Statement, rowcount: int) -> None:
+    if statement[2] is not None and rowcount != statement[2]:
+        raise RuntimeError(f"{statement[2]} cancels matched {rowcount} live bookings")
+
+
+class _AsyncWriter:
+    """PostgreSQL: the batch's statements on one pooled asyncpg connection, in one transaction."""
+
+    sql: _BatchSql
+
+    def __init__(self, engine: AsyncEngine) -> None:
+        self._engine = engine
+        self.sql = POSTGRESQL
+
+    async def next_booking_id(self) -> int:
+        async with self._engine.connect() as conn:
+            return (await conn.execute(NEXT_BOOKING_ID)).scalar_one()
+
+    async def write(self, statements: list[Statement]) -> None:
+        async with self._engine.begin() as conn:
+            for statement in statements:
+                _check(statement, (await conn.exec_driver_sql(statement[0], statement[1])).rowcount)
+
+    async def close(self) -> None:
+        pass
+
+
+class _SqliteWriter:
+    """SQLite: the whole batch in one hop to a writer thread with its own connection.
+
+    Through aiosqlite every statement, BEGIN and COMMIT is a round trip that waits for a free moment of the busy
+    event loop; that waiting, not SQLite, set the commit latency (33 ms for 100 rows under load).
+    """
+
+    def __init__(self, url: str) -> None:
+        self._engine = open_sync_sqlite(url)
+        self._thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="journal-sqlite")
+        self.sql = SQLITE
+
+    async def next_booking_id(self) -> int:
+        return await self._run(self._next_booking_id)
+
+    async def write(self, statements: list[Statement]) -> None:
+        await self._run(self._write, statements)
+
+    async def close(self) -> None:
+        await self._run(self._engine.dispose)
+        self._thread.shutdown(wait=True)
+
+    async def _run(self, fn: Callable[..., T], *args: Any) -> T:
+        return await asyncio.get_running_loop().run_in_executor(self._thread, fn, *args)
+
+    def _next_booking_id(self) -> int:
+        with self._engine.connect() as conn:
+            return conn.execute(NEXT_BOOKING_ID).scalar_one()
+
+    def _write(self, statements: list[Statement]) -> None:
+        with self._engine.begin() as conn:
+            for statement in statements:
+                _check(statement, conn.exec_driver_sql(statement[0], statement[1]).rowcount)
 
 
 @dataclass(frozen=True, slots=True)
@@ -190,7 +251,7 @@ class _BatchSql:
 
 def _encode_time(at: datetime) -> str:
     """What UTCDateTime stores on SQLite: naive UTC text with microseconds, so reads parse it back exactly."""
-    return at.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S.%f")
+    return at.astimezone(UTC).replace(tzinfo=None).isoformat(" ", "microseconds")
 
 
 SQLITE = _BatchSql(
@@ -200,7 +261,7 @@ SQLITE = _BatchSql(
     "SELECT value ->> 0, value ->> 1, value ->> 2, value ->> 3, value ->> 4, value ->> 5 FROM json_each(?)",
     cancel="UPDATE bookings SET status = 'cancelled', cancelled_at = c.value ->> 1 FROM json_each(?) AS c "
     "WHERE bookings.id = c.value ->> 0 AND bookings.status = 'booked'",
-    pack=lambda rows: (json.dumps(rows),),
+    pack=lambda rows: (orjson.dumps(rows).decode(),),
     stamp=_encode_time,
 )
 POSTGRESQL = _BatchSql(

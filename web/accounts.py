@@ -10,6 +10,7 @@ from web import schemas
 from web.auth import TOKENS
 from web.context import HASHER, REPOSITORY
 from web.errors import ApiError, unauthorized
+from web.jsonio import json_response
 
 BAD_CREDENTIALS = "No active account found with the given credentials."
 
@@ -23,13 +24,13 @@ routes = web.RouteTableDef()
 @response_schema(schemas.Error, 409, description="Username taken")
 @routes.post("/signup")
 async def signup(request: web.Request) -> web.Response:
-    data = await schemas.load_body(request, schemas.SignupRequest())
+    data = await schemas.load_body(request, schemas.SignupRequest)
     password_hash = await request.app[HASHER].hash(data["password"])
     try:
         user = await request.app[REPOSITORY].create_user(data["username"], data["email"], password_hash)
     except UsernameTaken:
         raise ApiError(409, "A user with that username already exists.") from None
-    return web.json_response({"id": user.id, "username": user.username, "email": user.email}, status=201)
+    return json_response({"id": user.id, "username": user.username, "email": user.email}, status=201)
 
 
 @docs(tags=["accounts"], summary="Log in: a pair of JWTs (access 60 min, refresh 1 day)", security=[])
@@ -39,12 +40,12 @@ async def signup(request: web.Request) -> web.Response:
 @response_schema(schemas.Error, 401, description="Bad credentials")
 @routes.post("/login")
 async def login(request: web.Request) -> web.Response:
-    data = await schemas.load_body(request, schemas.LoginRequest())
+    data = await schemas.load_body(request, schemas.LoginRequest)
     user = await request.app[REPOSITORY].user_by_name(data["username"])
     ok = await request.app[HASHER].check(data["password"], user.password_hash if user else None)
     if not ok or user is None:
         raise unauthorized(BAD_CREDENTIALS)
-    return web.json_response(request.app[TOKENS].issue(user.id, user.username))
+    return json_response(request.app[TOKENS].issue(user.id, user.username))
 
 
 @docs(tags=["accounts"], summary="Trade a refresh token for a new pair", security=[])
@@ -54,9 +55,9 @@ async def login(request: web.Request) -> web.Response:
 @response_schema(schemas.Error, 401, description="Invalid or expired refresh token")
 @routes.post("/login/refresh/")
 async def refresh(request: web.Request) -> web.Response:
-    data = await schemas.load_body(request, schemas.RefreshRequest())
+    data = await schemas.load_body(request, schemas.RefreshRequest)
     principal = request.app[TOKENS].verify(data["refresh"], "refresh")
     user = await request.app[REPOSITORY].user_by_id(principal.user_id)
     if user is None:
         raise unauthorized("User not found.")
-    return web.json_response(request.app[TOKENS].issue(user.id, user.username))
+    return json_response(request.app[TOKENS].issue(user.id, user.username))

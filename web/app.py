@@ -37,7 +37,7 @@ def create_app(settings: Settings) -> web.Application:
 async def _lifecycle(app: web.Application) -> AsyncIterator[None]:
     settings = app[SETTINGS]
     database = open_engine(settings.database_url)
-    hasher = PasswordHasher(settings.bcrypt_rounds)
+    hasher = PasswordHasher(settings.bcrypt_rounds, settings.bcrypt_threads)
     try:
         if settings.migrate_on_start:
             await upgrade(database)

@@ -11,6 +11,7 @@ from web.auth import authenticate
 from web.catalog import show_brief
 from web.context import ENGINE, REPOSITORY
 from web.errors import ApiError
+from web.jsonio import json_response
 
 routes = web.RouteTableDef()
 
@@ -42,12 +43,12 @@ def refuse(outcome: Outcome, seat: int | None = None) -> ApiError:
 async def book(request: web.Request) -> web.Response:
     principal = authenticate(request)
     show_id = schemas.path_id(request)
-    seat = (await schemas.load_body(request, schemas.BookRequest()))["seat_number"]
+    seat = await schemas.load_seat_number(request)
     reply = await request.app[ENGINE].book(show_id, principal.user_id, seat)
     booking = reply.booking
     if booking is None:
         raise refuse(reply.outcome, seat)
-    return web.json_response(
+    return json_response(
         {
             "id": booking.id,
             "user": booking.user_id,
@@ -72,7 +73,7 @@ async def cancel(request: web.Request) -> web.Response:
     reply = await request.app[ENGINE].cancel(schemas.path_id(request), principal.user_id)
     if reply.outcome is not Outcome.CANCELLED:
         raise refuse(reply.outcome)
-    return web.json_response({"detail": "Booking cancelled.", "booking_id": reply.booking_id})
+    return json_response({"detail": "Booking cancelled.", "booking_id": reply.booking_id})
 
 
 @docs(tags=["bookings"], summary="Your bookings, newest first")
@@ -82,7 +83,7 @@ async def cancel(request: web.Request) -> web.Response:
 async def my_bookings(request: web.Request) -> web.Response:
     principal = authenticate(request)
     rows = await request.app[REPOSITORY].bookings_of_user(principal.user_id)
-    return web.json_response(
+    return json_response(
         [
             {
                 "id": row.id,

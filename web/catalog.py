@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 
 from aiohttp import web
@@ -12,6 +13,7 @@ from web import schemas
 from web.auth import authenticate
 from web.context import REPOSITORY, SETTINGS
 from web.errors import ApiError
+from web.jsonio import json_response
 
 routes = web.RouteTableDef()
 ADMIN_ERRORS = {
@@ -20,7 +22,9 @@ ADMIN_ERRORS = {
 }
 
 
+@functools.lru_cache(maxsize=10_000)
 def show_brief(show: ShowInfo) -> dict[str, Any]:
+    """Shared between responses (never mutated): every booking of a show repeats the same object."""
     return {
         "id": show.id,
         "screen_name": show.screen_name,
@@ -51,7 +55,7 @@ async def list_movies(request: web.Request) -> web.Response:
     count, movies = await request.app[REPOSITORY].movies_page((page - 1) * size, size)
     if page > 1 and not movies:
         raise ApiError(404, "Invalid page.")
-    return web.json_response(
+    return json_response(
         {
             "count": count,
             "next": _page_url(request, page + 1) if page * size < count else None,
@@ -69,11 +73,9 @@ async def list_movies(request: web.Request) -> web.Response:
 @routes.post("/movies/")
 async def create_movie(request: web.Request) -> web.Response:
     await require_admin(request)
-    data = await schemas.load_body(request, schemas.MovieRequest())
+    data = await schemas.load_body(request, schemas.MovieRequest)
     movie = await request.app[REPOSITORY].create_movie(data["title"], data["duration_minutes"])
-    return web.json_response(
-        {"id": movie.id, "title": movie.title, "duration_minutes": movie.duration_minutes}, status=201
-    )
+    return json_response({"id": movie.id, "title": movie.title, "duration_minutes": movie.duration_minutes}, status=201)
 
 
 @docs(tags=["movies"], summary="A movie with its shows and their free seats", security=[])
@@ -86,7 +88,7 @@ async def movie_shows(request: web.Request) -> web.Response:
     if movie is None:
         raise ApiError(404, "Movie not found.")
     shows = await repository.shows_of_movie(movie.id)
-    return web.json_response(
+    return json_response(
         {
             "id": movie.id,
             "title": movie.title,
@@ -106,9 +108,9 @@ async def movie_shows(request: web.Request) -> web.Response:
 async def create_show(request: web.Request) -> web.Response:
     await require_admin(request)
     movie_id = schemas.path_id(request)
-    data = await schemas.load_body(request, schemas.ShowRequest())
+    data = await schemas.load_body(request, schemas.ShowRequest)
     repository = request.app[REPOSITORY]
     if await repository.movie(movie_id) is None:
         raise ApiError(404, "Movie not found.")
     show = await repository.create_show(movie_id, data["screen_name"], data["date_time"], data["total_seats"])
-    return web.json_response({**show_brief(show), "movie": movie_id, "available_seats": show.total_seats}, status=201)
+    return json_response({**show_brief(show), "movie": movie_id, "available_seats": show.total_seats}, status=201)

@@ -10,6 +10,7 @@ from aiohttp import web
 
 from engine.actor import Busy, ShowNotFound, ShuttingDown
 from engine.ports import StorageUnavailable
+from web.jsonio import json_response
 
 log = logging.getLogger(__name__)
 
@@ -17,7 +18,7 @@ Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
 def error_response(status: int, detail: str, headers: dict[str, str] | None = None, **extra: Any) -> web.Response:
-    return web.json_response({"detail": detail, **extra}, status=status, headers=headers)
+    return json_response({"detail": detail, **extra}, status=status, headers=headers)
 
 
 class ApiError(Exception):

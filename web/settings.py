@@ -19,6 +19,8 @@ class Settings:
     access_minutes: int = 60
     refresh_minutes: int = 24 * 60
     bcrypt_rounds: int = 12
+    # bcrypt threads: one core is left to the event loop, so a login storm cannot starve bookings.
+    bcrypt_threads: int = max(1, (os.cpu_count() or 2) - 1)
     page_size: int = 20
     max_body_bytes: int = 64 * 1024
     mailbox_size: int = 4096
@@ -32,12 +34,13 @@ class Settings:
         values: dict[str, object] = {
             "database_url": normalize_url(env.get("CINEMA_DATABASE_URL") or DEFAULT_URL),
             "bcrypt_rounds": int(env.get("CINEMA_BCRYPT_ROUNDS", "12")),
+            "bcrypt_threads": int(env.get("CINEMA_BCRYPT_THREADS", "0")) or None,
         }
         values.update({k: v for k, v in overrides.items() if v is not None})
         values["database_url"] = normalize_url(str(values["database_url"]))
         if not values.get("jwt_secret"):
             values["jwt_secret"] = env.get("CINEMA_JWT_SECRET") or stored_secret(str(values["database_url"]))
-        return cls(**values)  # type: ignore[arg-type]
+        return cls(**{k: v for k, v in values.items() if v is not None})  # type: ignore[arg-type]
 
 
 def secret_path(database_url: str) -> Path:
