@@ -19,10 +19,10 @@ from pathlib import Path
 
 import aiohttp
 
+from scripts.server_process import ServerProcess, free_port
 from storage.database import open_engine
 from storage.migrate import upgrade
 from storage.repository import Repository
-from tests.server import ServerProcess, free_port
 from web.passwords import PasswordHasher
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -14,7 +14,7 @@ from typing import Any
 
 from aiohttp import web
 
-from scripts import rush
+from scripts import bench, rush
 from storage.database import open_engine
 from storage.migrate import SchemaBehind, current_revision, ensure_current, head_revision, upgrade
 from storage.repository import Repository, UsernameTaken
@@ -188,6 +188,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     rush.add_arguments(rush_parser)
     rush_parser.set_defaults(handler=rush.run)
+    bench_parser = commands.add_parser("bench", help="Run the benchmarks and rewrite docs/BENCHMARKS.md")
+    bench.add_arguments(bench_parser)
+    bench_parser.set_defaults(handler=bench.run)
     return parser
 
 

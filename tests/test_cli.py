@@ -7,7 +7,7 @@ import urllib.error
 import urllib.request
 from typing import Any
 
-from tests.server import ServerProcess, run_cinema
+from scripts.server_process import ServerProcess, run_cinema
 
 
 def call(method: str, url: str, body: dict[str, Any] | None = None, token: str | None = None) -> tuple[int, Any]:

@@ -7,8 +7,8 @@ import subprocess
 import sys
 
 from scripts.rush import RushConfig, rush
+from scripts.server_process import ROOT, ServerProcess, cinema_env, run_cinema
 from tests.conftest import Api
-from tests.server import ROOT, ServerProcess, cinema_env, run_cinema
 
 
 async def test_rush_against_the_app(api: Api) -> None:

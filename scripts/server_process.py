@@ -1,4 +1,4 @@
-"""A real `cinema serve` process for tests that need one: start, wait until it answers, stop or kill."""
+"""A real `cinema serve` process, for tests and benchmarks: start, wait until it answers, stop or kill."""
 
 from __future__ import annotations
 
