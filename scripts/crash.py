@@ -86,8 +86,15 @@ async def _setup(base: str, users: int, seats: int) -> tuple[list[dict[str, str]
     return headers, show["id"]
 
 
-async def _rush_until_killed(base: str, show_id: int, seats: int, headers: list[dict[str, str]],
-                             server: ServerProcess, kill_after: float, rng: random.Random) -> dict[str, Any]:
+async def _rush_until_killed(
+    base: str,
+    show_id: int,
+    seats: int,
+    headers: list[dict[str, str]],
+    server: ServerProcess,
+    kill_after: float,
+    rng: random.Random,
+) -> dict[str, Any]:
     booked: dict[int, int] = {}  # booking id -> seat, answered 201
     cancelled: set[int] = set()  # answered 200
     uncertain_cancels: set[int] = set()  # sent, no answer
@@ -120,7 +127,7 @@ async def _rush_until_killed(base: str, show_id: int, seats: int, headers: list[
                             body = await r.json()
                             booked[body["id"]] = seat
                             owned[user].append(body["id"])
-            except (aiohttp.ClientError, asyncio.TimeoutError, ConnectionError):
+            except (TimeoutError, aiohttp.ClientError, ConnectionError):
                 unanswered += 1
                 await asyncio.sleep(0.01)
 
@@ -134,8 +141,13 @@ async def _rush_until_killed(base: str, show_id: int, seats: int, headers: list[
     timeout = aiohttp.ClientTimeout(total=10)
     async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=200), timeout=timeout) as session:
         await asyncio.gather(killer(), *(client(session, n % len(headers)) for n in range(100)))
-    return {"booked": booked, "cancelled": cancelled, "uncertain": uncertain_cancels, "statuses": statuses,
-            "unanswered": unanswered}
+    return {
+        "booked": booked,
+        "cancelled": cancelled,
+        "uncertain": uncertain_cancels,
+        "statuses": statuses,
+        "unanswered": unanswered,
+    }
 
 
 def prepare_database(url: str) -> None:
@@ -144,8 +156,9 @@ def prepare_database(url: str) -> None:
         assert result.returncode == 0, result.stderr
 
 
-def run_cycles(url: str, cycles: int, seats: int = 200, users: int = 20, seed: int | None = None,
-               log: bool = True) -> list[CycleReport]:
+def run_cycles(
+    url: str, cycles: int, seats: int = 200, users: int = 20, seed: int | None = None, log: bool = True
+) -> list[CycleReport]:
     rng = random.Random(seed)
     prepare_database(url)
     reports = []
@@ -174,7 +187,8 @@ def run_cycles(url: str, cycles: int, seats: int = 200, users: int = 20, seed: i
             confirmed_cancels=len(outcome["cancelled"]),
             unanswered=outcome["unanswered"],
             lost=sorted(
-                b for b in outcome["booked"]
+                b
+                for b in outcome["booked"]
                 if b not in outcome["cancelled"] | outcome["uncertain"] and stored.get(b, (0, ""))[1] != "booked"
             ),
             resurrected=sorted(b for b in outcome["cancelled"] if stored.get(b, (0, ""))[1] != "cancelled"),

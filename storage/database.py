@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 from pathlib import Path
 
@@ -12,6 +13,10 @@ from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 DEFAULT_URL = "sqlite+aiosqlite:///cinema.db"
 SQLITE_BUSY_TIMEOUT_MS = 5000
+
+# Statement parameters hold password hashes: SQLAlchemy leaves them out of its logs and errors
+# (hide_parameters), and aiosqlite, which logs every call with its arguments at DEBUG, is held at INFO.
+logging.getLogger("aiosqlite").setLevel(logging.INFO)
 
 # Errors that mean "the database is not there or not writable right now", as opposed to a bug.
 UNAVAILABLE_ERRORS: tuple[type[BaseException], ...] = (OperationalError, InterfaceError, OSError, ConnectionError)
@@ -45,10 +50,12 @@ def open_engine(url: str, *, pool_size: int = 10) -> AsyncEngine:
     path = sqlite_path(url)
     if path is not None:
         path.parent.mkdir(parents=True, exist_ok=True)
-        engine = create_async_engine(url, connect_args={"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000})
+        engine = create_async_engine(url, connect_args={"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000}, hide_parameters=True)
         event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
         return engine
-    return create_async_engine(url, pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True)
+    return create_async_engine(
+        url, pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True, hide_parameters=True
+    )
 
 
 def open_sync_sqlite(url: str) -> Engine:
@@ -60,6 +67,7 @@ def open_sync_sqlite(url: str) -> Engine:
         connect_args={"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000, "check_same_thread": False},
         pool_size=1,
         max_overflow=0,
+        hide_parameters=True,
     )
     event.listen(engine, "connect", _sqlite_pragmas)
     return engine

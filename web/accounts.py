@@ -8,7 +8,7 @@ from aiohttp_apispec import docs, request_schema, response_schema
 from storage.repository import UsernameTaken
 from web import schemas
 from web.auth import TOKENS
-from web.context import HASHER, REPOSITORY
+from web.context import HASHER, LOGIN_LIMITS, REPOSITORY
 from web.errors import ApiError, unauthorized
 from web.jsonio import json_response
 
@@ -38,13 +38,20 @@ async def signup(request: web.Request) -> web.Response:
 @response_schema(schemas.TokenPair, 200, description="Tokens")
 @response_schema(schemas.Error, 400, description="Invalid input")
 @response_schema(schemas.Error, 401, description="Bad credentials")
+@response_schema(schemas.Error, 429, description="Too many attempts for this username or address (see Retry-After)")
 @routes.post("/login")
 async def login(request: web.Request) -> web.Response:
     data = await schemas.load_body(request, schemas.LoginRequest)
+    limits = request.app[LOGIN_LIMITS]
+    username_key = data["username"].casefold()
+    wait = limits.by_address.hit(request.remote or "unknown") or limits.by_username.hit(username_key)
+    if wait:
+        raise ApiError(429, "Too many login attempts; try again later.", {"Retry-After": str(wait)})
     user = await request.app[REPOSITORY].user_by_name(data["username"])
     ok = await request.app[HASHER].check(data["password"], user.password_hash if user else None)
     if not ok or user is None:
         raise unauthorized(BAD_CREDENTIALS)
+    limits.by_username.reset(username_key)
     return json_response(request.app[TOKENS].issue(user.id, user.username))
 
 

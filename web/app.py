@@ -13,10 +13,11 @@ from storage.migrate import ensure_current, upgrade
 from storage.repository import Repository
 from web import accounts, bookings, catalog
 from web.auth import TOKENS, Tokens
-from web.context import ENGINE, HASHER, JOURNAL, REPOSITORY, SETTINGS
+from web.context import ENGINE, HASHER, JOURNAL, LOGIN_LIMITS, REPOSITORY, SETTINGS, LoginLimits
 from web.errors import error_middleware
 from web.openapi import OpenApi3
 from web.passwords import PasswordHasher
+from web.ratelimit import RateLimiter
 from web.settings import Settings
 
 VERSION = "1.0.0"
@@ -25,7 +26,13 @@ VERSION = "1.0.0"
 def create_app(settings: Settings) -> web.Application:
     app = web.Application(middlewares=[error_middleware], client_max_size=settings.max_body_bytes)
     app[SETTINGS] = settings
-    app[TOKENS] = Tokens(settings.jwt_secret, settings.access_minutes, settings.refresh_minutes)
+    app[TOKENS] = Tokens(
+        settings.jwt_secret, settings.access_minutes, settings.refresh_minutes, settings.user_recheck_seconds
+    )
+    app[LOGIN_LIMITS] = LoginLimits(
+        by_username=RateLimiter(settings.login_attempts_per_username, 60),
+        by_address=RateLimiter(settings.login_attempts_per_address, 60),
+    )
     app.add_routes(accounts.routes)
     app.add_routes(catalog.routes)
     app.add_routes(bookings.routes)

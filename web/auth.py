@@ -9,6 +9,7 @@ from dataclasses import dataclass
 import jwt
 from aiohttp import web
 
+from web.context import REPOSITORY
 from web.errors import unauthorized
 
 ALGORITHM = "HS256"
@@ -19,15 +20,18 @@ TOKEN_CACHE_LIMIT = 50_000
 class Principal:
     user_id: int
     username: str
+    expires_at: float
 
 
 class Tokens:
-    def __init__(self, secret: str, access_minutes: int, refresh_minutes: int) -> None:
+    def __init__(self, secret: str, access_minutes: int, refresh_minutes: int, recheck_seconds: float = 30) -> None:
         assert len(secret) >= 16, "a short secret makes tokens forgeable"
         self._secret = secret
         self._access_seconds = access_minutes * 60
         self._refresh_seconds = refresh_minutes * 60
-        # Verified access tokens, so the hot path skips the HMAC and claim checks; bounded, entries expire.
+        self._recheck_seconds = recheck_seconds  # a deleted user's cached token stops working within this
+        # Verified access tokens of existing users, so the hot path skips the HMAC, the claim checks and the
+        # user lookup; bounded, and entries expire with the token or after `recheck_seconds`.
         self._verified: dict[str, tuple[Principal, float]] = {}
 
     def issue(self, user_id: int, username: str) -> dict[str, str]:
@@ -50,10 +54,6 @@ class Tokens:
 
     def verify(self, token: str, kind: str) -> Principal:
         """The principal a valid, unexpired token of `kind` names; raises a 401 ApiError otherwise."""
-        if kind == "access":
-            cached = self._verified.get(token)
-            if cached is not None and cached[1] > time.time():
-                return cached[0]
         try:
             claims = jwt.decode(
                 token,
@@ -70,24 +70,39 @@ class Tokens:
                 f"Token is not an {kind} token." if kind == "access" else f"Token is not a {kind} token."
             )
         try:
-            principal = Principal(int(claims["sub"]), str(claims.get("name", "")))
-        except ValueError:
+            return Principal(int(claims["sub"]), str(claims.get("name", "")), float(claims["exp"]))
+        except (ValueError, TypeError):
             raise unauthorized("Token is invalid.") from None
-        if kind == "access":
-            if len(self._verified) >= TOKEN_CACHE_LIMIT:
-                self._verified.clear()
-            self._verified[token] = (principal, float(claims["exp"]))
-        return principal
+
+    def cached(self, token: str) -> Principal | None:
+        entry = self._verified.get(token)
+        if entry is None or entry[1] <= time.time():
+            return None
+        return entry[0]
+
+    def remember(self, token: str, principal: Principal) -> None:
+        if len(self._verified) >= TOKEN_CACHE_LIMIT:
+            self._verified.clear()
+        self._verified[token] = (principal, min(principal.expires_at, time.time() + self._recheck_seconds))
 
 
 TOKENS = web.AppKey("tokens", Tokens)
 
 
-def authenticate(request: web.Request) -> Principal:
+async def authenticate(request: web.Request) -> Principal:
+    """The caller named by a valid access token of a user who still exists; 401 otherwise."""
     header = request.headers.get("Authorization")
     if not header:
         raise unauthorized("Authentication credentials were not provided.")
     scheme, _, token = header.partition(" ")
-    if scheme.lower() != "bearer" or not token.strip():
+    token = token.strip()
+    if scheme.lower() != "bearer" or not token:
         raise unauthorized("Authorization header must be 'Bearer <token>'.")
-    return request.app[TOKENS].verify(token.strip(), "access")
+    tokens = request.app[TOKENS]
+    principal = tokens.cached(token)
+    if principal is None:
+        principal = tokens.verify(token, "access")
+        if await request.app[REPOSITORY].user_by_id(principal.user_id) is None:
+            raise unauthorized("User not found.")
+        tokens.remember(token, principal)
+    return principal

@@ -41,7 +41,7 @@ def refuse(outcome: Outcome, seat: int | None = None) -> ApiError:
 @docs(responses=UNAVAILABLE)
 @routes.post(r"/shows/{id:\d+}/book/")
 async def book(request: web.Request) -> web.Response:
-    principal = authenticate(request)
+    principal = await authenticate(request)
     show_id = schemas.path_id(request)
     seat = await schemas.load_seat_number(request)
     reply = await request.app[ENGINE].book(show_id, principal.user_id, seat)
@@ -69,7 +69,7 @@ async def book(request: web.Request) -> web.Response:
 @docs(responses=UNAVAILABLE)
 @routes.post(r"/bookings/{id:\d+}/cancel/")
 async def cancel(request: web.Request) -> web.Response:
-    principal = authenticate(request)
+    principal = await authenticate(request)
     reply = await request.app[ENGINE].cancel(schemas.path_id(request), principal.user_id)
     if reply.outcome is not Outcome.CANCELLED:
         raise refuse(reply.outcome)
@@ -81,7 +81,7 @@ async def cancel(request: web.Request) -> web.Response:
 @response_schema(schemas.Error, 401, description="Not authenticated")
 @routes.get("/my-bookings/")
 async def my_bookings(request: web.Request) -> web.Response:
-    principal = authenticate(request)
+    principal = await authenticate(request)
     rows = await request.app[REPOSITORY].bookings_of_user(principal.user_id)
     return json_response(
         [

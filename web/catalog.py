@@ -34,7 +34,7 @@ def show_brief(show: ShowInfo) -> dict[str, Any]:
 
 
 async def require_admin(request: web.Request) -> None:
-    principal = authenticate(request)
+    principal = await authenticate(request)
     user = await request.app[REPOSITORY].user_by_id(principal.user_id)
     if user is None or not user.is_admin:
         raise ApiError(403, "You do not have permission to perform this action.")

@@ -1,11 +1,14 @@
 """Typed keys for what the application holds; handlers reach the engine and storage only through these."""
 
+from dataclasses import dataclass
+
 from aiohttp import web
 
 from engine.service import BookingEngine
 from storage.journal import GroupCommitJournal
 from storage.repository import Repository
 from web.passwords import PasswordHasher
+from web.ratelimit import RateLimiter
 from web.settings import Settings
 
 SETTINGS = web.AppKey("settings", Settings)
@@ -13,3 +16,12 @@ ENGINE = web.AppKey("engine", BookingEngine)
 JOURNAL = web.AppKey("journal", GroupCommitJournal)
 REPOSITORY = web.AppKey("repository", Repository)
 HASHER = web.AppKey("hasher", PasswordHasher)
+
+
+@dataclass(frozen=True, slots=True)
+class LoginLimits:
+    by_username: RateLimiter
+    by_address: RateLimiter
+
+
+LOGIN_LIMITS = web.AppKey("login_limits", LoginLimits)

@@ -18,10 +18,13 @@ class Settings:
     jwt_secret: str = field(default="", repr=False)
     access_minutes: int = 60
     refresh_minutes: int = 24 * 60
+    user_recheck_seconds: float = 30  # how long a verified token is trusted before its user is looked up again
     bcrypt_rounds: int = 12
     # bcrypt threads: one core is left to the event loop, so a login storm cannot starve bookings.
     bcrypt_threads: int = max(1, (os.cpu_count() or 2) - 1)
     page_size: int = 20
+    login_attempts_per_username: int = 10  # per minute; a success starts the count again
+    login_attempts_per_address: int = 300  # per minute, whatever the username
     max_body_bytes: int = 64 * 1024
     mailbox_size: int = 4096
     journal_max_batch: int = 1000
