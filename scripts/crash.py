@@ -40,10 +40,19 @@ class CycleReport:
     seats_twice: list[int] = field(default_factory=list)
     over_capacity: bool = False
     unexpected_statuses: dict[int, int] = field(default_factory=dict)
+    exit_code: int | None = None
+    expected_exit_code: int | None = None
 
     @property
     def ok(self) -> bool:
-        return not (self.lost or self.resurrected or self.seats_twice or self.over_capacity or self.unexpected_statuses)
+        return not (
+            self.lost
+            or self.resurrected
+            or self.seats_twice
+            or self.over_capacity
+            or self.unexpected_statuses
+            or self.exit_code != self.expected_exit_code
+        )
 
 
 async def _stored(url: str, show_id: int) -> dict[int, tuple[int, str]]:
@@ -94,6 +103,7 @@ async def _rush_until_killed(
     server: ServerProcess,
     kill_after: float,
     rng: random.Random,
+    sig: signal.Signals = signal.SIGKILL,
 ) -> dict[str, Any]:
     booked: dict[int, int] = {}  # booking id -> seat, answered 201
     cancelled: set[int] = set()  # answered 200
@@ -131,10 +141,13 @@ async def _rush_until_killed(
                 unanswered += 1
                 await asyncio.sleep(0.01)
 
+    exit_code: list[int] = []
+
     async def killer() -> None:
         await asyncio.sleep(kill_after)
-        server.process.send_signal(signal.SIGKILL)
-        server.process.wait(10)
+        server.process.send_signal(sig)
+        # SIGTERM: the server drains while the clients keep asking; wait for its exit off the loop
+        exit_code.append(await asyncio.to_thread(server.process.wait, 60))
         await asyncio.sleep(0.2)  # let in-flight requests fail
         stop.set()
 
@@ -147,6 +160,7 @@ async def _rush_until_killed(
         "uncertain": uncertain_cancels,
         "statuses": statuses,
         "unanswered": unanswered,
+        "exit_code": exit_code[0],
     }
 
 
@@ -157,8 +171,15 @@ def prepare_database(url: str) -> None:
 
 
 def run_cycles(
-    url: str, cycles: int, seats: int = 200, users: int = 20, seed: int | None = None, log: bool = True
+    url: str,
+    cycles: int,
+    seats: int = 200,
+    users: int = 20,
+    seed: int | None = None,
+    log: bool = True,
+    sig: signal.Signals = signal.SIGKILL,
 ) -> list[CycleReport]:
+    """Rush, stop the server with `sig` at a random moment, restart, compare. SIGTERM must also exit 0."""
     rng = random.Random(seed)
     prepare_database(url)
     reports = []
@@ -168,7 +189,7 @@ def run_cycles(
             server.wait_ready()
             headers, show_id = asyncio.run(_setup(server.url, users, seats))
             kill_after = rng.uniform(0.3, 1.5)
-            outcome = asyncio.run(_rush_until_killed(server.url, show_id, seats, headers, server, kill_after, rng))
+            outcome = asyncio.run(_rush_until_killed(server.url, show_id, seats, headers, server, kill_after, rng, sig))
         finally:
             server.close()
         # restart on the same database: the service must come back with everything it confirmed
@@ -195,6 +216,8 @@ def run_cycles(
             seats_twice=sorted(seat for seat, n in Counter(live).items() if n > 1),
             over_capacity=len(live) > seats,
             unexpected_statuses={s: n for s, n in outcome["statuses"].items() if s not in (200, 201, 404, 409)},
+            exit_code=outcome["exit_code"],
+            expected_exit_code=-signal.SIGKILL if sig == signal.SIGKILL else 0,
         )
         reports.append(report)
         if log:

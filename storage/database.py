@@ -12,7 +12,12 @@ from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 DEFAULT_URL = "sqlite+aiosqlite:///cinema.db"
-SQLITE_BUSY_TIMEOUT_MS = 5000
+
+
+def lock_timeout_ms() -> int:
+    """How long a statement waits for another transaction's lock before failing (a 503 to the caller)."""
+    return int(os.environ.get("CINEMA_LOCK_TIMEOUT_MS", "5000"))
+
 
 # Statement parameters hold password hashes: SQLAlchemy leaves them out of its logs and errors
 # (hide_parameters), and aiosqlite, which logs every call with its arguments at DEBUG, is held at INFO.
@@ -50,11 +55,18 @@ def open_engine(url: str, *, pool_size: int = 10) -> AsyncEngine:
     path = sqlite_path(url)
     if path is not None:
         path.parent.mkdir(parents=True, exist_ok=True)
-        engine = create_async_engine(url, connect_args={"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000}, hide_parameters=True)
+        engine = create_async_engine(url, connect_args={"timeout": lock_timeout_ms() / 1000}, hide_parameters=True)
         event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
         return engine
+    # PostgreSQL would otherwise wait for a lock forever, holding every request behind it.
+    settings = {"lock_timeout": str(lock_timeout_ms()), "statement_timeout": str(6 * lock_timeout_ms())}
     return create_async_engine(
-        url, pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True, hide_parameters=True
+        url,
+        pool_size=pool_size,
+        max_overflow=pool_size,
+        pool_pre_ping=True,
+        hide_parameters=True,
+        connect_args={"server_settings": settings},
     )
 
 
@@ -64,7 +76,7 @@ def open_sync_sqlite(url: str) -> Engine:
     assert path is not None, url
     engine = create_engine(
         f"sqlite+pysqlite:///{path}",
-        connect_args={"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000, "check_same_thread": False},
+        connect_args={"timeout": lock_timeout_ms() / 1000, "check_same_thread": False},
         pool_size=1,
         max_overflow=0,
         hide_parameters=True,
@@ -79,7 +91,7 @@ def _sqlite_pragmas(dbapi_connection: object, _record: object) -> None:
     cursor.execute("PRAGMA journal_mode=WAL")
     cursor.execute("PRAGMA synchronous=FULL")
     cursor.execute("PRAGMA foreign_keys=ON")
-    cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
+    cursor.execute(f"PRAGMA busy_timeout={lock_timeout_ms()}")
     cursor.close()
 
 

@@ -23,7 +23,6 @@ REFUSALS: dict[Outcome, tuple[int, str]] = {
     Outcome.NOT_OWNER: (404, "Booking not found."),  # someone else's booking is not revealed
     Outcome.ALREADY_CANCELLED: (409, "Booking is already cancelled."),
 }
-UNAVAILABLE = {"503": {"description": "Busy or storage unavailable; nothing changed (see Retry-After)"}}
 
 
 def refuse(outcome: Outcome, seat: int | None = None) -> ApiError:
@@ -38,7 +37,6 @@ def refuse(outcome: Outcome, seat: int | None = None) -> ApiError:
 @response_schema(schemas.Error, 401, description="Not authenticated")
 @response_schema(schemas.Error, 404, description="No such show")
 @response_schema(schemas.Error, 409, description="Seat taken, or show sold out")
-@docs(responses=UNAVAILABLE)
 @routes.post(r"/shows/{id:\d+}/book/")
 async def book(request: web.Request) -> web.Response:
     principal = await authenticate(request)
@@ -66,7 +64,6 @@ async def book(request: web.Request) -> web.Response:
 @response_schema(schemas.Error, 401, description="Not authenticated")
 @response_schema(schemas.Error, 404, description="No such booking, or not yours")
 @response_schema(schemas.Error, 409, description="Already cancelled")
-@docs(responses=UNAVAILABLE)
 @routes.post(r"/bookings/{id:\d+}/cancel/")
 async def cancel(request: web.Request) -> web.Response:
     principal = await authenticate(request)

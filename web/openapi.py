@@ -16,6 +16,7 @@ from apispec import APISpec
 
 TITLE = "Cinema seat booking"
 LOCATIONS = {"querystring": "query", "match_info": "path", "headers": "header", "cookies": "cookie"}
+ERROR_CONTENT = {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}
 DESCRIPTION = (
     "Book seats at cinema shows. Log in with `POST /login`, then press **Authorize** and paste the `access` "
     "token. Every booking endpoint needs it."
@@ -69,6 +70,13 @@ class OpenApi3(AiohttpApiSpec):
             if "schema" in response:
                 entry["content"] = {"application/json": {"schema": response["schema"]}}
             responses[code] = entry
+        # Answers any operation may give: a body over the size limit, and a busy or unreachable database.
+        if "requestBody" in operation:
+            responses.setdefault("413", {"description": "Request body too large", "content": ERROR_CONTENT})
+        responses.setdefault(
+            "503",
+            {"description": "Busy or storage unavailable; nothing changed (see Retry-After)", "content": ERROR_CONTENT},
+        )
         operation["responses"] = dict(sorted(responses.items()))
         self.spec.path(path=url_path, operations={method: operation})
 

@@ -27,6 +27,7 @@ class PasswordHasher:
         self._dummy = bcrypt.hashpw(b"timing-equaliser", bcrypt.gensalt(rounds))
 
     async def hash(self, password: str) -> str:
+        assert len(password.encode()) <= MAX_PASSWORD_BYTES, "validate the length before hashing"
         salt = bcrypt.gensalt(self._rounds)
         digest = await self._run(bcrypt.hashpw, password.encode(), salt)
         return digest.decode()
@@ -34,8 +35,10 @@ class PasswordHasher:
     async def check(self, password: str, password_hash: str | None) -> bool:
         """Always spends one bcrypt check, even for an unknown user, so timing does not reveal usernames."""
         target = password_hash.encode() if password_hash else self._dummy
-        ok = await self._run(bcrypt.checkpw, password.encode(), target)
-        return bool(ok) and password_hash is not None
+        candidate = password.encode()
+        too_long = len(candidate) > MAX_PASSWORD_BYTES  # could never have been set; bcrypt would refuse it
+        ok = await self._run(bcrypt.checkpw, candidate[:MAX_PASSWORD_BYTES], target)
+        return bool(ok) and password_hash is not None and not too_long
 
     async def _run(self, fn: Callable[[bytes, bytes], T], password: bytes, other: bytes) -> T:
         if self._waiting >= self._max_waiting:  # the executor's own queue has no bound

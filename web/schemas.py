@@ -11,6 +11,7 @@ from marshmallow import EXCLUDE, Schema, ValidationError, fields, validate
 
 from web import jsonio
 from web.errors import ApiError
+from web.passwords import MAX_PASSWORD_BYTES
 
 MAX_ID = 2**31 - 1  # ids and seat numbers are 32-bit integers on every backend
 MAX_SEATS = 10_000
@@ -22,10 +23,15 @@ class Request(Schema):
         unknown = EXCLUDE  # old clients send extra fields; ignore them as the Django service did
 
 
+def _bcrypt_sized(password: str) -> None:
+    if len(password.encode()) > MAX_PASSWORD_BYTES:
+        raise ValidationError(f"At most {MAX_PASSWORD_BYTES} bytes in UTF-8.")
+
+
 class SignupRequest(Request):
     username = fields.String(required=True, validate=[validate.Length(1, 150), USERNAME])
     email = fields.Email(required=True, validate=validate.Length(max=254))
-    password = fields.String(required=True, validate=validate.Length(8, 72), load_only=True)
+    password = fields.String(required=True, validate=[validate.Length(min=8), _bcrypt_sized], load_only=True)
 
 
 class LoginRequest(Request):
@@ -59,6 +65,7 @@ class PageQuery(Request):
 # --- responses (documentation; handlers build the dicts directly to keep the hot path cheap) -------------
 class Error(Schema):
     detail = fields.String(required=True)
+    code = fields.String(metadata={"description": "machine-readable reason, e.g. seat_taken, sold_out"})
     errors = fields.Dict(keys=fields.String(), values=fields.Raw(), metadata={"description": "per-field messages"})
 
 
