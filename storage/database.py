@@ -43,11 +43,22 @@ def sqlite_path(url: str) -> Path | None:
     return Path(parsed.database).resolve()
 
 
+# PostgreSQL SQLSTATE classes and codes of the same kind: connection exceptions, insufficient resources
+# (disk full, out of memory), operator intervention (shutdown, cannot connect now), lock timeout, cancelled,
+# and 55000 as raised on connect by a database that is not accepting connections.
+UNAVAILABLE_SQLSTATES = ("08", "53", "57P", "55P03", "57014", "55000")
+
+
 def is_unavailable(error: BaseException) -> bool:
     """True for connection loss, lock timeouts, a full disk: faults that go away, not programming errors."""
     if isinstance(error, UNAVAILABLE_ERRORS):
         return True
-    return isinstance(error, DBAPIError) and error.connection_invalidated
+    if isinstance(error, DBAPIError):
+        if error.connection_invalidated:
+            return True
+        sqlstate = getattr(error.orig, "sqlstate", None) or ""
+        return sqlstate.startswith(UNAVAILABLE_SQLSTATES)
+    return False
 
 
 def open_engine(url: str, *, pool_size: int = 10) -> AsyncEngine:
