@@ -20,8 +20,6 @@ import time
 from datetime import UTC, datetime
 from pathlib import Path
 
-import aiohttp
-
 from scripts import bench_engine, bench_http
 from scripts.rush import fire
 from scripts.server_process import free_port
@@ -38,17 +36,10 @@ def rush_ceiling(requests: int = 30_000, concurrency: int = 200) -> float:
         time.sleep(1.5)
 
         async def go() -> float:
-            connector = aiohttp.TCPConnector(limit=concurrency)
-            async with aiohttp.ClientSession(connector=connector) as session:
-                headers = [{"Content-Type": "application/json"}]
-                result = await fire(
-                    session,
-                    f"http://127.0.0.1:{port}",
-                    1,
-                    [1 + i % 1000 for i in range(requests)],
-                    headers,
-                    concurrency,
-                )
+            headers = [{"Content-Type": "application/json"}]
+            seats = [1 + i % 1000 for i in range(requests)]
+            result = await fire(f"http://127.0.0.1:{port}", 1, seats, headers, concurrency)
+            assert result.statuses == {201: requests}, result.statuses
             return requests / result.seconds
 
         try:

@@ -17,6 +17,9 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 import aiohttp
+import orjson
+
+from scripts.rawhttp import HttpError, KeepAliveConnection
 
 PATTERNS = ("random", "hot", "sequential")
 
@@ -182,7 +185,6 @@ async def create_show(session: aiohttp.ClientSession, config: RushConfig) -> Tar
 
 
 async def fire(
-    session: aiohttp.ClientSession,
     base: str,
     show_id: int,
     seats: list[int],
@@ -191,51 +193,60 @@ async def fire(
     cancel_ratio: float = 0.0,
     progress: bool = False,
     seed: int | None = None,
+    request_timeout: float = 30.0,
 ) -> FireResult:
-    """Send one request per entry of `seats`, `concurrency` at a time; the timed part of a rush."""
-    book_url = f"{base}/shows/{show_id}/book/"
+    """Send one request per entry of `seats`, `concurrency` at a time; the timed part of a rush.
+
+    Each worker keeps one keep-alive connection; request bytes are assembled from parts built beforehand.
+    """
+    probe = KeepAliveConnection(base)
+    book_heads = [probe.head("POST", f"/shows/{show_id}/book/", h) for h in headers]
     bodies = {seat: b'{"seat_number": %d}' % seat for seat in set(seats)}
+    lengths = {seat: probe.length(body) for seat, body in bodies.items()}
     result = FireResult(0.0, Counter(), [])
     owned: list[list[int]] = [[] for _ in headers]  # per user: booking ids they may cancel
     rng = random.Random(seed)
     next_index = 0
     done = 0
 
-    async def worker(worker_id: int) -> None:
+    async def worker() -> None:
         nonlocal next_index, done
-        while next_index < len(seats):
-            index = next_index
-            next_index += 1
-            user = index % len(headers)
-            cancel = owned[user] and cancel_ratio > 0 and rng.random() < cancel_ratio
-            started = time.perf_counter()
-            try:
-                if cancel:
-                    booking_id = owned[user].pop(rng.randrange(len(owned[user])))
-                    async with session.post(f"{base}/bookings/{booking_id}/cancel/", headers=headers[user]) as response:
-                        status = response.status
-                        await response.read()
-                    if status == 200:
-                        result.cancelled.add(booking_id)
-                    elif status not in (404, 409):
+        connection = KeepAliveConnection(base)
+        try:
+            while next_index < len(seats):
+                index = next_index
+                next_index += 1
+                user = index % len(headers)
+                cancel = bool(owned[user]) and cancel_ratio > 0 and rng.random() < cancel_ratio
+                started = time.perf_counter()
+                try:
+                    async with asyncio.timeout(request_timeout):
+                        if cancel:
+                            booking_id = owned[user].pop(rng.randrange(len(owned[user])))
+                            request = connection.build("POST", f"/bookings/{booking_id}/cancel/", headers[user])
+                            status, _ = await connection.send(request)
+                            if status == 200:
+                                result.cancelled.add(booking_id)
+                            elif status not in (404, 409):
+                                result.uncertain.add(booking_id)
+                        else:
+                            seat = seats[index]
+                            status, payload = await connection.send(book_heads[user] + lengths[seat] + bodies[seat])
+                            if status == 201:
+                                booking_id = orjson.loads(payload)["id"]
+                                result.booked[booking_id] = seat
+                                owned[user].append(booking_id)
+                except (TimeoutError, ConnectionError, OSError, HttpError) as error:
+                    if cancel:
                         result.uncertain.add(booking_id)
-                else:
-                    seat = seats[index]
-                    async with session.post(book_url, data=bodies[seat], headers=headers[user]) as response:
-                        status = response.status
-                        payload = await response.read()
-                    if status == 201:
-                        booking_id = json.loads(payload)["id"]
-                        result.booked[booking_id] = seat
-                        owned[user].append(booking_id)
-            except (TimeoutError, aiohttp.ClientError) as error:
-                if cancel:
-                    result.uncertain.add(booking_id)
-                result.errors[type(error).__name__] += 1
-                status = 0
-            result.latencies.append(time.perf_counter() - started)
-            result.statuses[status] += 1
-            done += 1
+                    result.errors[type(error).__name__] += 1
+                    status = 0
+                    await connection.close()
+                result.latencies.append(time.perf_counter() - started)
+                result.statuses[status] += 1
+                done += 1
+        finally:
+            await connection.close()
 
     async def report() -> None:
         while True:
@@ -245,7 +256,7 @@ async def fire(
     started = time.perf_counter()
     reporter = asyncio.create_task(report()) if progress else None
     try:
-        await asyncio.gather(*(worker(i) for i in range(min(concurrency, len(seats)))))
+        await asyncio.gather(*(worker() for _ in range(min(concurrency, len(seats)))))
     finally:
         if reporter:
             reporter.cancel()
@@ -357,7 +368,6 @@ async def rush(config: RushConfig) -> dict[str, Any]:
             target = await create_show(session, config)
         seats = seat_plan(config, target.total_seats)
         result = await fire(
-            session,
             config.base_url,
             target.show_id,
             seats,
@@ -391,6 +401,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
 
 
+def _run_loop(coroutine: Any) -> Any:
+    try:
+        import uvloop
+    except ImportError:
+        return asyncio.run(coroutine)
+    return uvloop.run(coroutine)
+
+
 def run(args: argparse.Namespace) -> int:
     config = RushConfig(
         base_url=args.url.rstrip("/"),
@@ -411,7 +429,7 @@ def run(args: argparse.Namespace) -> int:
         seed=args.seed,
     )
     try:
-        summary = asyncio.run(rush(config))
+        summary = _run_loop(rush(config))
     except (RushError, aiohttp.ClientError, OSError) as error:
         print(f"cinema rush: {error}", file=sys.stderr)
         return 2
