@@ -13,25 +13,12 @@ from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Any
 
+from engine.errors import Busy, ShowNotFound, ShuttingDown
+from engine.feed import ShowFeed
 from engine.ports import BookRecord, CancelRecord, Journal, ShowInfo, ShowStore, StorageUnavailable
 from engine.seats import Book, Cancel, Command, Outcome, SeatState, apply, decide, record_booking_id, restore
-
-
-class Busy(Exception):
-    """A bounded queue is full; the caller should retry after `retry_after` seconds."""
-
-    def __init__(self, what: str, retry_after: int = 1) -> None:
-        super().__init__(f"{what} is full")
-        self.retry_after = retry_after
-
-
-class ShowNotFound(Exception):
-    pass
-
-
-class ShuttingDown(Exception):
-    pass
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,7 +38,20 @@ class Reply:
     booking: Booking | None = None  # set when the outcome is BOOKED
 
 
-Reply_ = asyncio.Future[Reply]
+@dataclass(frozen=True, slots=True)
+class Watch:
+    """Subscribe to the show's committed changes, with what was missed since `since` (or a snapshot)."""
+
+    since: int | None
+
+
+@dataclass(frozen=True, slots=True)
+class Look:
+    """The committed seat map."""
+
+
+Message = Command | Watch | Look
+Reply_ = asyncio.Future[Any]
 FAIR_SHARE = 256  # messages an actor decides before it yields to the event loop
 
 
@@ -78,12 +78,13 @@ class ShowActor:
         self.show_id = show_id
         self._store = store
         self._journal = journal
-        self._mailbox: deque[tuple[Command, Reply_]] = deque()
+        self._mailbox: deque[tuple[Message, Reply_]] = deque()
         self._mailbox_size = mailbox_size
         self._wakeup: asyncio.Future[None] | None = None
         self._on_exit = on_exit
         self._show: ShowInfo | None = None
         self._state: SeatState | None = None  # None: not loaded, or dropped after a failed commit
+        self.feed: ShowFeed | None = None  # the committed view, kept across reloads
         self._pending = 0  # records handed to the journal and not yet committed or failed
         self._stopping = False
         self.task = asyncio.get_running_loop().create_task(self._run(), name=f"show-actor-{show_id}")
@@ -96,7 +97,7 @@ class ShowActor:
     def mailbox_depth(self) -> int:
         return len(self._mailbox)
 
-    def tell(self, command: Command, reply: Reply_) -> None:
+    def tell(self, command: Message, reply: Reply_) -> None:
         if self._stopping:
             raise ShuttingDown()
         if len(self._mailbox) >= self._mailbox_size:
@@ -141,9 +142,16 @@ class ShowActor:
                         return
                     if not loaded:
                         continue
-                self._handle(command, reply)
+                if isinstance(command, Watch):
+                    self._watch(command, reply)
+                elif isinstance(command, Look):
+                    _resolve(reply, self.feed.snapshot())  # type: ignore[union-attr]
+                else:
+                    self._handle(command, reply)
         finally:
             self._stopping = True
+            if self.feed is not None:
+                self.feed.close()
             while mailbox:
                 _fail(mailbox.popleft()[1], ShowNotFound() if self._show is None else ShuttingDown())
             self._on_exit(self)
@@ -161,7 +169,24 @@ class ShowActor:
             return None
         self._show = snapshot.show
         self._state = restore(snapshot.show.total_seats, snapshot.bookings)
+        booked = self._state.holders.keys()
+        if self.feed is None:
+            self.feed = ShowFeed(self.show_id, snapshot.show.total_seats, booked, snapshot.journal_seq)
+        else:
+            self.feed.resync(booked)
         return True
+
+    def _watch(self, command: Watch, reply: Reply_) -> None:
+        assert self.feed is not None
+        try:
+            subscribed = self.feed.subscribe(command.since)
+        except Busy as error:
+            _fail(reply, error)
+            return
+        if reply.done():  # the caller went away while waiting
+            self.feed.unsubscribe(subscribed[1])
+        else:
+            reply.set_result(subscribed)
 
     def _handle(self, command: Command, reply: Reply_) -> None:
         state = self._state
@@ -176,15 +201,19 @@ class ShowActor:
         seat = apply(state, command)
         now = datetime.now(UTC)
         show = self._show
+        feed = self.feed
 
         def committed(booking_id: int) -> None:
             self._pending -= 1
             assert state is self._state, "a committed record must belong to the live state"
+            assert feed is not None
             if isinstance(command, Book):
                 record_booking_id(state, seat, booking_id)
+                feed.publish("booked", seat)
                 booking = Booking(booking_id, show, command.user_id, seat, "booked", now)
                 _resolve(reply, Reply(Outcome.BOOKED, booking_id, booking))
             else:
+                feed.publish("cancelled", seat)
                 _resolve(reply, Reply(Outcome.CANCELLED, booking_id))
 
         def failed(error: Exception) -> None:

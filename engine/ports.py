@@ -21,6 +21,7 @@ class ShowInfo:
 class ShowSnapshot:
     show: ShowInfo
     bookings: list[tuple[int, int, int, bool]]  # (booking id, seat, user id, is_booked)
+    journal_seq: int = 0  # how many journal entries the show has: where its event numbering continues
 
 
 @dataclass(frozen=True, slots=True)

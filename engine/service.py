@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import asyncio
 from dataclasses import dataclass
+from typing import Any
 
-from engine.actor import Busy, Reply, ShowActor, ShuttingDown
+from engine.actor import Look, Message, Reply, ShowActor, Watch
+from engine.errors import Busy, ShuttingDown
+from engine.feed import SeatEvent, Snapshot, Subscription
 from engine.ports import Journal, ShowStore
-from engine.seats import Book, Cancel, Command, Outcome
+from engine.seats import Book, Cancel, Outcome
 
 
 @dataclass(frozen=True, slots=True)
@@ -34,6 +37,31 @@ class BookingEngine:
             return Reply(Outcome.UNKNOWN_BOOKING, booking_id)
         return await self._ask(show_id, Cancel(booking_id, user_id))
 
+    async def watch(self, show_id: int, since: int | None) -> tuple[list[SeatEvent | Snapshot], Subscription]:
+        """Subscribe to a show's committed changes; see ShowFeed.subscribe."""
+        return await self._ask(show_id, Watch(since))
+
+    def unwatch(self, show_id: int, subscription: Subscription) -> None:
+        actor = self._actors.get(show_id)
+        if actor is not None and actor.feed is not None:
+            actor.feed.unsubscribe(subscription)
+        subscription.close()
+
+    async def seat_map(self, show_id: int) -> Snapshot:
+        """The committed seat map, from memory once the show's actor is loaded."""
+        actor = self._actor(show_id)
+        if actor.feed is not None:
+            return actor.feed.snapshot()
+        return await self._ask(show_id, Look())
+
+    def end_subscriptions(self) -> None:
+        for actor in self._actors.values():
+            if actor.feed is not None:
+                actor.feed.close()
+
+    def subscriber_counts(self) -> dict[int, int]:
+        return {show_id: actor.feed.subscribers for show_id, actor in self._actors.items() if actor.feed}
+
     def mailbox_depths(self) -> dict[int, int]:
         return {show_id: actor.mailbox_depth for show_id, actor in self._actors.items()}
 
@@ -42,8 +70,8 @@ class BookingEngine:
         self._closed = True
         await asyncio.gather(*(actor.stop() for actor in list(self._actors.values())))
 
-    async def _ask(self, show_id: int, command: Command) -> Reply:
-        reply: asyncio.Future[Reply] = asyncio.get_running_loop().create_future()
+    async def _ask(self, show_id: int, command: Message) -> Any:
+        reply: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
         self._actor(show_id).tell(command, reply)
         return await reply
 

@@ -14,7 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from engine.ports import ShowInfo, ShowSnapshot, StorageUnavailable
 from storage.database import is_unavailable
-from storage.models import Booking, Movie, Show, User
+from storage.models import Booking, JournalEntry, Movie, Show, User
 
 P = ParamSpec("P")
 T = TypeVar("T")
@@ -217,7 +217,12 @@ class Repository:
                 )
             )
             bookings = [(r.id, r.seat_number, r.user_id, r.status == "booked") for r in rows]
-        return ShowSnapshot(_show_info(show), bookings)
+            seq = (
+                await conn.execute(
+                    select(func.count()).select_from(JournalEntry).where(JournalEntry.show_id == show_id)
+                )
+            ).scalar_one()
+        return ShowSnapshot(_show_info(show), bookings, seq)
 
     @unavailable_as_storage_error
     async def show_of_booking(self, booking_id: int) -> int | None:

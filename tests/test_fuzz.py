@@ -55,6 +55,8 @@ def test_every_operation_answers_as_documented(live_server: ServerProcess, admin
     schema = schemathesis.openapi.from_url(f"{live_server.url}/swagger.json")
     operations = [result.ok() for result in schema.get_all_operations()]
     assert len(operations) >= 9
+    # a live event stream never ends, so it cannot be called like the rest (tests/test_events.py covers it)
+    operations = [op for op in operations if not op.path.endswith("/events")]
     for operation in operations:
 
         @given(case=operation.as_strategy())

@@ -11,7 +11,7 @@ from storage.database import open_engine
 from storage.journal import GroupCommitJournal
 from storage.migrate import ensure_current, upgrade
 from storage.repository import Repository
-from web import accounts, bookings, catalog
+from web import accounts, bookings, catalog, events
 from web.auth import TOKENS, Tokens
 from web.context import ENGINE, HASHER, JOURNAL, LOGIN_LIMITS, REPOSITORY, SETTINGS, LoginLimits
 from web.errors import error_middleware
@@ -36,9 +36,17 @@ def create_app(settings: Settings) -> web.Application:
     app.add_routes(accounts.routes)
     app.add_routes(catalog.routes)
     app.add_routes(bookings.routes)
+    app.add_routes(events.routes)
     OpenApi3(app, VERSION)
     app.cleanup_ctx.append(_lifecycle)
+    app.on_shutdown.append(_end_live_streams)
     return app
+
+
+async def _end_live_streams(app: web.Application) -> None:
+    """Shutdown waits for running handlers; live event streams would never end by themselves."""
+    if ENGINE in app:
+        app[ENGINE].end_subscriptions()
 
 
 async def _lifecycle(app: web.Application) -> AsyncIterator[None]:

@@ -8,7 +8,7 @@ from typing import Any
 
 from aiohttp import web
 
-from engine.actor import Busy, ShowNotFound, ShuttingDown
+from engine.errors import Busy, ShowNotFound, ShuttingDown
 from engine.ports import StorageUnavailable
 from web.jsonio import json_response
 

@@ -9,7 +9,7 @@ from typing import TypeVar
 
 import bcrypt
 
-from engine.actor import Busy
+from engine.errors import Busy
 
 T = TypeVar("T")
 

@@ -58,6 +58,10 @@ class ShowRequest(Request):
     total_seats = fields.Integer(required=True, strict=True, validate=validate.Range(1, MAX_SEATS))
 
 
+class EventsQuery(Request):
+    since = fields.Integer(validate=validate.Range(0), metadata={"description": "last sequence number seen"})
+
+
 class PageQuery(Request):
     page = fields.Integer(load_default=1, validate=validate.Range(1, MAX_ID))
 
@@ -136,6 +140,14 @@ class MyBooking(Schema):
     seat_number = fields.Integer(required=True)
     created_at = fields.DateTime(required=True)
     show = fields.Nested(BookingShow, required=True)
+
+
+class SeatMap(Schema):
+    type = fields.String(required=True, metadata={"description": "always 'snapshot'"})
+    show_id = fields.Integer(required=True)
+    seq = fields.Integer(required=True, metadata={"description": "sequence number of the last change included"})
+    total_seats = fields.Integer(required=True)
+    booked = fields.List(fields.Integer(), required=True)
 
 
 async def read_json_object(request: web.Request) -> dict[str, Any]:

@@ -1,0 +1,17 @@
+"""Why the engine could not take a request: nothing was changed in any of these cases."""
+
+
+class Busy(Exception):
+    """A bounded queue is full; the caller should retry after `retry_after` seconds."""
+
+    def __init__(self, what: str, retry_after: int = 1) -> None:
+        super().__init__(f"{what} is full")
+        self.retry_after = retry_after
+
+
+class ShowNotFound(Exception):
+    pass
+
+
+class ShuttingDown(Exception):
+    pass

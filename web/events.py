@@ -1,0 +1,137 @@
+"""Live seats: the committed seat map, and its changes as WebSocket messages or Server-Sent Events."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+
+import orjson
+from aiohttp import WSCloseCode, WSMsgType, web
+from aiohttp_apispec import docs, querystring_schema, response_schema
+
+from engine.feed import SeatEvent, Snapshot, Subscription
+from web import schemas
+from web.context import ENGINE
+from web.errors import ApiError
+from web.jsonio import json_response
+
+routes = web.RouteTableDef()
+KEEPALIVE_SECONDS = 15.0  # an idle SSE stream writes a comment this often, which also detects a gone client
+
+
+@docs(tags=["live"], summary="Every seat's state, from memory (no database read once the show is loaded)", security=[])
+@response_schema(schemas.SeatMap, 200, description="Booked seats; every other seat in 1..total_seats is free")
+@response_schema(schemas.Error, 404, description="No such show")
+@routes.get(r"/shows/{id:\d+}/seats/")
+async def seat_map(request: web.Request) -> web.Response:
+    snapshot = await request.app[ENGINE].seat_map(schemas.path_id(request))
+    return json_response(snapshot.as_dict())
+
+
+@docs(
+    tags=["live"],
+    summary="Live seat changes: a WebSocket when upgraded, else Server-Sent Events",
+    description=(
+        "First the current seat map (`snapshot`), or with `?since=N` (or SSE's Last-Event-ID) only the changes "
+        "after N when they are still in memory; then every committed change as `{type, seq, seat}` with type "
+        "`booked` or `cancelled`. A subscriber that falls behind is dropped (WebSocket close 1013, SSE event "
+        "`dropped`) and should reconnect with `since`."
+    ),
+    security=[],
+)
+@querystring_schema(schemas.EventsQuery)
+@response_schema(schemas.SeatMap, 200, description="text/event-stream, or a WebSocket")
+@response_schema(schemas.Error, 404, description="No such show")
+@routes.get(r"/shows/{id:\d+}/events")
+async def events(request: web.Request) -> web.StreamResponse:
+    show_id = schemas.path_id(request)
+    since = _since(request)
+    engine = request.app[ENGINE]
+    backlog, subscription = await engine.watch(show_id, since)
+    try:
+        websocket = web.WebSocketResponse(heartbeat=30)
+        if websocket.can_prepare(request).ok:
+            return await _websocket(request, websocket, backlog, subscription)
+        return await _server_sent_events(request, backlog, subscription)
+    finally:
+        engine.unwatch(show_id, subscription)
+
+
+def _since(request: web.Request) -> int | None:
+    raw = request.query.get("since") or request.headers.get("Last-Event-ID")
+    if raw is None:
+        return None
+    try:
+        since = int(raw)
+    except ValueError:
+        raise ApiError(400, "since must be an event sequence number.") from None
+    if since < 0:
+        raise ApiError(400, "since must be an event sequence number.")
+    return since
+
+
+def _encode(item: SeatEvent | Snapshot) -> str:
+    return orjson.dumps(item.as_dict()).decode()
+
+
+async def _websocket(
+    request: web.Request,
+    websocket: web.WebSocketResponse,
+    backlog: list[SeatEvent | Snapshot],
+    subscription: Subscription,
+) -> web.WebSocketResponse:
+    await websocket.prepare(request)
+
+    async def until_client_leaves() -> None:
+        async for message in websocket:  # clients have nothing to say; this only notices the close
+            if message.type == WSMsgType.ERROR:
+                break
+        subscription.close()
+
+    reader = asyncio.create_task(until_client_leaves())
+    try:
+        for item in backlog:
+            await websocket.send_str(_encode(item))
+        while (event := await subscription.next()) is not None:
+            await websocket.send_str(_encode(event))
+        if subscription.dropped:
+            await websocket.close(code=WSCloseCode.TRY_AGAIN_LATER, message=b"too slow; reconnect with ?since=N")
+    except ConnectionResetError:
+        pass
+    finally:
+        reader.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await reader
+        await websocket.close()
+    return websocket
+
+
+async def _server_sent_events(
+    request: web.Request, backlog: list[SeatEvent | Snapshot], subscription: Subscription
+) -> web.StreamResponse:
+    response = web.StreamResponse(
+        headers={"Content-Type": "text/event-stream", "Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
+    )
+    await response.prepare(request)
+
+    def frame(item: SeatEvent | Snapshot) -> bytes:
+        data = item.as_dict()
+        return f"id: {data['seq']}\nevent: {data['type']}\ndata: {_encode(item)}\n\n".encode()
+
+    try:
+        for item in backlog:
+            await response.write(frame(item))
+        while True:
+            try:
+                event = await asyncio.wait_for(subscription.next(), KEEPALIVE_SECONDS)
+            except TimeoutError:
+                await response.write(b": keep-alive\n\n")
+                continue
+            if event is None:
+                break
+            await response.write(frame(event))
+        if subscription.dropped:
+            await response.write(b'event: dropped\ndata: {"detail": "too slow; reconnect with since"}\n\n')
+    except (ConnectionResetError, ConnectionError):
+        pass
+    return response
