@@ -5,7 +5,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import gc
-import logging
 import os
 import sys
 from collections.abc import Callable, Coroutine
@@ -19,6 +18,7 @@ from storage.database import open_engine
 from storage.migrate import SchemaBehind, current_revision, ensure_current, head_revision, upgrade
 from storage.repository import Repository, UsernameTaken
 from web.app import create_app
+from web.observability import configure_logging
 from web.passwords import PasswordHasher
 from web.settings import Settings
 
@@ -195,10 +195,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    logging.basicConfig(
-        level=os.environ.get("CINEMA_LOG_LEVEL", "INFO"), format="%(asctime)s %(levelname)s %(name)s %(message)s"
-    )
-    logging.getLogger("alembic").setLevel(logging.WARNING)
+    configure_logging(os.environ.get("CINEMA_LOG_LEVEL", "INFO"), os.environ.get("CINEMA_ACCESS_LOG", "1") != "0")
     args = build_parser().parse_args(argv)
     return args.handler(args)
 

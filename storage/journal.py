@@ -47,7 +47,14 @@ class JournalStats:
 
 
 class GroupCommitJournal:
-    def __init__(self, engine: AsyncEngine, *, max_batch: int = 1000, max_queue: int = 20_000) -> None:
+    def __init__(
+        self,
+        engine: AsyncEngine,
+        *,
+        max_batch: int = 1000,
+        max_queue: int = 20_000,
+        observer: Callable[[int, float], None] | None = None,
+    ) -> None:
         assert 1 <= max_batch <= max_queue
         self._max_batch = max_batch
         self._max_queue = max_queue
@@ -65,6 +72,7 @@ class GroupCommitJournal:
         # is the only one that inserts bookings; after a failed batch the next id is read again.
         self._next_booking_id: int | None = None
         self.stats = JournalStats()
+        self._observer = observer  # told (records, seconds) after each committed batch
 
     @property
     def depth(self) -> int:
@@ -116,6 +124,8 @@ class GroupCommitJournal:
             self.stats.last_commit_seconds = time.perf_counter() - started
             self.stats.commit_seconds += self.stats.last_commit_seconds
             self.stats.last_error = None
+            if self._observer is not None:
+                self._observer(len(batch), self.stats.last_commit_seconds)
             for (_, on_commit, _), booking_id in zip(batch, ids, strict=True):
                 on_commit(booking_id)
 

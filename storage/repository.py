@@ -204,6 +204,11 @@ class Repository:
             for r in rows
         ]
 
+    @unavailable_as_storage_error
+    async def ping(self) -> None:
+        async with self._engine.connect() as conn:
+            await conn.execute(select(1))
+
     # --- the engine's ShowStore --------------------------------------------------------------------------
     @unavailable_as_storage_error
     async def load_show(self, show_id: int) -> ShowSnapshot | None:

@@ -11,10 +11,11 @@ from storage.database import open_engine
 from storage.journal import GroupCommitJournal
 from storage.migrate import ensure_current, upgrade
 from storage.repository import Repository
-from web import accounts, bookings, catalog, events
+from web import accounts, bookings, catalog, events, kiosk, observability
 from web.auth import TOKENS, Tokens
 from web.context import ENGINE, HASHER, JOURNAL, LOGIN_LIMITS, REPOSITORY, SETTINGS, LoginLimits
 from web.errors import error_middleware
+from web.observability import METRICS, Metrics, add_request_id, observe
 from web.openapi import OpenApi3
 from web.passwords import PasswordHasher
 from web.ratelimit import RateLimiter
@@ -24,8 +25,11 @@ VERSION = "1.0.0"
 
 
 def create_app(settings: Settings) -> web.Application:
-    app = web.Application(middlewares=[error_middleware], client_max_size=settings.max_body_bytes)
+    app = web.Application(middlewares=[observe, error_middleware], client_max_size=settings.max_body_bytes)
     app[SETTINGS] = settings
+    app[METRICS] = Metrics()
+    app[METRICS].watch(app)
+    app.on_response_prepare.append(add_request_id)
     app[TOKENS] = Tokens(
         settings.jwt_secret, settings.access_minutes, settings.refresh_minutes, settings.user_recheck_seconds
     )
@@ -37,6 +41,8 @@ def create_app(settings: Settings) -> web.Application:
     app.add_routes(catalog.routes)
     app.add_routes(bookings.routes)
     app.add_routes(events.routes)
+    app.add_routes(observability.routes)
+    app.add_routes(kiosk.routes)
     OpenApi3(app, VERSION)
     app.cleanup_ctx.append(_lifecycle)
     app.on_shutdown.append(_end_live_streams)
@@ -59,7 +65,10 @@ async def _lifecycle(app: web.Application) -> AsyncIterator[None]:
         await ensure_current(database)
         repository = Repository(database)
         journal = GroupCommitJournal(
-            database, max_batch=settings.journal_max_batch, max_queue=settings.journal_max_queue
+            database,
+            max_batch=settings.journal_max_batch,
+            max_queue=settings.journal_max_queue,
+            observer=app[METRICS].observe_batch,
         )
         journal.start()
         engine = BookingEngine(repository, journal, EngineLimits(mailbox_size=settings.mailbox_size))

@@ -1,0 +1,199 @@
+"""What an operator sees: Prometheus metrics, health checks, and one JSON log line per request with its id."""
+
+from __future__ import annotations
+
+import logging
+import re
+import time
+import uuid
+from collections.abc import Iterator
+from contextvars import ContextVar
+from typing import Any
+
+import orjson
+from aiohttp import web
+from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
+from prometheus_client.core import GaugeMetricFamily, Metric
+from prometheus_client.exposition import CONTENT_TYPE_LATEST
+
+from web.context import ENGINE, JOURNAL, REPOSITORY
+from web.jsonio import json_response
+
+REQUEST_ID: ContextVar[str] = ContextVar("request_id", default="-")
+SAFE_REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
+BOOK_ROUTE = "/shows/{id}/book/"
+HOT_SHOWS = 20  # mailbox depth is reported for the deepest shows only, to bound the label set
+
+access_log = logging.getLogger("cinema.access")
+_plain_records = logging.getLogRecordFactory()
+
+
+def _record_with_request_id(*args: Any, **kwargs: Any) -> logging.LogRecord:
+    # Stamped when the line is logged, inside the request's context, not when it is formatted.
+    record = _plain_records(*args, **kwargs)
+    record.request_id = REQUEST_ID.get()
+    return record
+
+
+logging.setLogRecordFactory(_record_with_request_id)
+routes = web.RouteTableDef()
+
+
+class Metrics:
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry()
+        self.requests = Counter(
+            "cinema_http_requests",
+            "HTTP requests by route and status",
+            ["method", "route", "status"],
+            registry=self.registry,
+        )
+        self.booking_seconds = Histogram(
+            "cinema_booking_seconds",
+            "Time to answer POST /shows/{id}/book/, commit included",
+            buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5),
+            registry=self.registry,
+        )
+        self.batch_records = Histogram(
+            "cinema_journal_batch_records",
+            "Records per group-commit transaction",
+            buckets=(1, 2, 5, 10, 25, 50, 100, 250, 500, 1000),
+            registry=self.registry,
+        )
+        self.commit_seconds = Histogram(
+            "cinema_journal_commit_seconds",
+            "Duration of one group-commit transaction",
+            buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 5),
+            registry=self.registry,
+        )
+
+    def observe_batch(self, records: int, seconds: float) -> None:
+        self.batch_records.observe(records)
+        self.commit_seconds.observe(seconds)
+
+    def watch(self, app: web.Application) -> None:
+        self.registry.register(_EngineGauges(app))
+
+
+class _EngineGauges:
+    """Read at scrape time, so the hot path pays nothing for them."""
+
+    def __init__(self, app: web.Application) -> None:
+        self._app = app
+
+    def collect(self) -> Iterator[Metric]:
+        if ENGINE not in self._app:
+            return
+        engine, journal = self._app[ENGINE], self._app[JOURNAL]
+        depth = GaugeMetricFamily("cinema_mailbox_depth", "Messages waiting in a show's mailbox", labels=["show"])
+        deepest = sorted(engine.mailbox_depths().items(), key=lambda item: -item[1])[:HOT_SHOWS]
+        for show_id, messages in deepest:
+            depth.add_metric([str(show_id)], messages)
+        yield depth
+        yield GaugeMetricFamily("cinema_live_shows", "Show actors in memory", value=len(engine.mailbox_depths()))
+        yield GaugeMetricFamily(
+            "cinema_live_subscribers", "Open live-event subscriptions", value=sum(engine.subscriber_counts().values())
+        )
+        yield GaugeMetricFamily("cinema_journal_queue_depth", "Records waiting for a commit", value=journal.depth)
+
+
+METRICS = web.AppKey("metrics", Metrics)
+
+
+@web.middleware
+async def observe(request: web.Request, handler: web.RequestHandler) -> web.StreamResponse:
+    """Outermost middleware: request id, the request counter, booking latency and the access log line."""
+    header = request.headers.get("X-Request-ID", "")
+    request_id = header if SAFE_REQUEST_ID.match(header) else uuid.uuid4().hex[:16]
+    request["request_id"] = request_id
+    token = REQUEST_ID.set(request_id)
+    started = time.perf_counter()
+    status = 500
+    try:
+        response = await handler(request)
+        status = response.status
+        return response
+    except web.HTTPException as error:
+        status = error.status
+        raise
+    finally:
+        seconds = time.perf_counter() - started
+        resource = request.match_info.route.resource
+        route = resource.canonical if resource is not None else "unmatched"
+        metrics = request.app[METRICS]
+        metrics.requests.labels(request.method, route, str(status)).inc()
+        if route == BOOK_ROUTE:
+            metrics.booking_seconds.observe(seconds)
+        if access_log.isEnabledFor(logging.INFO):
+            access_log.info(
+                "request",
+                extra={
+                    "fields": {
+                        "method": request.method,
+                        "route": route,
+                        "status": status,
+                        "ms": round(seconds * 1000, 2),
+                        "remote": request.remote,
+                    }
+                },
+            )
+        REQUEST_ID.reset(token)
+
+
+async def add_request_id(request: web.Request, response: web.StreamResponse) -> None:
+    if "request_id" in request:
+        response.headers["X-Request-ID"] = request["request_id"]
+
+
+class JsonLogFormatter(logging.Formatter):
+    """One JSON object per line; the request id ties a request's lines together."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        line = {
+            "ts": self.formatTime(record, "%Y-%m-%dT%H:%M:%S") + f".{int(record.msecs):03d}Z",
+            "level": record.levelname,
+            "logger": record.name,
+            "msg": record.getMessage(),
+            "request_id": getattr(record, "request_id", "-"),
+            **getattr(record, "fields", {}),
+        }
+        if record.exc_info:
+            line["exc"] = self.formatException(record.exc_info)
+        return orjson.dumps(line, default=str).decode()
+
+
+def configure_logging(level: str, access_log_enabled: bool = True) -> None:
+    handler = logging.StreamHandler()
+    formatter = JsonLogFormatter()
+    formatter.converter = time.gmtime
+    handler.setFormatter(formatter)
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(level)
+    logging.getLogger("alembic").setLevel(logging.WARNING)
+    access_log.setLevel(logging.INFO if access_log_enabled else logging.WARNING)
+
+
+@routes.get("/metrics")
+async def metrics(request: web.Request) -> web.Response:
+    body = generate_latest(request.app[METRICS].registry)
+    return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE_LATEST})
+
+
+@routes.get("/healthz")
+async def healthz(_: web.Request) -> web.Response:
+    return json_response({"status": "ok"})
+
+
+@routes.get("/readyz")
+async def readyz(request: web.Request) -> web.Response:
+    checks = {"database": "ok", "journal": "ok"}
+    try:
+        await request.app[REPOSITORY].ping()
+    except Exception as error:  # any failure to reach the database means not ready
+        checks["database"] = f"unavailable: {type(error).__name__}"
+    journal = request.app[JOURNAL]
+    if not journal.healthy:
+        checks["journal"] = f"unhealthy: {journal.stats.last_error or 'writer stopped'}"
+    ready = all(value == "ok" for value in checks.values())
+    return json_response({"status": "ready" if ready else "not ready", **checks}, status=200 if ready else 503)
