@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import logging
 import re
 import time
@@ -22,6 +23,8 @@ from web.jsonio import json_response
 REQUEST_ID: ContextVar[str] = ContextVar("request_id", default="-")
 SAFE_REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
 BOOK_ROUTE = "/shows/{id}/book/"
+BOOT_ID = uuid.uuid4().hex[:8]  # generated ids: this process's prefix and a counter, cheaper than a uuid each
+REQUEST_NUMBERS = itertools.count(1)
 HOT_SHOWS = 20  # mailbox depth is reported for the deepest shows only, to bound the label set
 
 access_log = logging.getLogger("cinema.access")
@@ -104,7 +107,7 @@ METRICS = web.AppKey("metrics", Metrics)
 async def observe(request: web.Request, handler: web.RequestHandler) -> web.StreamResponse:
     """Outermost middleware: request id, the request counter, booking latency and the access log line."""
     header = request.headers.get("X-Request-ID", "")
-    request_id = header if SAFE_REQUEST_ID.match(header) else uuid.uuid4().hex[:16]
+    request_id = header if SAFE_REQUEST_ID.match(header) else f"{BOOT_ID}{next(REQUEST_NUMBERS):08x}"
     request["request_id"] = request_id
     token = REQUEST_ID.set(request_id)
     started = time.perf_counter()
