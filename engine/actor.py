@@ -91,7 +91,8 @@ class ShowActor:
 
     @property
     def idle(self) -> bool:
-        return not self._mailbox and self._pending == 0
+        """Nothing queued, nothing being committed, nobody watching: safe to retire."""
+        return not self._mailbox and self._pending == 0 and (self.feed is None or self.feed.subscribers == 0)
 
     @property
     def mailbox_depth(self) -> int:

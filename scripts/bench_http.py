@@ -62,40 +62,7 @@ class HttpFigures:
 def wrk(
     label: str, base_url: str, token: str, shows: list[int], start: int, seconds: int, connections: int = 200
 ) -> WrkFigure:
-    env = {
-        **os.environ,
-        "BENCH_TOKEN": token,
-        "BENCH_SHOWS": ",".join(map(str, shows)),
-        "BENCH_SEATS": str(SEATS_PER_SHOW),
-        "BENCH_START": str(start),
-    }
-    result = subprocess.run(
-        ["wrk", "-t1", f"-c{connections}", f"-d{seconds}s", "--timeout", "10s", "-s", str(LUA), base_url],
-        env=env,
-        capture_output=True,
-        text=True,
-        check=True,
-    )
-    line = re.search(r"^BENCH (.*)$", result.stdout, re.M)
-    assert line, result.stdout + result.stderr
-    values = dict(item.split("=") for item in line.group(1).split())
-    figure = WrkFigure(
-        label,
-        int(values["requests"]),
-        float(values["seconds"]),
-        float(values["p50"]),
-        float(values["p90"]),
-        float(values["p99"]),
-        float(values["max"]),
-        int(values["errors"]),
-        int(values["status_errors"]),
-    )
-    print(
-        f"http  {label:34} {figure.per_second:>8,.0f} req/s  p50 {figure.p50_ms:.1f} ms  p99 {figure.p99_ms:.1f} ms"
-        f"  non-2xx {figure.non_2xx}  errors {figure.errors}",
-        flush=True,
-    )
-    return figure
+    return _collect(_start_wrk(base_url, token, shows, start, seconds, connections), label)
 
 
 async def prepare(url: str) -> list[int]:
@@ -146,7 +113,7 @@ def run(seconds: int = 10, loop: str = "uvloop") -> HttpFigures:
             real_figure = wrk(f"POST /shows/{{id}}/book/ ({loop})", server.url, token, shows, used, seconds)
             used += real_figure.requests + 1000
             storm_seconds = max(seconds, 20)
-            wrk_process = _wrk_in_background(server.url, token, shows, used, storm_seconds)
+            wrk_process = _start_wrk(server.url, token, shows, used, storm_seconds)
             logins = asyncio.run(login_storm(server.url, 200))
             storm_figure = _collect(wrk_process, "book during 200 concurrent logins")
             login_p99 = logins[int(0.99 * (len(logins) - 1))] * 1000
@@ -165,7 +132,9 @@ async def _token(base: str) -> str:
     return token
 
 
-def _wrk_in_background(base_url: str, token: str, shows: list[int], start: int, seconds: int) -> subprocess.Popen[str]:
+def _start_wrk(
+    base_url: str, token: str, shows: list[int], start: int, seconds: int, connections: int = 200
+) -> subprocess.Popen[str]:
     env = {
         **os.environ,
         "BENCH_TOKEN": token,
@@ -174,7 +143,7 @@ def _wrk_in_background(base_url: str, token: str, shows: list[int], start: int, 
         "BENCH_START": str(start),
     }
     return subprocess.Popen(
-        ["wrk", "-t1", "-c200", f"-d{seconds}s", "--timeout", "10s", "-s", str(LUA), base_url],
+        ["wrk", "-t1", f"-c{connections}", f"-d{seconds}s", "--timeout", "10s", "-s", str(LUA), base_url],
         env=env,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
@@ -183,7 +152,9 @@ def _wrk_in_background(base_url: str, token: str, shows: list[int], start: int, 
 
 
 def _collect(process: subprocess.Popen[str], label: str) -> WrkFigure:
-    out, err = process.communicate(timeout=300)
+    """Wait for a wrk run and read the line scripts/book.lua prints at its end."""
+    out, err = process.communicate(timeout=600)
+    assert process.returncode == 0, out + err
     line = re.search(r"^BENCH (.*)$", out, re.M)
     assert line, out + err
     values = dict(item.split("=") for item in line.group(1).split())

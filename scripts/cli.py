@@ -195,7 +195,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    configure_logging(os.environ.get("CINEMA_LOG_LEVEL", "INFO"), os.environ.get("CINEMA_ACCESS_LOG", "1") != "0")
+    configure_logging(os.environ.get("CINEMA_LOG_LEVEL", "INFO"), os.environ.get("CINEMA_ACCESS_LOG", "0") == "1")
     args = build_parser().parse_args(argv)
     return args.handler(args)
 

@@ -7,10 +7,28 @@ from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from sqlalchemy import text
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from storage.database import open_engine
 from storage.migrate import SchemaBehind, current_revision, downgrade, ensure_current, head_revision, upgrade
 from storage.models import Base
+
+
+async def insert_user_movie_show(conn: AsyncConnection) -> None:
+    """Rows in the seed schema's own terms (plain SQL), as an older version would have left them."""
+    await conn.execute(
+        text(
+            "INSERT INTO users (id, username, email, password_hash, is_admin, created_at) "
+            "VALUES (1, 'u', 'u@x.io', 'h', false, CURRENT_TIMESTAMP)"
+        )
+    )
+    await conn.execute(text("INSERT INTO movies (id, title, duration_minutes) VALUES (1, 'm', 90)"))
+    await conn.execute(
+        text(
+            "INSERT INTO shows (id, movie_id, screen_name, date_time, total_seats) "
+            "VALUES (1, 1, 's', CURRENT_TIMESTAMP, 5)"
+        )
+    )
 
 
 async def test_models_match_migration_head(database_url: str) -> None:
@@ -35,19 +53,7 @@ async def test_upgrade_from_previous_keeps_bookings(database_url: str) -> None:
         with pytest.raises(SchemaBehind, match="cinema migrate"):
             await ensure_current(engine)
         async with engine.begin() as conn:
-            await conn.execute(
-                text(
-                    "INSERT INTO users (id, username, email, password_hash, is_admin, created_at) "
-                    "VALUES (1, 'u', 'u@x.io', 'h', false, CURRENT_TIMESTAMP)"
-                )
-            )
-            await conn.execute(text("INSERT INTO movies (id, title, duration_minutes) VALUES (1, 'm', 90)"))
-            await conn.execute(
-                text(
-                    "INSERT INTO shows (id, movie_id, screen_name, date_time, total_seats) "
-                    "VALUES (1, 1, 's', CURRENT_TIMESTAMP, 5)"
-                )
-            )
+            await insert_user_movie_show(conn)
             await conn.execute(
                 text(
                     "INSERT INTO bookings (id, user_id, show_id, seat_number, status, created_at, cancelled_at) "
@@ -82,19 +88,7 @@ async def test_live_seat_index_is_the_last_line_of_defence(database_url: str) ->
     engine = open_engine(database_url)
     try:
         async with engine.begin() as conn:
-            await conn.execute(
-                text(
-                    "INSERT INTO users (id, username, email, password_hash, is_admin, created_at) "
-                    "VALUES (1, 'u', 'u@x.io', 'h', false, CURRENT_TIMESTAMP)"
-                )
-            )
-            await conn.execute(text("INSERT INTO movies (id, title, duration_minutes) VALUES (1, 'm', 90)"))
-            await conn.execute(
-                text(
-                    "INSERT INTO shows (id, movie_id, screen_name, date_time, total_seats) "
-                    "VALUES (1, 1, 's', CURRENT_TIMESTAMP, 5)"
-                )
-            )
+            await insert_user_movie_show(conn)
             insert = text(
                 "INSERT INTO bookings (user_id, show_id, seat_number, status, created_at) "
                 "VALUES (1, 1, 2, :status, CURRENT_TIMESTAMP)"
