@@ -9,16 +9,47 @@ next message: that is what lets the journal put many decisions into one transact
 from __future__ import annotations
 
 import asyncio
+import time
 from collections import deque
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
 from engine.errors import Busy, ShowNotFound, ShuttingDown
 from engine.feed import ShowFeed
-from engine.ports import BookRecord, CancelRecord, Journal, ShowInfo, ShowStore, StorageUnavailable
-from engine.seats import Book, Cancel, Command, Outcome, SeatState, apply, decide, record_booking_id, restore
+from engine.ports import (
+    BlockRecord,
+    BookRecord,
+    CancelRecord,
+    HoldEndRecord,
+    HoldRecord,
+    Journal,
+    Record,
+    ShowInfo,
+    ShowStore,
+    StorageUnavailable,
+)
+from engine.seats import (
+    Book,
+    BookSeats,
+    Cancel,
+    Command,
+    ConfirmHold,
+    Hold,
+    HoldSeats,
+    Outcome,
+    ReleaseHold,
+    Row,
+    SeatState,
+    SetBlocked,
+    apply,
+    best_available,
+    decide,
+    record_booking_id,
+    restore,
+    unavailable,
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -35,7 +66,18 @@ class Booking:
 class Reply:
     outcome: Outcome
     booking_id: int | None = None
-    booking: Booking | None = None  # set when the outcome is BOOKED
+    booking: Booking | None = None  # the first (for the seed's single seat: the) booking made
+    seats: tuple[int, ...] = ()  # the seats changed, or for a refusal the seats that were not free
+    bookings: list[Booking] = field(default_factory=list)
+    hold: HoldRecord | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class BestAvailable:
+    """`count` adjacent free seats in one row, nearest the middle, booked at once."""
+
+    count: int
+    user_id: int
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,7 +92,7 @@ class Look:
     """The committed seat map."""
 
 
-Message = Command | Watch | Look
+Message = Command | BestAvailable | Watch | Look
 Reply_ = asyncio.Future[Any]
 FAIR_SHARE = 256  # messages an actor decides before it yields to the event loop
 
@@ -85,6 +127,8 @@ class ShowActor:
         self._show: ShowInfo | None = None
         self._state: SeatState | None = None  # None: not loaded, or dropped after a failed commit
         self.feed: ShowFeed | None = None  # the committed view, kept across reloads
+        self._rows: tuple[Row, ...] = ()  # the hall's layout, when the show has one
+        self._expiry_timers: dict[str, asyncio.TimerHandle] = {}
         self._pending = 0  # records handed to the journal and not yet committed or failed
         self._stopping = False
         self.task = asyncio.get_running_loop().create_task(self._run(), name=f"show-actor-{show_id}")
@@ -93,6 +137,10 @@ class ShowActor:
     def idle(self) -> bool:
         """Nothing queued, nothing being committed, nobody watching: safe to retire."""
         return not self._mailbox and self._pending == 0 and (self.feed is None or self.feed.subscribers == 0)
+
+    @property
+    def rows(self) -> tuple[Row, ...]:
+        return self._rows
 
     @property
     def mailbox_depth(self) -> int:
@@ -151,6 +199,8 @@ class ShowActor:
                     self._handle(command, reply)
         finally:
             self._stopping = True
+            for hold_id in list(self._expiry_timers):
+                self._unschedule_expiry(hold_id)
             if self.feed is not None:
                 self.feed.close()
             while mailbox:
@@ -169,12 +219,19 @@ class ShowActor:
             _fail(reply, ShowNotFound())
             return None
         self._show = snapshot.show
-        self._state = restore(snapshot.show.total_seats, snapshot.bookings)
-        booked = self._state.holders.keys()
+        holds = [(h.id, Hold(h.user_id, h.seats, h.expires_at.timestamp())) for h in snapshot.holds]
+        self._state = state = restore(snapshot.show.total_seats, snapshot.bookings, holds, snapshot.blocked)
+        self._rows = _rows(snapshot.layout)
         if self.feed is None:
-            self.feed = ShowFeed(self.show_id, snapshot.show.total_seats, booked, snapshot.journal_seq)
+            self.feed = ShowFeed(
+                self.show_id, snapshot.show.total_seats, state.holders, snapshot.journal_seq, state.held, state.blocked
+            )
         else:
-            self.feed.resync(booked)
+            self.feed.resync(state.holders, state.held, state.blocked)
+        for hold_id in list(self._expiry_timers):
+            self._unschedule_expiry(hold_id)
+        for hold_id, hold in holds:  # holds that expired while the service was down go at once
+            self._schedule_expiry(hold_id, hold.expires_at)
         return True
 
     def _watch(self, command: Watch, reply: Reply_) -> None:
@@ -189,43 +246,119 @@ class ShowActor:
         else:
             reply.set_result(subscribed)
 
-    def _handle(self, command: Command, reply: Reply_) -> None:
+    def _handle(self, command: Command | BestAvailable, reply: Reply_) -> None:
         state = self._state
         assert state is not None and self._show is not None
+        if isinstance(command, BestAvailable):
+            seats = best_available(state, self._rows, command.count) if self._rows else None
+            if seats is None:
+                _resolve(reply, Reply(Outcome.NO_ADJACENT_SEATS))
+                return
+            command = BookSeats(seats, command.user_id)
         outcome = decide(state, command)
         if not outcome.accepted:
-            _resolve(reply, Reply(outcome, getattr(command, "booking_id", None)))
+            _resolve(reply, self._refusal(state, command, outcome))
             return
-        if not self._journal.has_room():
+        now = datetime.now(UTC)
+        unit = self._records(state, command, now)
+        if not self._journal.has_room(len(unit)):
             _fail(reply, Busy("the journal queue"))
             return
-        seat = apply(state, command)
-        now = datetime.now(UTC)
+        seats = apply(state, command)
         show = self._show
         feed = self.feed
+        assert feed is not None
 
-        def committed(booking_id: int) -> None:
+        def committed(ids: list[int | None]) -> None:
             self._pending -= 1
             assert state is self._state, "a committed record must belong to the live state"
-            assert feed is not None
-            if isinstance(command, Book):
-                record_booking_id(state, seat, booking_id)
-                feed.publish("booked", seat)
-                booking = Booking(booking_id, show, command.user_id, seat, "booked", now)
-                _resolve(reply, Reply(Outcome.BOOKED, booking_id, booking))
-            else:
-                feed.publish("cancelled", seat)
-                _resolve(reply, Reply(Outcome.CANCELLED, booking_id))
+            bookings = []
+            for record, booking_id in zip(unit, ids, strict=True):
+                if isinstance(record, BookRecord):
+                    assert booking_id is not None
+                    record_booking_id(state, record.seat_number, booking_id)
+                    feed.publish("booked", record.seat_number)
+                    bookings.append(Booking(booking_id, show, record.user_id, record.seat_number, "booked", now))
+                elif isinstance(record, CancelRecord):
+                    feed.publish("cancelled", record.seat_number)
+                elif isinstance(record, HoldRecord):
+                    for seat in record.seats:
+                        feed.publish("held", seat)
+                    self._schedule_expiry(record.hold_id, record.expires_at.timestamp())
+                elif isinstance(record, HoldEndRecord):
+                    self._unschedule_expiry(record.hold_id)
+                    if record.status != "confirmed":  # a confirmed hold's seats are published as booked
+                        for seat in record.seats:
+                            feed.publish("released", seat)
+                else:
+                    for seat in record.seats:
+                        feed.publish("blocked" if record.blocked else "unblocked", seat)
+            booking_id = ids[0] if isinstance(command, Book | Cancel) else None
+            hold = unit[0] if isinstance(unit[0], HoldRecord) else None
+            _resolve(reply, Reply(outcome, booking_id, bookings[0] if bookings else None, seats, bookings, hold))
 
         def failed(error: Exception) -> None:
             self._pending -= 1
             self._state = None  # what is on disk is the truth; reload before the next decision
             _fail(reply, error if isinstance(error, (StorageUnavailable, Busy)) else StorageUnavailable(str(error)))
 
-        if isinstance(command, Book):
-            record: BookRecord | CancelRecord = BookRecord(self.show_id, command.user_id, seat, now)
-        else:
-            assert isinstance(command, Cancel)
-            record = CancelRecord(self.show_id, command.booking_id, command.user_id, seat, now)
         self._pending += 1
-        self._journal.append(record, committed, failed)
+        self._journal.append(unit, committed, failed)
+
+    def _records(self, state: SeatState, command: Command, now: datetime) -> list[Record]:
+        show_id = self.show_id
+        if isinstance(command, Book):
+            return [BookRecord(show_id, command.user_id, command.seat_number, now)]
+        if isinstance(command, BookSeats):
+            return [BookRecord(show_id, command.user_id, seat, now) for seat in command.seat_numbers]
+        if isinstance(command, Cancel):
+            seat = state.booked[command.booking_id]
+            return [CancelRecord(show_id, command.booking_id, command.user_id, seat, now)]
+        if isinstance(command, HoldSeats):
+            expires = datetime.fromtimestamp(command.expires_at, UTC)
+            return [HoldRecord(show_id, command.hold_id, command.user_id, command.seat_numbers, expires, now)]
+        if isinstance(command, ConfirmHold | ReleaseHold):
+            hold = state.holds[command.hold_id]
+            status = "confirmed" if isinstance(command, ConfirmHold) else "released" if command.user_id else "expired"
+            end: list[Record] = [HoldEndRecord(show_id, command.hold_id, hold.user_id, hold.seats, status, now)]
+            if isinstance(command, ConfirmHold):
+                end += [BookRecord(show_id, hold.user_id, seat, now) for seat in hold.seats]
+            return end
+        assert isinstance(command, SetBlocked)
+        return [BlockRecord(show_id, command.by_user, command.seat_numbers, command.blocked, now)]
+
+    @staticmethod
+    def _refusal(state: SeatState, command: Command, outcome: Outcome) -> Reply:
+        seats: tuple[int, ...] = ()
+        if isinstance(command, BookSeats | HoldSeats | SetBlocked):
+            seats = tuple(unavailable(state, command.seat_numbers))
+        elif isinstance(command, Book):
+            seats = (command.seat_number,)
+        return Reply(outcome, getattr(command, "booking_id", None), seats=seats)
+
+    # --- hold expiry: the actor's own timers, measured against wall time so that they survive restarts ------
+    def _schedule_expiry(self, hold_id: str, expires_at: float) -> None:
+        loop = asyncio.get_running_loop()
+        delay = max(0.0, expires_at - time.time())
+        self._expiry_timers[hold_id] = loop.call_at(loop.time() + delay, self._expire, hold_id)
+
+    def _unschedule_expiry(self, hold_id: str) -> None:
+        timer = self._expiry_timers.pop(hold_id, None)
+        if timer is not None:
+            timer.cancel()
+
+    def _expire(self, hold_id: str) -> None:
+        self._expiry_timers.pop(hold_id, None)
+        if self._stopping:
+            return
+        # Internal messages bypass the mailbox bound: a full mailbox must not keep seats held forever.
+        self._mailbox.append((ReleaseHold(hold_id, None), asyncio.get_running_loop().create_future()))
+        self._wake()
+
+
+def _rows(layout: list[tuple[str, int]] | None) -> tuple[Row, ...]:
+    rows, first = [], 1
+    for label, seats in layout or ():
+        rows.append(Row(label, first, seats))
+        first += seats
+    return tuple(rows)

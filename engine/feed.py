@@ -11,16 +11,18 @@ from __future__ import annotations
 import asyncio
 from collections import deque
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from engine.errors import Busy
+
+KINDS = ("booked", "cancelled", "held", "released", "blocked", "unblocked")
 
 
 @dataclass(frozen=True, slots=True)
 class SeatEvent:
     seq: int
-    kind: str  # "booked" or "cancelled"
+    kind: str  # one of KINDS
     seat: int
 
     def as_dict(self) -> dict[str, Any]:
@@ -33,6 +35,8 @@ class Snapshot:
     seq: int
     total_seats: int
     booked: list[int]
+    held: list[int] = field(default_factory=list)
+    blocked: list[int] = field(default_factory=list)
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -41,6 +45,8 @@ class Snapshot:
             "seq": self.seq,
             "total_seats": self.total_seats,
             "booked": self.booked,
+            "held": self.held,
+            "blocked": self.blocked,
         }
 
 
@@ -82,6 +88,8 @@ class ShowFeed:
         total_seats: int,
         booked: Iterable[int],
         seq: int,
+        held: Iterable[int] = (),
+        blocked: Iterable[int] = (),
         history: int = 1024,
         buffer: int = 256,
         max_subscribers: int = 5000,
@@ -89,6 +97,8 @@ class ShowFeed:
         self.show_id = show_id
         self.total_seats = total_seats
         self.booked = set(booked)
+        self.held = set(held)
+        self.blocked = set(blocked)
         self.seq = seq
         self._history: deque[SeatEvent] = deque(maxlen=history)
         self._buffer = buffer
@@ -100,12 +110,21 @@ class ShowFeed:
         return len(self._subscribers)
 
     def publish(self, kind: str, seat: int) -> None:
-        assert kind in ("booked", "cancelled")
+        assert kind in KINDS, kind
         if kind == "booked":
             assert seat not in self.booked, seat
+            self.held.discard(seat)  # a confirmed hold's seat goes straight from held to booked
             self.booked.add(seat)
-        else:
+        elif kind == "cancelled":
             self.booked.discard(seat)
+        elif kind == "held":
+            self.held.add(seat)
+        elif kind == "released":
+            self.held.discard(seat)
+        elif kind == "blocked":
+            self.blocked.add(seat)
+        else:
+            self.blocked.discard(seat)
         self.seq += 1
         event = SeatEvent(self.seq, kind, seat)
         self._history.append(event)
@@ -114,16 +133,22 @@ class ShowFeed:
                 self._subscribers.discard(subscription)
                 subscription.close(dropped=True)
 
-    def resync(self, booked: Iterable[int]) -> None:
+    def resync(self, booked: Iterable[int], held: Iterable[int] = (), blocked: Iterable[int] = ()) -> None:
         """After a reload from disk, publish whatever differs (a commit that was reported failed may have landed)."""
-        on_disk = set(booked)
-        for seat in sorted(self.booked - on_disk):
-            self.publish("cancelled", seat)
-        for seat in sorted(on_disk - self.booked):
-            self.publish("booked", seat)
+        for view, on_disk, gone, came in (
+            (self.booked, set(booked), "cancelled", "booked"),
+            (self.held, set(held), "released", "held"),
+            (self.blocked, set(blocked), "unblocked", "blocked"),
+        ):
+            for seat in sorted(view - on_disk):
+                self.publish(gone, seat)
+            for seat in sorted(on_disk - view):
+                self.publish(came, seat)
 
     def snapshot(self) -> Snapshot:
-        return Snapshot(self.show_id, self.seq, self.total_seats, sorted(self.booked))
+        return Snapshot(
+            self.show_id, self.seq, self.total_seats, sorted(self.booked), sorted(self.held), sorted(self.blocked)
+        )
 
     def subscribe(self, since: int | None) -> tuple[list[SeatEvent | Snapshot], Subscription]:
         """What the subscriber missed (events after `since`, or a snapshot), and its live subscription."""

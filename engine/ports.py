@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Protocol
 
@@ -18,10 +18,21 @@ class ShowInfo:
 
 
 @dataclass(frozen=True, slots=True)
+class StoredHold:
+    id: str
+    user_id: int
+    seats: tuple[int, ...]
+    expires_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
 class ShowSnapshot:
     show: ShowInfo
     bookings: list[tuple[int, int, int, bool]]  # (booking id, seat, user id, is_booked)
     journal_seq: int = 0  # how many journal entries the show has: where its event numbering continues
+    holds: list[StoredHold] = field(default_factory=list)  # active ones, expired or not
+    blocked: list[int] = field(default_factory=list)
+    layout: list[tuple[str, int]] | None = None  # rows as (label, seats), front to back
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,8 +52,37 @@ class CancelRecord:
     at: datetime
 
 
-Record = BookRecord | CancelRecord
-OnCommit = Callable[[int], None]  # receives the booking id the record created or changed
+@dataclass(frozen=True, slots=True)
+class HoldRecord:
+    show_id: int
+    hold_id: str
+    user_id: int
+    seats: tuple[int, ...]
+    expires_at: datetime
+    at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class HoldEndRecord:
+    show_id: int
+    hold_id: str
+    user_id: int
+    seats: tuple[int, ...]
+    status: str  # confirmed, released or expired
+    at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class BlockRecord:
+    show_id: int
+    user_id: int  # the admin who did it
+    seats: tuple[int, ...]
+    blocked: bool
+    at: datetime
+
+
+Record = BookRecord | CancelRecord | HoldRecord | HoldEndRecord | BlockRecord
+OnCommit = Callable[[list[int | None]], None]  # per record of the unit: the booking id it created or changed
 OnFail = Callable[[Exception], None]
 
 
@@ -53,14 +93,15 @@ class StorageUnavailable(Exception):
 class Journal(Protocol):
     """Durable, ordered, write-ahead log of seat changes, committed in groups.
 
-    `append` never blocks: callers ask `has_room` first. Exactly one of the callbacks runs for each record, after
+    `append` takes a unit: records that commit together or not at all (a multi-seat booking, a confirmed hold).
+    It never blocks: callers ask `has_room` first. Exactly one of the callbacks runs for each unit, after
     the transaction that holds it has committed or failed. Records are committed in the order appended. When a
     commit fails, every record not yet committed fails too, since later ones may rest on the failed ones.
     """
 
     def has_room(self) -> bool: ...
 
-    def append(self, record: Record, on_commit: OnCommit, on_fail: OnFail) -> None: ...
+    def append(self, unit: Sequence[Record], on_commit: OnCommit, on_fail: OnFail) -> None: ...
 
 
 class ShowStore(Protocol):
@@ -70,4 +111,8 @@ class ShowStore(Protocol):
 
     async def show_of_booking(self, booking_id: int) -> int | None:
         """The show a booking belongs to, or None; raises StorageUnavailable."""
+        ...
+
+    async def show_of_hold(self, hold_id: str) -> int | None:
+        """The show a hold belongs to, or None; raises StorageUnavailable."""
         ...

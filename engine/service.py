@@ -3,19 +3,22 @@
 from __future__ import annotations
 
 import asyncio
+import time
+import uuid
 from dataclasses import dataclass
 from typing import Any
 
-from engine.actor import Look, Message, Reply, ShowActor, Watch
+from engine.actor import BestAvailable, Look, Message, Reply, ShowActor, Watch
 from engine.errors import Busy, ShuttingDown
 from engine.feed import SeatEvent, Snapshot, Subscription
 from engine.ports import Journal, ShowStore
-from engine.seats import Book, Cancel, Outcome
+from engine.seats import Book, BookSeats, Cancel, ConfirmHold, HoldSeats, Outcome, ReleaseHold, Row, SetBlocked
 
 
 @dataclass(frozen=True, slots=True)
 class EngineLimits:
     mailbox_size: int = 4096  # messages waiting per show
+    hold_seconds: float = 300.0  # how long held seats wait for their confirmation
     max_actors: int = 10_000  # live show actors; idle ones are retired past this
 
 
@@ -30,6 +33,31 @@ class BookingEngine:
 
     async def book(self, show_id: int, user_id: int, seat_number: int) -> Reply:
         return await self._ask(show_id, Book(seat_number, user_id))
+
+    async def book_seats(self, show_id: int, user_id: int, seats: tuple[int, ...]) -> Reply:
+        return await self._ask(show_id, BookSeats(seats, user_id))
+
+    async def book_best(self, show_id: int, user_id: int, count: int) -> Reply:
+        return await self._ask(show_id, BestAvailable(count, user_id))
+
+    async def hold(self, show_id: int, user_id: int, seats: tuple[int, ...]) -> Reply:
+        hold_id = uuid.uuid4().hex
+        return await self._ask(show_id, HoldSeats(seats, user_id, hold_id, time.time() + self._limits.hold_seconds))
+
+    async def confirm_hold(self, hold_id: str, user_id: int) -> Reply:
+        return await self._ask_about_hold(hold_id, ConfirmHold(hold_id, user_id, time.time()))
+
+    async def release_hold(self, hold_id: str, user_id: int) -> Reply:
+        return await self._ask_about_hold(hold_id, ReleaseHold(hold_id, user_id))
+
+    async def set_blocked(self, show_id: int, seats: tuple[int, ...], blocked: bool, by_user: int) -> Reply:
+        return await self._ask(show_id, SetBlocked(seats, blocked, by_user))
+
+    async def _ask_about_hold(self, hold_id: str, command: ConfirmHold | ReleaseHold) -> Reply:
+        show_id = await self._store.show_of_hold(hold_id)
+        if show_id is None:
+            return Reply(Outcome.UNKNOWN_HOLD)
+        return await self._ask(show_id, command)
 
     async def cancel(self, booking_id: int, user_id: int) -> Reply:
         show_id = await self._store.show_of_booking(booking_id)
@@ -58,6 +86,11 @@ class BookingEngine:
         for actor in self._actors.values():
             if actor.feed is not None:
                 actor.feed.close()
+
+    def rows(self, show_id: int) -> tuple[Row, ...]:
+        """The layout of a loaded show (empty when it has none)."""
+        actor = self._actors.get(show_id)
+        return actor.rows if actor is not None else ()
 
     def subscriber_counts(self) -> dict[int, int]:
         return {show_id: actor.feed.subscribers for show_id, actor in self._actors.items() if actor.feed}

@@ -12,7 +12,7 @@ import asyncio
 import logging
 import time
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -22,12 +22,23 @@ import orjson
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from engine.ports import BookRecord, CancelRecord, OnCommit, OnFail, Record, StorageUnavailable
+from engine.ports import (
+    BlockRecord,
+    BookRecord,
+    CancelRecord,
+    HoldEndRecord,
+    HoldRecord,
+    OnCommit,
+    OnFail,
+    Record,
+    StorageUnavailable,
+)
 from storage.database import is_unavailable, open_sync_sqlite
 from storage.models import Booking, JournalEntry
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
+Unit = tuple[tuple[Record, ...], OnCommit, OnFail]
 
 BOOKINGS = Booking.__table__
 JOURNAL = JournalEntry.__table__
@@ -58,7 +69,8 @@ class GroupCommitJournal:
         assert 1 <= max_batch <= max_queue
         self._max_batch = max_batch
         self._max_queue = max_queue
-        self._queue: deque[tuple[Record, OnCommit, OnFail]] = deque()
+        self._queue: deque[Unit] = deque()
+        self._queued = 0  # records in the queue
         self._wake = asyncio.Event()
         self._closing = False
         self._task: asyncio.Task[None] | None = None
@@ -76,7 +88,7 @@ class GroupCommitJournal:
 
     @property
     def depth(self) -> int:
-        return len(self._queue)
+        return self._queued
 
     @property
     def healthy(self) -> bool:
@@ -94,12 +106,13 @@ class GroupCommitJournal:
             await self._task
         await self._writer.close()
 
-    def has_room(self) -> bool:
-        return not self._closing and len(self._queue) < self._max_queue
+    def has_room(self, records: int = 1) -> bool:
+        return not self._closing and self._queued + records <= self._max_queue
 
-    def append(self, record: Record, on_commit: OnCommit, on_fail: OnFail) -> None:
-        assert self.has_room(), "callers must check has_room() first"
-        self._queue.append((record, on_commit, on_fail))
+    def append(self, unit: Sequence[Record], on_commit: OnCommit, on_fail: OnFail) -> None:
+        assert unit and self.has_room(len(unit)), "callers must check has_room() first"
+        self._queue.append((tuple(unit), on_commit, on_fail))
+        self._queued += len(unit)
         self._wake.set()
 
     async def _run(self) -> None:
@@ -111,29 +124,37 @@ class GroupCommitJournal:
                 self._wake.clear()
                 await self._wake.wait()
                 continue
-            batch = [queue.popleft() for _ in range(min(len(queue), self._max_batch))]
+            batch = [queue.popleft()]  # whole units only: a unit commits entirely or not at all
+            records = list(batch[0][0])
+            while queue and len(records) + len(queue[0][0]) <= self._max_batch:
+                batch.append(queue.popleft())
+                records.extend(batch[-1][0])
+            self._queued -= len(records)
             started = time.perf_counter()
             try:
-                ids = await self._commit([record for record, _, _ in batch])
+                ids = await self._commit(records)
             except Exception as error:  # every fault must reach the waiting callers, never kill the writer
                 self._fail(batch, error)
                 continue
             self.stats.batches += 1
-            self.stats.records += len(batch)
-            self.stats.largest_batch = max(self.stats.largest_batch, len(batch))
+            self.stats.records += len(records)
+            self.stats.largest_batch = max(self.stats.largest_batch, len(records))
             self.stats.last_commit_seconds = time.perf_counter() - started
             self.stats.commit_seconds += self.stats.last_commit_seconds
             self.stats.last_error = None
             if self._observer is not None:
-                self._observer(len(batch), self.stats.last_commit_seconds)
-            for (_, on_commit, _), booking_id in zip(batch, ids, strict=True):
-                on_commit(booking_id)
+                self._observer(len(records), self.stats.last_commit_seconds)
+            position = 0
+            for unit, on_commit, _ in batch:
+                on_commit(ids[position : position + len(unit)])
+                position += len(unit)
 
-    def _fail(self, batch: list[tuple[Record, OnCommit, OnFail]], error: Exception) -> None:
+    def _fail(self, batch: list[Unit], error: Exception) -> None:
         self._next_booking_id = None
-        # Records still queued were decided on top of the failed ones: they fail too, and the actors reload.
+        # Units still queued were decided on top of the failed ones: they fail too, and the actors reload.
         failed = batch + list(self._queue)
         self._queue.clear()
+        self._queued = 0
         self.stats.failed_batches += 1
         self.stats.last_error = f"{type(error).__name__}: {error}"
         if is_unavailable(error):
@@ -144,7 +165,7 @@ class GroupCommitJournal:
         for _, _, on_fail in failed:
             on_fail(unavailable)
 
-    async def _commit(self, records: list[Record]) -> list[int]:
+    async def _commit(self, records: list[Record]) -> list[int | None]:
         first_id = self._next_booking_id
         if first_id is None:
             first_id = await self._writer.next_booking_id()
@@ -154,14 +175,17 @@ class GroupCommitJournal:
         return ids
 
 
-Statement = tuple[str, tuple[Any, ...], int | None]  # sql, parameters, the row count it must report (or None)
+Statement = tuple[str, Any, int | None]  # sql, parameters (a list of tuples: executemany), the row count it must report
 
 
-def _plan(records: list[Record], first_id: int, sql: _BatchSql) -> tuple[list[int], list[Statement]]:
-    """The booking ids of a batch and the three statements that write it, in order."""
+def _plan(records: list[Record], first_id: int, sql: _BatchSql) -> tuple[list[int | None], list[Statement]]:
+    """The booking ids of a batch and the statements that write it, in order."""
     stamp = sql.stamp
     new_ids = iter(range(first_id, first_id + len(records)))
-    ids = [next(new_ids) if isinstance(r, BookRecord) else r.booking_id for r in records]
+    ids: list[int | None] = [
+        next(new_ids) if isinstance(r, BookRecord) else r.booking_id if isinstance(r, CancelRecord) else None
+        for r in records
+    ]
     times = [stamp(r.at) for r in records]
     cancels = [(r.booking_id, at) for r, at in zip(records, times, strict=True) if isinstance(r, CancelRecord)]
     books = [
@@ -169,24 +193,51 @@ def _plan(records: list[Record], first_id: int, sql: _BatchSql) -> tuple[list[in
         for r, booking_id, at in zip(records, ids, times, strict=True)
         if isinstance(r, BookRecord)
     ]
-    journal = [
-        (r.show_id, booking_id, "book" if isinstance(r, BookRecord) else "cancel", r.seat_number, r.user_id, at)
-        for r, booking_id, at in zip(records, ids, times, strict=True)
+    journal: list[tuple[Any, ...]] = []
+    for r, booking_id, at in zip(records, ids, times, strict=True):
+        if isinstance(r, BookRecord | CancelRecord):
+            op = "book" if isinstance(r, BookRecord) else "cancel"
+            journal.append((r.show_id, booking_id, None, op, r.seat_number, r.user_id, at))
+        elif isinstance(r, HoldRecord | HoldEndRecord):
+            op = "hold" if isinstance(r, HoldRecord) else HOLD_END_OPS[r.status]
+            journal.extend((r.show_id, None, r.hold_id, op, seat, r.user_id, at) for seat in r.seats)
+        else:
+            op = "block" if r.blocked else "unblock"
+            journal.extend((r.show_id, None, None, op, seat, r.user_id, at) for seat in r.seats)
+    ends = [(r.status, at, r.hold_id) for r, at in zip(records, times, strict=True) if isinstance(r, HoldEndRecord)]
+    holds = [
+        (r.hold_id, r.show_id, r.user_id, orjson.dumps(r.seats).decode(), stamp(r.expires_at), at)
+        for r, at in zip(records, times, strict=True)
+        if isinstance(r, HoldRecord)
     ]
-    # A cancel's booking was committed before its id was ever handed out, so running every cancel before
-    # every booking in the batch only frees seats earlier: the live-seat index stays satisfied.
+    blocks = [(r.show_id, seat) for r in records if isinstance(r, BlockRecord) and r.blocked for seat in r.seats]
+    unblocks = [(r.show_id, seat) for r in records if isinstance(r, BlockRecord) and not r.blocked for seat in r.seats]
+    # A cancel's booking was committed before its id was ever handed out, so running every cancel (and every
+    # hold end and unblock) before every booking in the batch only frees seats earlier: the live-seat index
+    # stays satisfied. A hold is inserted before it can end: its id is only known once it has committed.
     statements: list[Statement] = []
     if cancels:
         statements.append((sql.cancel, sql.pack(cancels), len(cancels)))
+    if ends:
+        statements.append((sql.end_hold, sql.pack(ends), len(ends)))
+    if unblocks:
+        statements.append((sql.unblock, unblocks, None))
     if books:
         statements.append((sql.insert_bookings, sql.pack(books), None))
+    if holds:
+        statements.append((sql.insert_hold, holds, None))
+    if blocks:
+        statements.append((sql.block, blocks, None))
     statements.append((sql.insert_journal, sql.pack(journal), None))
     return ids, statements
 
 
+HOLD_END_OPS = {"confirmed": "confirm", "released": "release", "expired": "expire"}
+
+
 def _check(statement: Statement, rowcount: int) -> None:
     if statement[2] is not None and rowcount != statement[2]:
-        raise RuntimeError(f"{statement[2]} cancels matched {rowcount} live bookings")
+        raise RuntimeError(f"{statement[2]} changes matched {rowcount} rows: {statement[0][:40]}")
 
 
 class _AsyncWriter:
@@ -255,6 +306,11 @@ class _BatchSql:
     insert_bookings: str
     insert_journal: str
     cancel: str
+    end_hold: str
+    # executemany from here on: holds and blocks are few, bookings are many
+    insert_hold: str
+    block: str
+    unblock: str
     pack: Callable[[list[tuple[Any, ...]]], tuple[Any, ...]]
     stamp: Callable[[datetime], Any]
 
@@ -267,8 +323,15 @@ def _encode_time(at: datetime) -> str:
 SQLITE = _BatchSql(
     insert_bookings="INSERT INTO bookings (id, user_id, show_id, seat_number, status, created_at) "
     "SELECT value ->> 0, value ->> 1, value ->> 2, value ->> 3, 'booked', value ->> 4 FROM json_each(?)",
-    insert_journal="INSERT INTO seat_journal (show_id, booking_id, op, seat_number, user_id, at) "
-    "SELECT value ->> 0, value ->> 1, value ->> 2, value ->> 3, value ->> 4, value ->> 5 FROM json_each(?)",
+    insert_journal="INSERT INTO seat_journal (show_id, booking_id, hold_id, op, seat_number, user_id, at) "
+    "SELECT value ->> 0, value ->> 1, value ->> 2, value ->> 3, value ->> 4, value ->> 5, value ->> 6 "
+    "FROM json_each(?)",
+    end_hold="UPDATE holds SET status = c.value ->> 0, ended_at = c.value ->> 1 FROM json_each(?) AS c "
+    "WHERE holds.id = c.value ->> 2 AND holds.status = 'active'",
+    insert_hold="INSERT INTO holds (id, show_id, user_id, seats, status, expires_at, created_at) "
+    "VALUES (?, ?, ?, ?, 'active', ?, ?)",
+    block="INSERT INTO blocked_seats (show_id, seat_number) VALUES (?, ?) ON CONFLICT DO NOTHING",
+    unblock="DELETE FROM blocked_seats WHERE show_id = ? AND seat_number = ?",
     cancel="UPDATE bookings SET status = 'cancelled', cancelled_at = c.value ->> 1 FROM json_each(?) AS c "
     "WHERE bookings.id = c.value ->> 0 AND bookings.status = 'booked'",
     pack=lambda rows: (orjson.dumps(rows).decode(),),
@@ -279,8 +342,15 @@ POSTGRESQL = _BatchSql(
     "SELECT r.id, r.user_id, r.show_id, r.seat_number, 'booked', r.at "
     "FROM unnest($1::int[], $2::int[], $3::int[], $4::int[], $5::timestamptz[]) "
     "AS r(id, user_id, show_id, seat_number, at)",
-    insert_journal="INSERT INTO seat_journal (show_id, booking_id, op, seat_number, user_id, at) "
-    "SELECT * FROM unnest($1::int[], $2::int[], $3::text[], $4::int[], $5::int[], $6::timestamptz[])",
+    insert_journal="INSERT INTO seat_journal (show_id, booking_id, hold_id, op, seat_number, user_id, at) "
+    "SELECT * FROM unnest($1::int[], $2::int[], $3::text[], $4::text[], $5::int[], $6::int[], $7::timestamptz[])",
+    end_hold="UPDATE holds SET status = c.status, ended_at = c.at "
+    "FROM unnest($1::text[], $2::timestamptz[], $3::text[]) AS c(status, at, id) "
+    "WHERE holds.id = c.id AND holds.status = 'active'",
+    insert_hold="INSERT INTO holds (id, show_id, user_id, seats, status, expires_at, created_at) "
+    "VALUES ($1, $2, $3, $4, 'active', $5, $6)",
+    block="INSERT INTO blocked_seats (show_id, seat_number) VALUES ($1, $2) ON CONFLICT DO NOTHING",
+    unblock="DELETE FROM blocked_seats WHERE show_id = $1 AND seat_number = $2",
     cancel="UPDATE bookings SET status = 'cancelled', cancelled_at = c.at "
     "FROM unnest($1::int[], $2::timestamptz[]) AS c(id, at) WHERE bookings.id = c.id AND bookings.status = 'booked'",
     pack=lambda rows: tuple(list(column) for column in zip(*rows, strict=True)),

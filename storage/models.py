@@ -14,6 +14,7 @@ from sqlalchemy import (
     Integer,
     MetaData,
     String,
+    Text,
     text,
 )
 from sqlalchemy.engine import Dialect
@@ -46,6 +47,9 @@ class UTCDateTime(TypeDecorator[datetime]):
         if value is None:
             return None
         return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+JOURNAL_OPS = ("book", "cancel", "hold", "confirm", "release", "expire", "block", "unblock")
 
 
 class Base(DeclarativeBase):
@@ -81,6 +85,7 @@ class Show(Base):
     screen_name: Mapped[str] = mapped_column(String(100))
     date_time: Mapped[datetime] = mapped_column(UTCDateTime)
     total_seats: Mapped[int] = mapped_column(Integer)
+    layout: Mapped[str | None] = mapped_column(Text, nullable=True)  # JSON [[row label, seats], ...]
 
     __table_args__ = (CheckConstraint("total_seats > 0", name="total_seats_positive"),)
 
@@ -118,10 +123,51 @@ class JournalEntry(Base):
 
     seq: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
     show_id: Mapped[int] = mapped_column(ForeignKey("shows.id", ondelete="CASCADE"), index=True)
-    booking_id: Mapped[int] = mapped_column(ForeignKey("bookings.id", ondelete="CASCADE"))
+    booking_id: Mapped[int | None] = mapped_column(ForeignKey("bookings.id", ondelete="CASCADE"), nullable=True)
+    hold_id: Mapped[str | None] = mapped_column(String(32), nullable=True)
     op: Mapped[str] = mapped_column(String(16))
     seat_number: Mapped[int] = mapped_column(Integer)
     user_id: Mapped[int] = mapped_column(Integer)
     at: Mapped[datetime] = mapped_column(UTCDateTime)
 
-    __table_args__ = (CheckConstraint("op IN ('book', 'cancel')", name="op_known"),)
+    __table_args__ = (CheckConstraint(f"op IN ({', '.join(repr(op) for op in JOURNAL_OPS)})", name="op_known"),)
+
+
+class SeatHold(Base):
+    """Seats kept for a customer until `expires_at` (wall clock), then freed by the show's own timer."""
+
+    __tablename__ = "holds"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    show_id: Mapped[int] = mapped_column(ForeignKey("shows.id", ondelete="CASCADE"))
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
+    seats: Mapped[str] = mapped_column(Text)  # JSON list of seat numbers
+    status: Mapped[str] = mapped_column(String(16))
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    ended_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+
+    __table_args__ = (
+        CheckConstraint("status IN ('active', 'confirmed', 'released', 'expired')", name="status_known"),
+        Index("ix_holds_show_status", "show_id", "status"),
+    )
+
+
+class BlockedSeat(Base):
+    __tablename__ = "blocked_seats"
+
+    show_id: Mapped[int] = mapped_column(ForeignKey("shows.id", ondelete="CASCADE"), primary_key=True)
+    seat_number: Mapped[int] = mapped_column(Integer, primary_key=True)
+
+
+class IdempotencyKey(Base):
+    """The first answer to a request sent with an Idempotency-Key, replayed for retries for 24 hours."""
+
+    __tablename__ = "idempotency_keys"
+
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), primary_key=True)
+    key: Mapped[str] = mapped_column(String(255), primary_key=True)
+    request_hash: Mapped[str] = mapped_column(String(64))
+    status_code: Mapped[int | None] = mapped_column(Integer, nullable=True)  # None while the first is running
+    body: Mapped[str | None] = mapped_column(Text, nullable=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)

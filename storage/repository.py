@@ -8,13 +8,14 @@ from datetime import UTC, datetime
 from functools import wraps
 from typing import Any, ParamSpec, TypeVar
 
+import orjson
 from sqlalchemy import Row, func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from engine.ports import ShowInfo, ShowSnapshot, StorageUnavailable
+from engine.ports import ShowInfo, ShowSnapshot, StorageUnavailable, StoredHold
 from storage.database import is_unavailable
-from storage.models import Booking, JournalEntry, Movie, Show, User
+from storage.models import BlockedSeat, Booking, IdempotencyKey, JournalEntry, Movie, SeatHold, Show, User
 
 P = ParamSpec("P")
 T = TypeVar("T")
@@ -38,6 +39,13 @@ class MovieRow:
     id: int
     title: str
     duration_minutes: int
+
+
+@dataclass(frozen=True, slots=True)
+class IdempotencyEntry:
+    request_hash: str
+    status_code: int | None  # None while the first attempt runs
+    body: str | None
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,6 +79,10 @@ USER_COLUMNS = (User.id, User.username, User.email, User.password_hash, User.is_
 
 def _show_info(row: Row[Any]) -> ShowInfo:
     return ShowInfo(row.show_id, row.movie_id, row.screen_name, row.date_time, row.total_seats)
+
+
+def _layout(stored: str | None) -> list[tuple[str, int]] | None:
+    return [(label, seats) for label, seats in orjson.loads(stored)] if stored else None
 
 
 def _user_row(row: Row[Any] | None) -> UserRow | None:
@@ -144,12 +156,25 @@ class Repository:
         return count, [MovieRow(r.id, r.title, r.duration_minutes) for r in rows]
 
     @unavailable_as_storage_error
-    async def create_show(self, movie_id: int, screen_name: str, date_time: datetime, total_seats: int) -> ShowInfo:
+    async def create_show(
+        self,
+        movie_id: int,
+        screen_name: str,
+        date_time: datetime,
+        total_seats: int,
+        layout: list[tuple[str, int]] | None = None,
+    ) -> ShowInfo:
         date_time = date_time.astimezone(UTC)  # answer with what a later read will return
         async with self._engine.begin() as conn:
             result = await conn.execute(
                 Show.__table__.insert().returning(Show.__table__.c.id),
-                {"movie_id": movie_id, "screen_name": screen_name, "date_time": date_time, "total_seats": total_seats},
+                {
+                    "movie_id": movie_id,
+                    "screen_name": screen_name,
+                    "date_time": date_time,
+                    "total_seats": total_seats,
+                    "layout": orjson.dumps(layout).decode() if layout else None,
+                },
             )
             return ShowInfo(result.scalar_one(), movie_id, screen_name, date_time, total_seats)
 
@@ -209,6 +234,60 @@ class Repository:
         async with self._engine.connect() as conn:
             await conn.execute(select(1))
 
+    # --- idempotency keys ---------------------------------------------------------------------------------
+    @unavailable_as_storage_error
+    async def claim_idempotency_key(
+        self, user_id: int, key: str, request_hash: str, older_than: float
+    ) -> IdempotencyEntry | None:
+        """Claim the key (None) or return who holds it; entries from before `older_than` are forgotten first."""
+        table = IdempotencyKey.__table__
+        cutoff = datetime.fromtimestamp(older_than, UTC)
+        try:
+            async with self._engine.begin() as conn:
+                await conn.execute(table.delete().where(table.c.created_at < cutoff))
+                await conn.execute(
+                    table.insert(),
+                    {"user_id": user_id, "key": key, "request_hash": request_hash, "created_at": datetime.now(UTC)},
+                )
+            return None
+        except IntegrityError:
+            entry = await self.idempotency_entry(user_id, key)
+            if entry is None:  # released between our insert and our read: try once more
+                return await self.claim_idempotency_key(user_id, key, request_hash, older_than)
+            return entry
+
+    @unavailable_as_storage_error
+    async def idempotency_entry(self, user_id: int, key: str) -> IdempotencyEntry | None:
+        table = IdempotencyKey.__table__
+        async with self._engine.connect() as conn:
+            row = (
+                await conn.execute(
+                    select(table.c.request_hash, table.c.status_code, table.c.body).where(
+                        table.c.user_id == user_id, table.c.key == key
+                    )
+                )
+            ).one_or_none()
+        return None if row is None else IdempotencyEntry(row.request_hash, row.status_code, row.body)
+
+    @unavailable_as_storage_error
+    async def finish_idempotency_key(self, user_id: int, key: str, status_code: int, body: str) -> None:
+        table = IdempotencyKey.__table__
+        async with self._engine.begin() as conn:
+            await conn.execute(
+                table.update()
+                .where(table.c.user_id == user_id, table.c.key == key)
+                .values(status_code=status_code, body=body)
+            )
+
+    async def forget_idempotency_key(self, user_id: int, key: str) -> None:
+        table = IdempotencyKey.__table__
+        try:
+            async with self._engine.begin() as conn:
+                await conn.execute(table.delete().where(table.c.user_id == user_id, table.c.key == key))
+        except Exception as error:  # the database is away; the claim stays and a retry waits, then gets a 409
+            if not is_unavailable(error):
+                raise
+
     # --- the engine's ShowStore --------------------------------------------------------------------------
     @unavailable_as_storage_error
     async def load_show(self, show_id: int) -> ShowSnapshot | None:
@@ -227,7 +306,24 @@ class Repository:
                     select(func.count()).select_from(JournalEntry).where(JournalEntry.show_id == show_id)
                 )
             ).scalar_one()
-        return ShowSnapshot(_show_info(show), bookings, seq)
+            holds = [
+                StoredHold(r.id, r.user_id, tuple(orjson.loads(r.seats)), r.expires_at)
+                for r in await conn.execute(
+                    select(SeatHold.id, SeatHold.user_id, SeatHold.seats, SeatHold.expires_at).where(
+                        SeatHold.show_id == show_id, SeatHold.status == "active"
+                    )
+                )
+            ]
+            blocked = list(
+                (await conn.execute(select(BlockedSeat.seat_number).where(BlockedSeat.show_id == show_id))).scalars()
+            )
+            layout = (await conn.execute(select(Show.layout).where(Show.id == show_id))).scalar_one()
+        return ShowSnapshot(_show_info(show), bookings, seq, holds, blocked, _layout(layout))
+
+    @unavailable_as_storage_error
+    async def show_of_hold(self, hold_id: str) -> int | None:
+        async with self._engine.connect() as conn:
+            return (await conn.execute(select(SeatHold.show_id).where(SeatHold.id == hold_id))).scalar_one_or_none()
 
     @unavailable_as_storage_error
     async def show_of_booking(self, booking_id: int) -> int | None:

@@ -22,7 +22,16 @@ async def test_seat_map(api: Api) -> None:
     for seat in (2, 5):
         await api.book(show["id"], seat, user["headers"])
     body = await (await api.client.get(f"/shows/{show['id']}/seats/")).json()
-    assert body == {"type": "snapshot", "show_id": show["id"], "seq": 2, "total_seats": 6, "booked": [2, 5]}
+    assert body == {
+        "type": "snapshot",
+        "show_id": show["id"],
+        "seq": 2,
+        "total_seats": 6,
+        "booked": [2, 5],
+        "held": [],
+        "blocked": [],
+        "rows": None,
+    }
     assert (await api.client.get("/shows/999/seats/")).status == 404
 
 
@@ -37,6 +46,8 @@ async def test_websocket_snapshot_then_changes(api: Api) -> None:
             "seq": 1,
             "total_seats": 6,
             "booked": [1],
+            "held": [],
+            "blocked": [],
         }
         booking = await (await api.book(show["id"], 4, user["headers"])).json()
         assert await ws.receive_json(timeout=5) == {"type": "booked", "seq": 2, "seat": 4}

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -18,7 +20,7 @@ def booked(state: SeatState, seat: int, user: int, booking_id: int) -> None:
 def test_book_free_seat() -> None:
     state = SeatState(3)
     assert decide(state, Book(2, 7)) is Outcome.BOOKED
-    assert apply(state, Book(2, 7)) == 2
+    assert apply(state, Book(2, 7)) == (2,)
     assert state.holders == {2: 7}
     assert state.available == 2
 
@@ -53,7 +55,7 @@ def test_cancel_frees_the_seat_at_once() -> None:
     state = SeatState(1)
     booked(state, 1, 5, 10)
     assert decide(state, Cancel(10, 5)) is Outcome.CANCELLED
-    assert apply(state, Cancel(10, 5)) == 1
+    assert apply(state, Cancel(10, 5)) == (1,)
     assert state.holders == {} and state.booked == {} and state.cancelled == {10: 5}
     assert decide(state, Book(1, 6)) is Outcome.BOOKED
 
@@ -136,7 +138,7 @@ def test_random_sequences_keep_the_invariants(total: int, script: list[tuple[str
             if value in live:
                 if owners[value][1] == user:
                     assert outcome is Outcome.CANCELLED
-                    seat = apply(state, Cancel(value, user))
+                    (seat,) = apply(state, Cancel(value, user))
                     assert seat == owners[value][0] and seat not in state.holders  # freed at once
                     live.discard(value)
                 else:
@@ -153,3 +155,110 @@ def test_random_sequences_keep_the_invariants(total: int, script: list[tuple[str
 
 def user_of(state: SeatState, seat: int) -> int:
     return state.holders[seat]
+
+
+# --- holds, blocks, several seats, best available ----------------------------------------------------------
+from engine.seats import (  # noqa: E402
+    BookSeats,
+    ConfirmHold,
+    HoldSeats,
+    ReleaseHold,
+    Row,
+    SetBlocked,
+    best_available,
+    unavailable,
+)
+
+
+def test_several_seats_all_or_none() -> None:
+    state = SeatState(5)
+    apply(state, Book(2, 1))
+    assert decide(state, BookSeats((1, 2, 3), 9)) is Outcome.SEATS_UNAVAILABLE
+    assert unavailable(state, (1, 2, 3)) == [2]
+    assert decide(state, BookSeats((1, 6), 9)) is Outcome.SEAT_OUT_OF_RANGE
+    assert apply(state, BookSeats((1, 3), 9)) == (1, 3)
+    assert state.holders == {2: 1, 1: 9, 3: 9}
+
+
+def test_hold_lifecycle() -> None:
+    state = SeatState(5)
+    apply(state, HoldSeats((1, 2), 7, "h1", expires_at=100.0))
+    assert state.available == 3
+    assert decide(state, Book(1, 8)) is Outcome.SEATS_UNAVAILABLE
+    assert decide(state, HoldSeats((2, 3), 8, "h2", 100.0)) is Outcome.SEATS_UNAVAILABLE
+    assert decide(state, ConfirmHold("h1", 8, now=50.0)) is Outcome.NOT_OWNER
+    assert decide(state, ConfirmHold("h1", 7, now=100.0)) is Outcome.HOLD_EXPIRED
+    assert decide(state, ConfirmHold("nope", 7, now=50.0)) is Outcome.UNKNOWN_HOLD
+    assert apply(state, ConfirmHold("h1", 7, now=99.0)) == (1, 2)
+    assert state.holders == {1: 7, 2: 7} and state.held == {} and state.holds == {}
+    apply(state, HoldSeats((3,), 8, "h3", 100.0))
+    assert decide(state, ReleaseHold("h3", 7)) is Outcome.NOT_OWNER
+    assert decide(state, ReleaseHold("h3", None)) is Outcome.HOLD_RELEASED  # the timer may release anyone's
+    apply(state, ReleaseHold("h3", 8))
+    assert state.is_free(3)
+
+
+def test_blocked_seats_rules() -> None:
+    state = SeatState(5)
+    apply(state, Book(1, 1))
+    apply(state, HoldSeats((2,), 1, "h", 10.0))
+    assert decide(state, SetBlocked((1,), True)) is Outcome.SEATS_UNAVAILABLE
+    assert decide(state, SetBlocked((2,), True)) is Outcome.SEATS_UNAVAILABLE
+    apply(state, SetBlocked((4, 5), True))
+    assert decide(state, Book(4, 2)) is Outcome.SEATS_UNAVAILABLE
+    assert decide(state, Book(3, 2)) is Outcome.BOOKED
+    apply(state, Book(3, 2))
+    assert decide(state, Book(4, 3)) is Outcome.SOLD_OUT  # nothing free: booked, held and blocked
+    apply(state, SetBlocked((4,), False))
+    assert decide(state, Book(4, 3)) is Outcome.BOOKED
+
+
+def test_best_available_prefers_the_middle() -> None:
+    rows = (Row("A", 1, 4), Row("B", 5, 6), Row("C", 11, 4))
+    state = SeatState(14)
+    assert best_available(state, rows, 2) == (7, 8)
+    apply(state, BookSeats((7, 8), 1))
+    assert best_available(state, rows, 2) in ((5, 6), (9, 10), (2, 3), (12, 13))
+    assert best_available(state, rows, 4) in ((1, 2, 3, 4), (11, 12, 13, 14))
+    assert best_available(state, rows, 7) is None
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    script=st.lists(
+        st.tuples(
+            st.sampled_from(["book", "hold", "confirm", "release", "block", "unblock"]),
+            st.lists(st.integers(1, 8), min_size=1, max_size=3, unique=True),
+            st.integers(1, 3),
+            st.integers(0, 5),
+        ),
+        max_size=80,
+    )
+)
+def test_random_mixes_keep_seats_in_one_state(script: list[tuple[str, list[int], int, int]]) -> None:
+    state = SeatState(8)
+    holds: list[str] = []
+    for step, (op, seats, user, pick) in enumerate(script):
+        seats_ = tuple(seats)
+        if op == "book":
+            command: Any = BookSeats(seats_, user)
+        elif op == "hold":
+            command = HoldSeats(seats_, user, f"h{step}", 10.0)
+        elif op in ("confirm", "release") and holds:
+            hold_id = holds[pick % len(holds)]
+            command = ConfirmHold(hold_id, user, now=float(pick * 3)) if op == "confirm" else ReleaseHold(hold_id, user)
+        elif op in ("block", "unblock"):
+            command = SetBlocked(seats_, op == "block")
+        else:
+            continue
+        outcome = decide(state, command)
+        if outcome.accepted:
+            apply(state, command)
+            if isinstance(command, HoldSeats):
+                holds.append(command.hold_id)
+            elif isinstance(command, ConfirmHold | ReleaseHold):
+                holds.remove(command.hold_id)
+        booked, held, blocked = set(state.holders), set(state.held), state.blocked
+        assert not (booked & held) and not (booked & blocked) and not (held & blocked)
+        assert state.available == 8 - len(booked) - len(held) - len(blocked) >= 0
+        assert held == {seat for h in state.holds.values() for seat in h.seats}

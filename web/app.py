@@ -71,7 +71,9 @@ async def _lifecycle(app: web.Application) -> AsyncIterator[None]:
             observer=app[METRICS].observe_batch,
         )
         journal.start()
-        engine = BookingEngine(repository, journal, EngineLimits(mailbox_size=settings.mailbox_size))
+        engine = BookingEngine(
+            repository, journal, EngineLimits(mailbox_size=settings.mailbox_size, hold_seconds=settings.hold_seconds)
+        )
         app[REPOSITORY], app[JOURNAL], app[ENGINE], app[HASHER] = repository, journal, engine, hasher
         yield
         # Order matters: actors finish their mailboxes, then the journal commits the last batch.

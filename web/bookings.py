@@ -2,61 +2,173 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from aiohttp import web
 from aiohttp_apispec import docs, request_schema, response_schema
 
+from engine.actor import Booking
 from engine.seats import Outcome
 from web import schemas
 from web.auth import authenticate
 from web.catalog import show_brief
 from web.context import ENGINE, REPOSITORY
 from web.errors import ApiError
+from web.idempotency import idempotent
 from web.jsonio import json_response
 
 routes = web.RouteTableDef()
 
 REFUSALS: dict[Outcome, tuple[int, str]] = {
-    Outcome.SEAT_TAKEN: (409, "Seat {seat} is already booked."),
+    Outcome.SEAT_TAKEN: (409, "Seat {seats} is already booked."),
+    Outcome.SEATS_UNAVAILABLE: (409, "Not available (booked, held or blocked): seats {seats}."),
     Outcome.SOLD_OUT: (409, "The show is sold out."),
+    Outcome.NO_ADJACENT_SEATS: (409, "No row has that many adjacent free seats (or the show has no row layout)."),
     Outcome.SEAT_OUT_OF_RANGE: (400, "Seat number must be between 1 and the show's total seats."),
     Outcome.UNKNOWN_BOOKING: (404, "Booking not found."),
-    Outcome.NOT_OWNER: (404, "Booking not found."),  # someone else's booking is not revealed
+    Outcome.NOT_OWNER: (404, "Not found."),  # someone else's booking or hold is not revealed
     Outcome.ALREADY_CANCELLED: (409, "Booking is already cancelled."),
+    Outcome.UNKNOWN_HOLD: (404, "Hold not found (it may have been confirmed, released or expired)."),
+    Outcome.HOLD_EXPIRED: (409, "The hold has expired; its seats were released."),
 }
 
 
-def refuse(outcome: Outcome, seat: int | None = None) -> ApiError:
+def refuse(outcome: Outcome, seats: tuple[int, ...] = ()) -> ApiError:
     status, detail = REFUSALS[outcome]
-    return ApiError(status, detail.format(seat=seat), code=outcome.value)
+    extra = {"seats": list(seats)} if outcome is Outcome.SEATS_UNAVAILABLE else {}
+    return ApiError(status, detail.format(seats=", ".join(map(str, seats))), code=outcome.value, **extra)
 
 
-@docs(tags=["bookings"], summary="Book a seat")
+def booking_json(booking: Booking) -> dict[str, Any]:
+    return {
+        "id": booking.id,
+        "user": booking.user_id,
+        "show": show_brief(booking.show),
+        "seat_number": booking.seat_number,
+        "status": booking.status,
+        "created_at": booking.created_at.isoformat(),
+    }
+
+
+@docs(
+    tags=["bookings"],
+    summary="Book a seat, several seats (all or none), or the best `count` adjacent seats",
+    description='`{"seat_number": n}` answers one booking, as the Django service did; `seat_numbers` and '
+    '`count` answer `{"bookings": [...]}`. Send an `Idempotency-Key` header to retry safely.',
+)
 @request_schema(schemas.BookRequest)
-@response_schema(schemas.Booking, 201, description="Booked; durable before this answer")
+@docs(
+    responses={
+        "201": {
+            "description": "Booked; durable before this answer. One booking for seat_number, {bookings} otherwise",
+            "content": {
+                "application/json": {
+                    "schema": {
+                        "oneOf": [
+                            {"$ref": "#/components/schemas/Booking"},
+                            {"$ref": "#/components/schemas/Bookings"},
+                        ]
+                    }
+                }
+            },
+        }
+    }
+)
 @response_schema(schemas.Error, 400, description="Invalid body or seat outside 1..total_seats")
 @response_schema(schemas.Error, 401, description="Not authenticated")
 @response_schema(schemas.Error, 404, description="No such show")
-@response_schema(schemas.Error, 409, description="Seat taken, or show sold out")
+@response_schema(schemas.Error, 409, description="Seat taken, not available, sold out, or no adjacent seats")
+@response_schema(schemas.Error, 422, description="Idempotency-Key reused with a different request")
 @routes.post(r"/shows/{id:\d+}/book/")
 async def book(request: web.Request) -> web.Response:
     principal = await authenticate(request)
     show_id = schemas.path_id(request)
-    seat = await schemas.load_seat_number(request)
-    reply = await request.app[ENGINE].book(show_id, principal.user_id, seat)
-    booking = reply.booking
-    if booking is None:
-        raise refuse(reply.outcome, seat)
-    return json_response(
-        {
-            "id": booking.id,
-            "user": booking.user_id,
-            "show": show_brief(booking.show),
-            "seat_number": booking.seat_number,
-            "status": booking.status,
-            "created_at": booking.created_at.isoformat(),
-        },
-        status=201,
-    )
+    return await idempotent(request, principal.user_id, lambda: _book(request, principal.user_id, show_id))
+
+
+async def _book(request: web.Request, user_id: int, show_id: int) -> web.Response:
+    data = await schemas.read_json_object(request)
+    engine = request.app[ENGINE]
+    seat = schemas.plain_seat_number(data)
+    if seat is None:
+        body = schemas.validate_body(data, schemas.BookRequest)
+        seat = body.get("seat_number")
+    if seat is not None:
+        reply = await engine.book(show_id, user_id, seat)
+        if reply.booking is None:
+            raise refuse(reply.outcome, (seat,))
+        return json_response(booking_json(reply.booking), status=201)
+    if "seat_numbers" in body:
+        reply = await engine.book_seats(show_id, user_id, tuple(body["seat_numbers"]))
+    else:
+        reply = await engine.book_best(show_id, user_id, body["count"])
+    if not reply.bookings:
+        raise refuse(reply.outcome, reply.seats)
+    return json_response({"bookings": [booking_json(b) for b in reply.bookings]}, status=201)
+
+
+@docs(tags=["holds"], summary="Hold seats while the customer pays; they are freed when the hold expires")
+@request_schema(schemas.HoldRequest)
+@response_schema(schemas.HoldCreated, 201, description="Held until expires_at")
+@response_schema(schemas.Error, 400, description="Invalid body or seat outside 1..total_seats")
+@response_schema(schemas.Error, 401, description="Not authenticated")
+@response_schema(schemas.Error, 404, description="No such show")
+@response_schema(schemas.Error, 409, description="Some seats are not free (listed in `seats`)")
+@response_schema(schemas.Error, 422, description="Idempotency-Key reused with a different request")
+@routes.post(r"/shows/{id:\d+}/hold/")
+async def hold(request: web.Request) -> web.Response:
+    principal = await authenticate(request)
+    show_id = schemas.path_id(request)
+
+    async def run() -> web.Response:
+        seats = tuple((await schemas.load_body(request, schemas.HoldRequest))["seat_numbers"])
+        reply = await request.app[ENGINE].hold(show_id, principal.user_id, seats)
+        if reply.hold is None:
+            raise refuse(reply.outcome, reply.seats)
+        return json_response(
+            {
+                "hold_id": reply.hold.hold_id,
+                "show_id": show_id,
+                "seat_numbers": list(reply.hold.seats),
+                "expires_at": reply.hold.expires_at.isoformat(),
+            },
+            status=201,
+        )
+
+    return await idempotent(request, principal.user_id, run)
+
+
+@docs(tags=["holds"], summary="Turn a hold into bookings")
+@response_schema(schemas.Bookings, 201, description="Booked")
+@response_schema(schemas.Error, 401, description="Not authenticated")
+@response_schema(schemas.Error, 404, description="No such hold, or not yours")
+@response_schema(schemas.Error, 409, description="The hold has expired")
+@response_schema(schemas.Error, 422, description="Idempotency-Key reused with a different request")
+@routes.post(r"/holds/{hold_id:[0-9a-f]{32}}/confirm/")
+async def confirm_hold(request: web.Request) -> web.Response:
+    principal = await authenticate(request)
+
+    async def run() -> web.Response:
+        reply = await request.app[ENGINE].confirm_hold(request.match_info["hold_id"], principal.user_id)
+        if not reply.bookings:
+            raise refuse(reply.outcome)
+        return json_response({"bookings": [booking_json(b) for b in reply.bookings]}, status=201)
+
+    return await idempotent(request, principal.user_id, run)
+
+
+@docs(tags=["holds"], summary="Release a hold; its seats are free at once")
+@response_schema(schemas.HoldReleased, 200, description="Released")
+@response_schema(schemas.Error, 401, description="Not authenticated")
+@response_schema(schemas.Error, 404, description="No such hold, or not yours")
+@routes.delete(r"/holds/{hold_id:[0-9a-f]{32}}/")
+async def release_hold(request: web.Request) -> web.Response:
+    principal = await authenticate(request)
+    hold_id = request.match_info["hold_id"]
+    reply = await request.app[ENGINE].release_hold(hold_id, principal.user_id)
+    if reply.outcome is not Outcome.HOLD_RELEASED:
+        raise refuse(reply.outcome)
+    return json_response({"detail": "Hold released.", "hold_id": hold_id})
 
 
 @docs(tags=["bookings"], summary="Cancel one of your bookings; the seat is free at once")
@@ -67,10 +179,15 @@ async def book(request: web.Request) -> web.Response:
 @routes.post(r"/bookings/{id:\d+}/cancel/")
 async def cancel(request: web.Request) -> web.Response:
     principal = await authenticate(request)
-    reply = await request.app[ENGINE].cancel(schemas.path_id(request), principal.user_id)
-    if reply.outcome is not Outcome.CANCELLED:
-        raise refuse(reply.outcome)
-    return json_response({"detail": "Booking cancelled.", "booking_id": reply.booking_id})
+    booking_id = schemas.path_id(request)
+
+    async def run() -> web.Response:
+        reply = await request.app[ENGINE].cancel(booking_id, principal.user_id)
+        if reply.outcome is not Outcome.CANCELLED:
+            raise refuse(reply.outcome)
+        return json_response({"detail": "Booking cancelled.", "booking_id": reply.booking_id})
+
+    return await idempotent(request, principal.user_id, run)
 
 
 @docs(tags=["bookings"], summary="Your bookings, newest first")

@@ -33,11 +33,13 @@ def show_brief(show: ShowInfo) -> dict[str, Any]:
     }
 
 
-async def require_admin(request: web.Request) -> None:
+async def require_admin(request: web.Request) -> int:
+    """The admin's user id; 401 or 403 otherwise."""
     principal = await authenticate(request)
     user = await request.app[REPOSITORY].user_by_id(principal.user_id)
     if user is None or not user.is_admin:
         raise ApiError(403, "You do not have permission to perform this action.")
+    return user.id
 
 
 def _page_url(request: web.Request, page: int) -> str:
@@ -112,5 +114,6 @@ async def create_show(request: web.Request) -> web.Response:
     repository = request.app[REPOSITORY]
     if await repository.movie(movie_id) is None:
         raise ApiError(404, "Movie not found.")
-    show = await repository.create_show(movie_id, data["screen_name"], data["date_time"], data["total_seats"])
+    rows = [(row["label"], row["seats"]) for row in data["rows"]] if data.get("rows") else None
+    show = await repository.create_show(movie_id, data["screen_name"], data["date_time"], data["total_seats"], rows)
     return json_response({**show_brief(show), "movie": movie_id, "available_seats": show.total_seats}, status=201)

@@ -4,13 +4,17 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+from typing import Any
 
 import orjson
 from aiohttp import WSCloseCode, WSMsgType, web
-from aiohttp_apispec import docs, querystring_schema, response_schema
+from aiohttp_apispec import docs, querystring_schema, request_schema, response_schema
 
 from engine.feed import SeatEvent, Snapshot, Subscription
+from engine.seats import Outcome
 from web import schemas
+from web.bookings import refuse
+from web.catalog import require_admin
 from web.context import ENGINE
 from web.errors import ApiError
 from web.jsonio import json_response
@@ -24,8 +28,48 @@ KEEPALIVE_SECONDS = 15.0  # an idle SSE stream writes a comment this often, whic
 @response_schema(schemas.Error, 404, description="No such show")
 @routes.get(r"/shows/{id:\d+}/seats/")
 async def seat_map(request: web.Request) -> web.Response:
-    snapshot = await request.app[ENGINE].seat_map(schemas.path_id(request))
-    return json_response(snapshot.as_dict())
+    return json_response(await _seat_map(request, schemas.path_id(request)))
+
+
+async def _seat_map(request: web.Request, show_id: int) -> dict[str, Any]:
+    engine = request.app[ENGINE]
+    snapshot = await engine.seat_map(show_id)
+    rows = engine.rows(show_id)
+    layout = [{"label": r.label, "first_seat": r.first_seat, "seats": r.seats} for r in rows] if rows else None
+    return {**snapshot.as_dict(), "rows": layout}
+
+
+@docs(tags=["live"], summary="Block seats (house seats, broken seats): they cannot be booked or held (admin)")
+@request_schema(schemas.BlockRequest)
+@response_schema(schemas.SeatMap, 200, description="The seat map after the change")
+@response_schema(schemas.Error, 400, description="Invalid body or seat outside 1..total_seats")
+@response_schema(schemas.Error, 403, description="Not an admin")
+@response_schema(schemas.Error, 404, description="No such show")
+@response_schema(schemas.Error, 409, description="Some seats are booked or held (listed in `seats`)")
+@routes.post(r"/shows/{id:\d+}/block/")
+async def block(request: web.Request) -> web.Response:
+    return await _set_blocked(request, True)
+
+
+@docs(tags=["live"], summary="Unblock seats (admin)")
+@request_schema(schemas.BlockRequest)
+@response_schema(schemas.SeatMap, 200, description="The seat map after the change")
+@response_schema(schemas.Error, 400, description="Invalid body or seat outside 1..total_seats")
+@response_schema(schemas.Error, 403, description="Not an admin")
+@response_schema(schemas.Error, 404, description="No such show")
+@routes.post(r"/shows/{id:\d+}/unblock/")
+async def unblock(request: web.Request) -> web.Response:
+    return await _set_blocked(request, False)
+
+
+async def _set_blocked(request: web.Request, blocked: bool) -> web.Response:
+    admin_id = await require_admin(request)
+    show_id = schemas.path_id(request)
+    seats = tuple((await schemas.load_body(request, schemas.BlockRequest))["seat_numbers"])
+    reply = await request.app[ENGINE].set_blocked(show_id, seats, blocked, admin_id)
+    if reply.outcome is not Outcome.BLOCKING_CHANGED:
+        raise refuse(reply.outcome, reply.seats)
+    return json_response(await _seat_map(request, show_id))
 
 
 @docs(

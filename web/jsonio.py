@@ -12,4 +12,5 @@ JSONDecodeError = orjson.JSONDecodeError
 
 
 def json_response(data: Any, status: int = 200, headers: dict[str, str] | None = None) -> web.Response:
-    return web.Response(body=orjson.dumps(data), status=status, headers=headers, content_type="application/json")
+    body = orjson.dumps(data, option=orjson.OPT_NON_STR_KEYS)  # marshmallow keys list errors by index
+    return web.Response(body=body, status=status, headers=headers, content_type="application/json")

@@ -67,7 +67,9 @@ class OpenApi3(AiohttpApiSpec):
         responses: dict[str, Any] = {}
         for code, response in data["responses"].items():
             entry = {"description": response.get("description") or code}
-            if "schema" in response:
+            if "content" in response:  # written out already, e.g. a oneOf of two shapes
+                entry["content"] = response["content"]
+            elif "schema" in response:
                 entry["content"] = {"application/json": {"schema": response["schema"]}}
             responses[code] = entry
         # Answers any operation may give: a body over the size limit, and a busy or unreachable database.

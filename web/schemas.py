@@ -7,7 +7,7 @@ from datetime import UTC
 from typing import Any
 
 from aiohttp import web
-from marshmallow import EXCLUDE, Schema, ValidationError, fields, validate
+from marshmallow import EXCLUDE, Schema, ValidationError, fields, validate, validates_schema
 
 from web import jsonio
 from web.errors import ApiError
@@ -43,8 +43,43 @@ class RefreshRequest(Request):
     refresh = fields.String(required=True, validate=validate.Length(1, 4096))
 
 
+MAX_SEATS_PER_REQUEST = 10  # a family, not a block booking
+SEAT = fields.Integer(strict=True, validate=validate.Range(1, MAX_ID))
+
+
+def _distinct(seats: list[int]) -> None:
+    if len(set(seats)) != len(seats):
+        raise ValidationError("Each seat may be named once.")
+
+
+def seat_list(most: int) -> fields.List:
+    return fields.List(SEAT, required=True, validate=[validate.Length(1, most), _distinct])
+
+
 class BookRequest(Request):
-    seat_number = fields.Integer(required=True, strict=True, validate=validate.Range(1, MAX_ID))
+    """One of: the seed's `seat_number`, several `seat_numbers` (all or none), or `count` best adjacent seats."""
+
+    seat_number = fields.Integer(strict=True, validate=validate.Range(1, MAX_ID))
+    seat_numbers = fields.List(SEAT, validate=[validate.Length(1, MAX_SEATS_PER_REQUEST), _distinct])
+    count = fields.Integer(strict=True, validate=validate.Range(1, MAX_SEATS_PER_REQUEST))
+
+    @validates_schema
+    def _exactly_one(self, data: dict[str, Any], **_: Any) -> None:
+        if sum(name in data for name in ("seat_number", "seat_numbers", "count")) != 1:
+            raise ValidationError("Give exactly one of seat_number, seat_numbers or count.", "_schema")
+
+
+class HoldRequest(Request):
+    seat_numbers = seat_list(MAX_SEATS_PER_REQUEST)
+
+
+class BlockRequest(Request):
+    seat_numbers = seat_list(MAX_SEATS)
+
+
+class RowRequest(Request):
+    label = fields.String(required=True, validate=validate.Length(1, 8))
+    seats = fields.Integer(required=True, strict=True, validate=validate.Range(1, 500))
 
 
 class MovieRequest(Request):
@@ -53,9 +88,26 @@ class MovieRequest(Request):
 
 
 class ShowRequest(Request):
+    """`total_seats`, or `rows` (front to back) whose seats add up to it; seat numbers run through the rows."""
+
+    rows = fields.List(fields.Nested(RowRequest), validate=validate.Length(1, 100))
     screen_name = fields.String(required=True, validate=validate.Length(1, 100))
     date_time = fields.AwareDateTime(required=True, default_timezone=UTC, metadata={"description": "naive means UTC"})
-    total_seats = fields.Integer(required=True, strict=True, validate=validate.Range(1, MAX_SEATS))
+    total_seats = fields.Integer(strict=True, validate=validate.Range(1, MAX_SEATS))
+
+    @validates_schema
+    def _seats_agree(self, data: dict[str, Any], **_: Any) -> None:
+        rows = data.get("rows")
+        if rows is None:
+            if "total_seats" not in data:
+                raise ValidationError("Missing data for required field.", "total_seats")
+            return
+        total = sum(row["seats"] for row in rows)
+        if total > MAX_SEATS or data.get("total_seats", total) != total:
+            raise ValidationError("The rows' seats must add up to total_seats (at most 10,000).", "rows")
+        if len({row["label"] for row in rows}) != len(rows):
+            raise ValidationError("Row labels must differ.", "rows")
+        data["total_seats"] = total
 
 
 class EventsQuery(Request):
@@ -70,6 +122,7 @@ class PageQuery(Request):
 class Error(Schema):
     detail = fields.String(required=True)
     code = fields.String(metadata={"description": "machine-readable reason, e.g. seat_taken, sold_out"})
+    seats = fields.List(fields.Integer(), metadata={"description": "the seats that were not free"})
     errors = fields.Dict(keys=fields.String(), values=fields.Raw(), metadata={"description": "per-field messages"})
 
 
@@ -142,12 +195,37 @@ class MyBooking(Schema):
     show = fields.Nested(BookingShow, required=True)
 
 
+class RowLayout(Schema):
+    label = fields.String(required=True)
+    first_seat = fields.Integer(required=True)
+    seats = fields.Integer(required=True)
+
+
 class SeatMap(Schema):
     type = fields.String(required=True, metadata={"description": "always 'snapshot'"})
     show_id = fields.Integer(required=True)
     seq = fields.Integer(required=True, metadata={"description": "sequence number of the last change included"})
     total_seats = fields.Integer(required=True)
     booked = fields.List(fields.Integer(), required=True)
+    held = fields.List(fields.Integer(), required=True)
+    blocked = fields.List(fields.Integer(), required=True)
+    rows = fields.List(fields.Nested(RowLayout), allow_none=True, metadata={"description": "the layout, if any"})
+
+
+class Bookings(Schema):
+    bookings = fields.List(fields.Nested(Booking), required=True)
+
+
+class HoldCreated(Schema):
+    hold_id = fields.String(required=True)
+    show_id = fields.Integer(required=True)
+    seat_numbers = fields.List(fields.Integer(), required=True)
+    expires_at = fields.DateTime(required=True)
+
+
+class HoldReleased(Schema):
+    detail = fields.String(required=True)
+    hold_id = fields.String(required=True)
 
 
 async def read_json_object(request: web.Request) -> dict[str, Any]:
@@ -178,13 +256,12 @@ async def load_body(request: web.Request, kind: type[Schema]) -> dict[str, Any]:
     return validate_body(await read_json_object(request), kind)
 
 
-async def load_seat_number(request: web.Request) -> int:
-    """The hot path's body: the plain case skips the schema, which accepts exactly the same values."""
-    data = await read_json_object(request)
+def plain_seat_number(data: dict[str, Any]) -> int | None:
+    """The hot path's body, `{"seat_number": n}`: recognised without the schema, which accepts the same."""
     seat = data.get("seat_number")
-    if type(seat) is int and 1 <= seat <= MAX_ID:
+    if type(seat) is int and 1 <= seat <= MAX_ID and "seat_numbers" not in data and "count" not in data:
         return seat
-    return validate_body(data, BookRequest)["seat_number"]
+    return None
 
 
 def load_page(request: web.Request) -> int:

@@ -27,6 +27,7 @@ class Settings:
     login_attempts_per_address: int = 300  # per minute, whatever the username
     max_body_bytes: int = 64 * 1024
     mailbox_size: int = 4096
+    hold_seconds: float = 300.0
     journal_max_batch: int = 1000
     journal_max_queue: int = 20_000
     migrate_on_start: bool = False
@@ -37,6 +38,7 @@ class Settings:
         values: dict[str, object] = {
             "database_url": normalize_url(env.get("CINEMA_DATABASE_URL") or DEFAULT_URL),
             "bcrypt_rounds": int(env.get("CINEMA_BCRYPT_ROUNDS", "12")),
+            "hold_seconds": float(env.get("CINEMA_HOLD_SECONDS", "300")),
             "bcrypt_threads": int(env.get("CINEMA_BCRYPT_THREADS", "0")) or None,
         }
         values.update({k: v for k, v in overrides.items() if v is not None})

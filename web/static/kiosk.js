@@ -6,6 +6,8 @@
   const status = document.getElementById("status");
   const message = document.getElementById("message");
   const booked = new Set();
+  const held = new Set();
+  const blocked = new Set();
   const mine = new Set();
   let token = sessionStorage.getItem("cinema-token");
   let totalSeats = 0;
@@ -16,7 +18,8 @@
   function paint(seat) {
     const el = grid.querySelector(`[data-seat="${seat}"]`);
     if (!el) return;
-    el.className = "seat " + (mine.has(seat) && booked.has(seat) ? "mine booked" : booked.has(seat) ? "booked" : "free");
+    el.className = "seat " + (mine.has(seat) && booked.has(seat) ? "mine booked" : booked.has(seat) ? "booked"
+      : held.has(seat) ? "held" : blocked.has(seat) ? "blocked" : "free");
     el.setAttribute("aria-pressed", booked.has(seat) ? "true" : "false");
   }
 
@@ -30,16 +33,18 @@
       grid.appendChild(el);
       paint(seat);
     }
-    document.getElementById("counts").textContent = `${totalSeats - booked.size} of ${totalSeats} free`;
+    counts();
   }
 
   function counts() {
-    document.getElementById("counts").textContent = `${totalSeats - booked.size} of ${totalSeats} free`;
+    const free = totalSeats - booked.size - held.size - blocked.size;
+    document.getElementById("counts").textContent = `${free} of ${totalSeats} free`;
   }
 
   async function book(seat) {
     if (!token) { say("Log in to book."); return; }
     if (booked.has(seat)) { say(mine.has(seat) ? `Seat ${seat} is already yours.` : `Seat ${seat} is taken.`); return; }
+    if (held.has(seat) || blocked.has(seat)) { say(`Seat ${seat} is not available.`); return; }
     const response = await fetch(`/shows/${showId}/book/`, {
       method: "POST",
       headers: { "Content-Type": "application/json", "Authorization": `Bearer ${token}` },
@@ -77,11 +82,23 @@
   events.addEventListener("snapshot", (e) => {
     const snapshot = JSON.parse(e.data);
     totalSeats = snapshot.total_seats;
-    booked.clear();
-    snapshot.booked.forEach((seat) => booked.add(seat));
+    for (const [set, seats] of [[booked, snapshot.booked], [held, snapshot.held || []], [blocked, snapshot.blocked || []]]) {
+      set.clear();
+      seats.forEach((seat) => set.add(seat));
+    }
     draw();
   });
-  events.addEventListener("booked", (e) => { const { seat } = JSON.parse(e.data); booked.add(seat); paint(seat); counts(); });
+  const change = (set, add) => (e) => {
+    const { seat } = JSON.parse(e.data);
+    if (add) { held.delete(seat); set.add(seat); } else { set.delete(seat); }
+    paint(seat);
+    counts();
+  };
+  events.addEventListener("held", change(held, true));
+  events.addEventListener("released", change(held, false));
+  events.addEventListener("blocked", change(blocked, true));
+  events.addEventListener("unblocked", change(blocked, false));
+  events.addEventListener("booked", (e) => { const { seat } = JSON.parse(e.data); held.delete(seat); booked.add(seat); paint(seat); counts(); });
   events.addEventListener("cancelled", (e) => { const { seat } = JSON.parse(e.data); booked.delete(seat); mine.delete(seat); paint(seat); counts(); });
   events.addEventListener("dropped", () => { events.close(); setTimeout(() => location.reload(), 1000); });
 })();
