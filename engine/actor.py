@@ -12,7 +12,7 @@ import asyncio
 import time
 from collections import deque
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
@@ -68,7 +68,7 @@ class Reply:
     booking_id: int | None = None
     booking: Booking | None = None  # the first (for the seed's single seat: the) booking made
     seats: tuple[int, ...] = ()  # the seats changed, or for a refusal the seats that were not free
-    bookings: list[Booking] = field(default_factory=list)
+    bookings: tuple[Booking, ...] = ()
     hold: HoldRecord | None = None
 
 
@@ -295,7 +295,8 @@ class ShowActor:
                         feed.publish("blocked" if record.blocked else "unblocked", seat)
             booking_id = ids[0] if isinstance(command, Book | Cancel) else None
             hold = unit[0] if isinstance(unit[0], HoldRecord) else None
-            _resolve(reply, Reply(outcome, booking_id, bookings[0] if bookings else None, seats, bookings, hold))
+            first = bookings[0] if bookings else None
+            _resolve(reply, Reply(outcome, booking_id, first, seats, tuple(bookings), hold))
 
         def failed(error: Exception) -> None:
             self._pending -= 1

@@ -203,26 +203,37 @@ def _decide_cancel(state: SeatState, command: Cancel) -> Outcome:
 
 
 def apply(state: SeatState, command: Command) -> tuple[int, ...]:
-    """Apply an accepted command; returns the seats it changed."""
-    assert decide(state, command).accepted, (command, decide(state, command))
+    """Apply a command `decide` accepted (the caller has just decided it); returns the seats it changed.
+
+    The operations below also assert what acceptance guarantees: a seat freed must be held, a booking cancelled
+    must exist, and nothing ever leaves fewer than zero seats free.
+    """
     if isinstance(command, Book):
+        assert state.is_free(command.seat_number), command
         state.holders[command.seat_number] = command.user_id
         seats: tuple[int, ...] = (command.seat_number,)
     elif isinstance(command, BookSeats):
         seats = command.seat_numbers
         for seat in seats:
+            assert state.is_free(seat), command
             state.holders[seat] = command.user_id
     elif isinstance(command, Cancel):
-        seat = state.booked.pop(command.booking_id)
+        seat = state.booked[command.booking_id]
+        assert state.holders[seat] == command.user_id, command
+        del state.booked[command.booking_id]
         state.cancelled[command.booking_id] = state.holders.pop(seat)
         seats = (seat,)
     elif isinstance(command, HoldSeats):
         seats = command.seat_numbers
         state.holds[command.hold_id] = Hold(command.user_id, seats, command.expires_at)
         for seat in seats:
+            assert state.is_free(seat), command
             state.held[seat] = command.hold_id
     elif isinstance(command, ConfirmHold | ReleaseHold):
-        hold = state.holds.pop(command.hold_id)
+        hold = state.holds[command.hold_id]
+        assert command.user_id in (None, hold.user_id), command
+        assert not isinstance(command, ConfirmHold) or command.now < hold.expires_at, command
+        del state.holds[command.hold_id]
         seats = hold.seats
         for seat in seats:
             del state.held[seat]
@@ -232,6 +243,7 @@ def apply(state: SeatState, command: Command) -> tuple[int, ...]:
         assert isinstance(command, SetBlocked)
         seats = command.seat_numbers
         if command.blocked:
+            assert not any(seat in state.holders or seat in state.held for seat in seats), command
             state.blocked.update(seats)
         else:
             state.blocked.difference_update(seats)
