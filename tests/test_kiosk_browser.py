@@ -1,10 +1,14 @@
-"""The kiosk page in a real headless Chromium: log in, click a seat, see it turn booked on a second page."""
+"""Pages in a real headless Chromium: the kiosk (a seat clicked on one page turns booked on another) and
+Swagger UI (log in, authorize, book, list, cancel)."""
 
 from __future__ import annotations
 
+import json
 import os
+import re
 import shutil
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 
@@ -72,5 +76,50 @@ def test_book_through_the_page_and_watch_it_on_another(demo_server: ServerProces
             kiosk.click('[data-seat="7"]')  # booked now: the page says so instead of asking again
             expect(kiosk.locator("#message")).to_contain_text("already yours")
             kiosk.screenshot(path=str(demo_server.log.with_suffix(".png")))
+        finally:
+            browser.close()
+
+
+def test_swagger_ui_logs_in_books_lists_and_cancels(demo_server: ServerProcess) -> None:
+    """What a new user does after the README's first command: everything through Swagger UI's own buttons."""
+    from playwright.sync_api import expect, sync_playwright
+
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=chromium(), args=CHROMIUM_FLAGS)
+        try:
+            page = browser.new_page(viewport={"width": 1200, "height": 1400})
+            page.goto(f"{demo_server.url}/swagger/")
+            page.wait_for_selector(".opblock", timeout=15_000)
+
+            def call(method: str, path: str, body: Any = None, params: dict[str, Any] | None = None) -> tuple[str, Any]:
+                summary = page.locator(".opblock-summary-path", has_text=re.compile("^" + re.escape(path) + "$"))
+                block = page.locator(f".opblock-{method}").filter(has=summary).first
+                if not block.locator(".try-out__btn").is_visible():
+                    block.locator(".opblock-summary").click()
+                if block.locator(".try-out__btn").inner_text().strip() == "Try it out":
+                    block.locator(".try-out__btn").click()
+                for name, value in (params or {}).items():
+                    block.locator(f'tr[data-param-name="{name}"] input').fill(str(value))
+                if body is not None:
+                    block.locator("textarea.body-param__text").fill(json.dumps(body))
+                block.locator(".execute").click()
+                status = block.locator(".live-responses-table .response .response-col_status").first
+                expect(status).to_be_visible(timeout=10_000)
+                text = block.locator(".live-responses-table .response-col_description pre").first.inner_text()
+                return status.inner_text().strip(), json.loads(text)
+
+            status, tokens = call("post", "/login", {"username": "demo", "password": "demo-password"})
+            assert status == "200"
+            page.locator(".auth-wrapper .authorize").click()
+            page.locator(".modal-ux input[type=text]").first.fill(tokens["access"])
+            page.locator(".modal-ux .auth-btn-wrapper .authorize").click()
+            page.locator(".modal-ux .btn-done").click()
+
+            status, booking = call("post", "/shows/{id}/book/", {"seat_number": 12}, {"id": 1})
+            assert status == "201" and booking["seat_number"] == 12
+            status, mine = call("get", "/my-bookings/")
+            assert status == "200" and [b["id"] for b in mine] == [booking["id"]]
+            status, cancelled = call("post", "/bookings/{id}/cancel/", None, {"id": booking["id"]})
+            assert status == "200" and cancelled == {"detail": "Booking cancelled.", "booking_id": booking["id"]}
         finally:
             browser.close()

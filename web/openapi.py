@@ -16,6 +16,8 @@ from apispec import APISpec
 
 TITLE = "Cinema seat booking"
 LOCATIONS = {"querystring": "query", "match_info": "path", "headers": "header", "cookies": "cookie"}
+INTEGER_ID = {"type": "integer", "minimum": 1}
+PATH_KEYS = {"hold_id": {"type": "string", "pattern": "^[0-9a-f]{32}$"}}
 ERROR_CONTENT = {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}
 DESCRIPTION = (
     "Book seats at cinema shows. Log in with `POST /login`, then press **Authorize** and paste the `access` "
@@ -44,6 +46,8 @@ class OpenApi3(AiohttpApiSpec):
         app.router.add_get("/swagger", _to_swagger_ui)
 
     def _update_paths(self, data: dict[str, Any], method: str, url_path: str) -> None:
+        if method == "head":  # aiohttp adds HEAD beside every GET; documenting it twice only adds noise
+            return
         data = copy.copy(data)
         operation: dict[str, Any] = {
             k: v for k, v in data.items() if k not in ("schemas", "responses", "parameters", "produces")
@@ -59,7 +63,7 @@ class OpenApi3(AiohttpApiSpec):
             else:
                 parameters.append({"in": LOCATIONS.get(item["location"], item["location"]), "schema": item["schema"]})
         parameters += [
-            {"in": "path", "name": key, "required": True, "schema": {"type": "integer", "minimum": 1}}
+            {"in": "path", "name": key, "required": True, "schema": PATH_KEYS.get(key, INTEGER_ID)}
             for key in get_path_keys(url_path)
         ]
         if parameters:
