@@ -24,7 +24,9 @@ KEEPALIVE_SECONDS = 15.0  # an idle SSE stream writes a comment this often, whic
 
 
 @docs(tags=["live"], summary="Every seat's state, from memory (no database read once the show is loaded)", security=[])
-@response_schema(schemas.SeatMap, 200, description="Booked seats; every other seat in 1..total_seats is free")
+@response_schema(
+    schemas.SeatMap, 200, description="Booked, held and blocked seats; every other seat in 1..total_seats is free"
+)
 @response_schema(schemas.Error, 404, description="No such show")
 @routes.get(r"/shows/{id:\d+}/seats/")
 async def seat_map(request: web.Request) -> web.Response:
@@ -78,7 +80,8 @@ async def _set_blocked(request: web.Request, blocked: bool) -> web.Response:
     description=(
         "First the current seat map (`snapshot`), or with `?since=N` (or SSE's Last-Event-ID) only the changes "
         "after N when they are still in memory; then every committed change as `{type, seq, seat}` with type "
-        "`booked` or `cancelled`. A subscriber that falls behind is dropped (WebSocket close 1013, SSE event "
+        "`booked`, `cancelled`, `held`, `released`, `blocked` or `unblocked`. "
+        "A subscriber that falls behind is dropped (WebSocket close 1013, SSE event "
         "`dropped`) and should reconnect with `since`."
     ),
     security=[],
@@ -116,6 +119,11 @@ def _since(request: web.Request) -> int | None:
 
 def _encode(item: SeatEvent | Snapshot) -> str:
     return orjson.dumps(item.as_dict()).decode()
+
+
+def _sse_frame(item: SeatEvent | Snapshot) -> bytes:
+    data = item.as_dict()
+    return f"id: {data['seq']}\nevent: {data['type']}\ndata: {orjson.dumps(data).decode()}\n\n".encode()
 
 
 async def _websocket(
@@ -158,13 +166,9 @@ async def _server_sent_events(
     )
     await response.prepare(request)
 
-    def frame(item: SeatEvent | Snapshot) -> bytes:
-        data = item.as_dict()
-        return f"id: {data['seq']}\nevent: {data['type']}\ndata: {_encode(item)}\n\n".encode()
-
     try:
         for item in backlog:
-            await response.write(frame(item))
+            await response.write(_sse_frame(item))
         while True:
             try:
                 event = await asyncio.wait_for(subscription.next(), KEEPALIVE_SECONDS)
@@ -173,7 +177,7 @@ async def _server_sent_events(
                 continue
             if event is None:
                 break
-            await response.write(frame(event))
+            await response.write(_sse_frame(event))
         if subscription.dropped:
             await response.write(b'event: dropped\ndata: {"detail": "too slow; reconnect with since"}\n\n')
     except (ConnectionResetError, ConnectionError):

@@ -15,8 +15,6 @@ from collections.abc import Awaitable, Callable
 
 from aiohttp import web
 
-from engine.errors import Busy, ShuttingDown
-from engine.ports import StorageUnavailable
 from web.context import REPOSITORY
 from web.errors import ApiError
 
@@ -56,12 +54,9 @@ async def idempotent(request: web.Request, user_id: int, run: Callable[[], Await
         )
     try:
         response = await run()
-    except ApiError as error:
+    except ApiError as error:  # a refusal is an answer too: a retry gets the same one
         response = error.response
-    except (StorageUnavailable, Busy, ShuttingDown):
-        await repository.forget_idempotency_key(user_id, key)
-        raise
-    except BaseException:
+    except BaseException:  # 503s, a missing show, cancellation: nothing was changed, so let a retry run
         await repository.forget_idempotency_key(user_id, key)
         raise
     assert isinstance(response.body, bytes)
