@@ -17,6 +17,7 @@ from scripts import bench, rush
 from storage.database import open_engine
 from storage.migrate import SchemaBehind, current_revision, ensure_current, head_revision, upgrade
 from storage.repository import Repository, UsernameTaken
+from web import serving
 from web.app import create_app
 from web.observability import configure_logging
 from web.passwords import PasswordHasher
@@ -56,7 +57,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     print(f"cinema: serving on http://{host}:{port}/ (Swagger UI at /swagger/), database {_safe(settings)}")
     app = create_app(settings)
     app.on_startup.append(_tune_gc)
-    web.run_app(app, host=host, port=port, print=None, access_log=None, loop=_event_loop())
+    serving.run(app, settings, host, port, _event_loop())
     return 0
 
 

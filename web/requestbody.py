@@ -30,8 +30,7 @@ async def read_body(request: web.Request) -> bytes:
             async with asyncio.timeout(request.app[SETTINGS].body_timeout_seconds):
                 body = await request.read()  # over client_max_size: 413, rendered by the error middleware
         except TimeoutError:
-            request.protocol.force_close()
-            raise ApiError(408, "The request body did not arrive in time.", code="body_timeout") from None
+            raise await _answered_and_closed(request, 408, "The request body did not arrive in time.") from None
     encoding = request.headers.get("Content-Encoding", "identity").strip().lower()
     if encoding == "identity" or not body:
         return body
@@ -51,3 +50,14 @@ def _decompress(body: bytes, wbits: int, limit: int) -> bytes:
     if not decoder.eof or decoder.unused_data:
         raise ApiError(400, "The request body is not valid for its Content-Encoding.", code="bad_encoding")
     return decoded
+
+
+async def _answered_and_closed(request: web.Request, status: int, detail: str) -> ApiError:
+    """The answer is written now and the connection closed after it: aiohttp would otherwise keep reading the
+    rest of a slow body for its lingering time before closing."""
+    error = ApiError(status, detail, code="body_timeout")
+    error.response.force_close()
+    await error.response.prepare(request)
+    await error.response.write_eof()
+    request.protocol.force_close()  # the transport sends what was written, then closes
+    return error

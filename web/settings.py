@@ -31,6 +31,7 @@ class Settings:
     # (slow headers as much as idle keep-alive), and connections beyond `max_connections` get a 503 at once.
     header_timeout_seconds: float = 15.0
     max_connections: int = 4096
+    max_connections_per_source: int = 256  # per client address: a kiosk hall behind one NAT still fits
     public_url: str = ""  # e.g. https://tickets.example.com; pagination links use it, never the Host header
     mailbox_size: int = 4096
     hold_seconds: float = 300.0
@@ -47,6 +48,7 @@ class Settings:
             "hold_seconds": float(env.get("CINEMA_HOLD_SECONDS", "300")),
             "bcrypt_threads": int(env.get("CINEMA_BCRYPT_THREADS", "0")) or None,
             "max_connections": int(env.get("CINEMA_MAX_CONNECTIONS", "4096")),
+            "max_connections_per_source": int(env.get("CINEMA_MAX_CONNECTIONS_PER_SOURCE", "256")),
             "header_timeout_seconds": float(env.get("CINEMA_HEADER_TIMEOUT", "15")),
             "body_timeout_seconds": float(env.get("CINEMA_BODY_TIMEOUT", "10")),
             "public_url": env.get("CINEMA_PUBLIC_URL", "").rstrip("/"),
