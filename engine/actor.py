@@ -78,6 +78,7 @@ class BestAvailable:
 
     count: int
     user_id: int
+    seat_limit: int = 0  # engine/seats.py
 
 
 @dataclass(frozen=True, slots=True)
@@ -254,7 +255,7 @@ class ShowActor:
             if seats is None:
                 _resolve(reply, Reply(Outcome.NO_ADJACENT_SEATS))
                 return
-            command = BookSeats(seats, command.user_id)
+            command = BookSeats(seats, command.user_id, command.seat_limit)
         outcome = decide(state, command)
         if not outcome.accepted:
             _resolve(reply, self._refusal(state, command, outcome))

@@ -4,6 +4,9 @@ The actor calls `decide` and, only when the outcome is accepted, `apply`. Keepin
 rules be tested exhaustively without a database and lets the actor refuse work before touching state.
 
 A seat is in at most one of: booked (`holders`), held (`held`), blocked (`blocked`); otherwise it is free.
+
+Hoarding: a command may carry `seat_limit`, the most seats one user may hold and book together in this show
+(the engine's configuration sets it; 0 means none). `per_user` counts them, so the check costs a dict lookup.
 """
 
 from __future__ import annotations
@@ -30,6 +33,7 @@ class Outcome(StrEnum):
     UNKNOWN_BOOKING = "unknown_booking"
     UNKNOWN_HOLD = "unknown_hold"
     HOLD_EXPIRED = "hold_expired"
+    SEAT_LIMIT = "seat_limit"
 
     @property
     def accepted(self) -> bool:
@@ -52,6 +56,7 @@ ACCEPTED = frozenset(
 class Book:
     seat_number: int
     user_id: int
+    seat_limit: int = 0  # see the module's docstring
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,6 +65,7 @@ class BookSeats:
 
     seat_numbers: tuple[int, ...]
     user_id: int
+    seat_limit: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,6 +80,7 @@ class HoldSeats:
     user_id: int
     hold_id: str
     expires_at: float  # wall-clock seconds since the epoch, so expiry survives a restart
+    seat_limit: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -124,6 +131,7 @@ class SeatState:
     held: dict[int, str] = field(default_factory=dict)  # held seat -> hold id
     holds: dict[str, Hold] = field(default_factory=dict)
     blocked: set[int] = field(default_factory=set)
+    per_user: dict[int, int] = field(default_factory=dict)  # user id -> seats booked or held by them
 
     def __post_init__(self) -> None:
         assert self.total_seats >= 1, self.total_seats
@@ -145,6 +153,19 @@ def _in_range(state: SeatState, seats: Iterable[int]) -> bool:
     return all(1 <= seat <= state.total_seats for seat in seats)
 
 
+def _over_limit(state: SeatState, user_id: int, more: int, limit: int) -> bool:
+    return limit > 0 and state.per_user.get(user_id, 0) + more > limit
+
+
+def _count(state: SeatState, user_id: int, change: int) -> None:
+    held = state.per_user.get(user_id, 0) + change
+    assert held >= 0, (user_id, held)
+    if held:
+        state.per_user[user_id] = held
+    else:
+        state.per_user.pop(user_id, None)
+
+
 def decide(state: SeatState, command: Command) -> Outcome:
     """The outcome of `command` against `state`; never changes `state`."""
     if isinstance(command, Book):
@@ -157,6 +178,8 @@ def decide(state: SeatState, command: Command) -> Outcome:
             return Outcome.SEAT_TAKEN
         if not state.is_free(seat):
             return Outcome.SEATS_UNAVAILABLE
+        if command.seat_limit and _over_limit(state, command.user_id, 1, command.seat_limit):
+            return Outcome.SEAT_LIMIT
         return Outcome.BOOKED
     if isinstance(command, BookSeats | HoldSeats):
         seats = command.seat_numbers
@@ -165,6 +188,8 @@ def decide(state: SeatState, command: Command) -> Outcome:
             return Outcome.SEAT_OUT_OF_RANGE
         if unavailable(state, seats):
             return Outcome.SEATS_UNAVAILABLE
+        if _over_limit(state, command.user_id, len(seats), command.seat_limit):
+            return Outcome.SEAT_LIMIT
         return Outcome.BOOKED if isinstance(command, BookSeats) else Outcome.HELD
     if isinstance(command, Cancel):
         return _decide_cancel(state, command)
@@ -211,17 +236,20 @@ def apply(state: SeatState, command: Command) -> tuple[int, ...]:
     if isinstance(command, Book):
         assert state.is_free(command.seat_number), command
         state.holders[command.seat_number] = command.user_id
+        _count(state, command.user_id, 1)
         seats: tuple[int, ...] = (command.seat_number,)
     elif isinstance(command, BookSeats):
         seats = command.seat_numbers
         for seat in seats:
             assert state.is_free(seat), command
             state.holders[seat] = command.user_id
+        _count(state, command.user_id, len(seats))
     elif isinstance(command, Cancel):
         seat = state.booked[command.booking_id]
         assert state.holders[seat] == command.user_id, command
         del state.booked[command.booking_id]
         state.cancelled[command.booking_id] = state.holders.pop(seat)
+        _count(state, command.user_id, -1)
         seats = (seat,)
     elif isinstance(command, HoldSeats):
         seats = command.seat_numbers
@@ -229,6 +257,7 @@ def apply(state: SeatState, command: Command) -> tuple[int, ...]:
         for seat in seats:
             assert state.is_free(seat), command
             state.held[seat] = command.hold_id
+        _count(state, command.user_id, len(seats))
     elif isinstance(command, ConfirmHold | ReleaseHold):
         hold = state.holds[command.hold_id]
         assert command.user_id in (None, hold.user_id), command
@@ -239,6 +268,8 @@ def apply(state: SeatState, command: Command) -> tuple[int, ...]:
             del state.held[seat]
             if isinstance(command, ConfirmHold):
                 state.holders[seat] = hold.user_id
+        if isinstance(command, ReleaseHold):  # a confirmed hold's seats stay counted, as bookings
+            _count(state, hold.user_id, -len(seats))
     else:
         assert isinstance(command, SetBlocked)
         seats = command.seat_numbers
@@ -271,6 +302,7 @@ def restore(
             assert seat not in state.holders, f"seat {seat} booked twice on disk"
             state.holders[seat] = user_id
             state.booked[booking_id] = seat
+            _count(state, user_id, 1)
         else:
             state.cancelled[booking_id] = user_id
     state.blocked.update(blocked)
@@ -278,6 +310,7 @@ def restore(
         state.holds[hold_id] = hold
         for seat in hold.seats:
             state.held[seat] = hold_id
+        _count(state, hold.user_id, len(hold.seats))
     return state
 
 

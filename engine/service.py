@@ -20,6 +20,7 @@ class EngineLimits:
     mailbox_size: int = 4096  # messages waiting per show
     hold_seconds: float = 300.0  # how long held seats wait for their confirmation
     max_actors: int = 10_000  # live show actors; idle ones are retired past this
+    max_seats_per_user: int = 0  # held + booked seats of one user in one show; 0: no limit (engine/seats.py)
 
 
 class BookingEngine:
@@ -32,17 +33,18 @@ class BookingEngine:
         self._retiring: set[asyncio.Task[None]] = set()
 
     async def book(self, show_id: int, user_id: int, seat_number: int) -> Reply:
-        return await self._ask(show_id, Book(seat_number, user_id))
+        return await self._ask(show_id, Book(seat_number, user_id, self._limits.max_seats_per_user))
 
     async def book_seats(self, show_id: int, user_id: int, seats: tuple[int, ...]) -> Reply:
-        return await self._ask(show_id, BookSeats(seats, user_id))
+        return await self._ask(show_id, BookSeats(seats, user_id, self._limits.max_seats_per_user))
 
     async def book_best(self, show_id: int, user_id: int, count: int) -> Reply:
-        return await self._ask(show_id, BestAvailable(count, user_id))
+        return await self._ask(show_id, BestAvailable(count, user_id, self._limits.max_seats_per_user))
 
     async def hold(self, show_id: int, user_id: int, seats: tuple[int, ...]) -> Reply:
         hold_id = uuid.uuid4().hex
-        return await self._ask(show_id, HoldSeats(seats, user_id, hold_id, time.time() + self._limits.hold_seconds))
+        expires = time.time() + self._limits.hold_seconds
+        return await self._ask(show_id, HoldSeats(seats, user_id, hold_id, expires, self._limits.max_seats_per_user))
 
     async def confirm_hold(self, hold_id: str, user_id: int) -> Reply:
         return await self._ask_about_hold(hold_id, ConfirmHold(hold_id, user_id, time.time()))

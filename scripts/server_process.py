@@ -23,7 +23,18 @@ def free_port() -> int:
 
 def cinema_env(database_url: str, **extra: str) -> dict[str, str]:
     env = dict(os.environ)
-    env.update({"CINEMA_DATABASE_URL": database_url, "CINEMA_BCRYPT_ROUNDS": "4", "PYTHONUNBUFFERED": "1", **extra})
+    # Tests and benchmarks play many customers from one address: the per-address and per-user limits are lifted
+    # unless the caller sets them (the hostile-client tests and benchmarks do).
+    lifted = {
+        "CINEMA_SIGNUPS_PER_ADDRESS": "1000000",
+        "CINEMA_LOGINS_PER_ADDRESS": "1000000",
+        "CINEMA_REFRESHES_PER_ADDRESS": "1000000",
+        "CINEMA_PASSWORD_CHECKS_PER_ADDRESS": "100000",
+        "CINEMA_MAX_SEATS_PER_USER": "0",
+        "CINEMA_MAX_CONNECTIONS_PER_SOURCE": "4096",
+    }
+    env.update({"CINEMA_DATABASE_URL": database_url, "CINEMA_BCRYPT_ROUNDS": "4", "PYTHONUNBUFFERED": "1"})
+    env.update({**lifted, **extra})
     return env
 
 

@@ -49,6 +49,7 @@ class UTCDateTime(TypeDecorator[datetime]):
         return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
+USERNAME_KEY_LENGTH = 600  # NFKC may lengthen a 150-character name; longer keys are refused at sign-up
 JOURNAL_OPS = ("book", "cancel", "hold", "confirm", "release", "expire", "block", "unblock")
 
 
@@ -61,6 +62,10 @@ class User(Base):
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     username: Mapped[str] = mapped_column(String(150), unique=True)
+    # NFKC + case folding of the username (storage/usernames.py): `Alice` and `alice`, `ﬁle` and `file`, are one
+    username_key: Mapped[str] = mapped_column(
+        String(USERNAME_KEY_LENGTH), unique=True, index=True, server_default=text("''")
+    )
     email: Mapped[str] = mapped_column(String(254))
     password_hash: Mapped[str] = mapped_column(String(128))
     is_admin: Mapped[bool] = mapped_column(Boolean, default=False, server_default=text("false"))
@@ -171,3 +176,17 @@ class IdempotencyKey(Base):
     status_code: Mapped[int | None] = mapped_column(Integer, nullable=True)  # None while the first is running
     body: Mapped[str | None] = mapped_column(Text, nullable=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
+
+
+class RefreshToken(Base):
+    """Every refresh token issued: one use each. Reusing a spent one revokes its whole family (the login it
+    descends from), since either the thief or the user holds a copy."""
+
+    __tablename__ = "refresh_tokens"
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)  # the token's `jti`
+    family: Mapped[str] = mapped_column(String(64), index=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
+    used_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    revoked: Mapped[bool] = mapped_column(Boolean, default=False, server_default=text("false"))

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from enum import StrEnum
 from functools import wraps
 from typing import Any, ParamSpec, TypeVar
 
@@ -15,7 +16,18 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from engine.ports import ShowInfo, ShowSnapshot, StorageUnavailable, StoredHold
 from storage.database import is_unavailable
-from storage.models import BlockedSeat, Booking, IdempotencyKey, JournalEntry, Movie, SeatHold, Show, User
+from storage.models import (
+    BlockedSeat,
+    Booking,
+    IdempotencyKey,
+    JournalEntry,
+    Movie,
+    RefreshToken,
+    SeatHold,
+    Show,
+    User,
+)
+from storage.usernames import username_key
 
 P = ParamSpec("P")
 T = TypeVar("T")
@@ -23,6 +35,15 @@ T = TypeVar("T")
 
 class UsernameTaken(Exception):
     pass
+
+
+class Refresh(StrEnum):
+    """What became of a refresh token presented for rotation."""
+
+    ROTATED = "rotated"  # it was live; it is spent now and its successor is stored
+    REUSED = "refresh_reused"  # it was already spent: its whole family is revoked now
+    REVOKED = "refresh_revoked"  # its family was revoked earlier
+    UNKNOWN = "refresh_unknown"  # never stored (e.g. issued before rotation existed) or expired
 
 
 @dataclass(frozen=True, slots=True)
@@ -102,6 +123,7 @@ class Repository:
                     User.__table__.insert().returning(User.__table__.c.id),
                     {
                         "username": username,
+                        "username_key": username_key(username),
                         "email": email,
                         "password_hash": password_hash,
                         "is_admin": is_admin,
@@ -118,7 +140,7 @@ class Repository:
         async with self._engine.begin() as conn:
             await conn.execute(
                 User.__table__.update()
-                .where(User.username == username)
+                .where(User.username_key == username_key(username))
                 .values(is_admin=True, password_hash=password_hash)
             )
 
@@ -233,6 +255,52 @@ class Repository:
     async def ping(self) -> None:
         async with self._engine.connect() as conn:
             await conn.execute(select(1))
+
+    # --- refresh tokens -----------------------------------------------------------------------------------
+    @unavailable_as_storage_error
+    async def store_refresh_token(self, token_id: str, family: str, user_id: int, expires_at: datetime) -> None:
+        """A new login's first refresh token; expired ones are dropped here, so the table stays bounded."""
+        table = RefreshToken.__table__
+        async with self._engine.begin() as conn:
+            await conn.execute(table.delete().where(table.c.expires_at < datetime.now(UTC)))
+            await conn.execute(
+                table.insert(), {"id": token_id, "family": family, "user_id": user_id, "expires_at": expires_at}
+            )
+
+    @unavailable_as_storage_error
+    async def rotate_refresh_token(self, token_id: str, successor: str, user_id: int, expires_at: datetime) -> Refresh:
+        """Spend `token_id` and store `successor` in its family, in one transaction. Of two racing uses of one
+        token exactly one wins (the conditional update); the loser is a reuse and revokes the family."""
+        table = RefreshToken.__table__
+        now = datetime.now(UTC)
+        async with self._engine.begin() as conn:
+            spent = await conn.execute(
+                table.update()
+                .where(
+                    table.c.id == token_id,
+                    table.c.user_id == user_id,
+                    table.c.used_at.is_(None),
+                    table.c.revoked.is_(False),
+                    table.c.expires_at > now,
+                )
+                .values(used_at=now)
+            )
+            row = (
+                await conn.execute(select(table.c.family, table.c.revoked).where(table.c.id == token_id))
+            ).one_or_none()
+            if spent.rowcount == 1:
+                assert row is not None
+                await conn.execute(
+                    table.insert(),
+                    {"id": successor, "family": row.family, "user_id": user_id, "expires_at": expires_at},
+                )
+                return Refresh.ROTATED
+            if row is None:
+                return Refresh.UNKNOWN
+            if row.revoked:
+                return Refresh.REVOKED
+            await conn.execute(table.update().where(table.c.family == row.family).values(revoked=True))
+            return Refresh.REUSED
 
     # --- idempotency keys ---------------------------------------------------------------------------------
     @unavailable_as_storage_error

@@ -82,7 +82,18 @@ async def database_url(backend_url: str) -> str:
 
 @pytest.fixture
 def settings(database_url: str) -> Settings:
-    return Settings(database_url=database_url, jwt_secret=JWT_SECRET, bcrypt_rounds=4, page_size=5)
+    # Tests sign up many users and book many seats from one address: the per-address and per-user limits are
+    # lifted here; the tests of those limits set them back (tests/test_hostile_*.py, tests/test_hardening.py).
+    return Settings(
+        database_url=database_url,
+        jwt_secret=JWT_SECRET,
+        bcrypt_rounds=4,
+        page_size=5,
+        signups_per_address=1_000_000,
+        refreshes_per_address=1_000_000,
+        password_checks_per_address=100_000,
+        max_seats_per_user=0,
+    )
 
 
 @dataclass
@@ -95,7 +106,7 @@ class Api:
     def app(self) -> Any:
         return self.client.server.app
 
-    async def user(self, username: str | None = None, password: str = "password123") -> dict[str, Any]:
+    async def user(self, username: str | None = None, password: str = "correct-horse-7") -> dict[str, Any]:
         """Sign up and log in through the API; returns id, username and auth headers."""
         username = username or f"user-{uuid.uuid4().hex[:10]}"
         response = await self.client.post(

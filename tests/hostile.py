@@ -32,9 +32,10 @@ def call(
     headers: dict[str, str] | None = None,
     raw: bytes | None = None,
     timeout: float = 30,
+    source: str = "127.0.0.1",
 ) -> Answer:
-    """One request on a fresh connection; `raw` is sent as is, `body` as JSON with its content type."""
-    connection = http.client.HTTPConnection("127.0.0.1", server.port, timeout=timeout)
+    """One request on a fresh connection from `source` (any 127.x.y.z); `raw` is sent as is, `body` as JSON."""
+    connection = http.client.HTTPConnection("127.0.0.1", server.port, timeout=timeout, source_address=(source, 0))
     try:
         sent = dict(headers or {})
         if body is not None:
@@ -47,8 +48,8 @@ def call(
         connection.close()
 
 
-def login(server: ServerProcess, username: str, password: str) -> dict[str, str]:
-    answer = call(server, "POST", "/login", {"username": username, "password": password})
+def login(server: ServerProcess, username: str, password: str, source: str = "127.0.0.1") -> dict[str, str]:
+    answer = call(server, "POST", "/login", {"username": username, "password": password}, source=source)
     assert answer.status == 200, answer
     return answer.json()
 
@@ -63,6 +64,13 @@ def start_server(database_url: str, *args: str, **env: str) -> ServerProcess:
     server = ServerProcess(database_url, *args, CINEMA_JWT_SECRET=JWT_SECRET, **env)
     server.wait_ready()
     return server
+
+
+def signup(
+    server: ServerProcess, username: str, password: str = "correct-horse-7", source: str = "127.0.0.1"
+) -> Answer:
+    body = {"username": username, "email": "someone@example.com", "password": password}
+    return call(server, "POST", "/signup", body, source=source)
 
 
 def new_show(server: ServerProcess, total_seats: int = 20) -> int:

@@ -60,7 +60,7 @@ async def test_unicode_username(api: Api) -> None:
 
 
 async def test_login_returns_token_pair(api: Api) -> None:
-    user = await api.user("bob", "password123")
+    user = await api.user("bob", "correct-horse-7")
     claims = jwt.decode(user["tokens"]["access"], JWT_SECRET, algorithms=["HS256"])
     assert claims["sub"] == str(user["id"]) and claims["type"] == "access"
     assert 59 * 60 <= claims["exp"] - claims["iat"] <= 60 * 60
@@ -68,9 +68,9 @@ async def test_login_returns_token_pair(api: Api) -> None:
     assert refresh["type"] == "refresh" and refresh["exp"] - refresh["iat"] == 24 * 3600
 
 
-@pytest.mark.parametrize("username,password", [("bob", "wrong-password"), ("nobody", "password123")])
+@pytest.mark.parametrize("username,password", [("bob", "wrong-password"), ("nobody", "correct-horse-7")])
 async def test_login_bad_credentials(api: Api, username: str, password: str) -> None:
-    await api.user("bob", "password123")
+    await api.user("bob", "correct-horse-7")
     response = await api.client.post("/login", json={"username": username, "password": password})
     assert response.status == 401
     assert (await response.json())["detail"] == "No active account found with the given credentials."
@@ -130,6 +130,6 @@ async def test_missing_or_malformed_authorization(api: Api) -> None:
 
 
 async def test_password_hash_never_in_responses(api: Api) -> None:
-    user = await api.user("carol", "password123")
+    user = await api.user("carol", "correct-horse-7")
     body = await (await api.client.get("/my-bookings/", headers=user["headers"])).text()
     assert "$2b$" not in body and "password" not in body

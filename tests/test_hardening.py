@@ -45,17 +45,17 @@ async def test_fresh_token_of_deleted_user_is_401_even_with_the_cache(api: Api, 
 
 
 async def test_login_rate_limited_per_username(api: Api) -> None:
-    await api.user("target", "password123")
+    await api.user("target", "correct-horse-7")
     for _ in range(10):
         response = await api.client.post("/login", json={"username": "target", "password": "wrong-password"})
         assert response.status == 401
-    limited = await api.client.post("/login", json={"username": "TARGET", "password": "password123"})
+    limited = await api.client.post("/login", json={"username": "TARGET", "password": "correct-horse-7"})
     assert limited.status == 429
     assert int(limited.headers["Retry-After"]) >= 1
     assert "Too many" in (await limited.json())["detail"]
     # other users from the same address are not locked out by one username's failures
-    await api.user("bystander", "password123")
-    ok = await api.client.post("/login", json={"username": "bystander", "password": "password123"})
+    await api.user("bystander", "correct-horse-7")
+    ok = await api.client.post("/login", json={"username": "bystander", "password": "correct-horse-7"})
     assert ok.status == 200
 
 
@@ -69,12 +69,12 @@ async def test_login_rate_limited_per_address(aiohttp_client: Any, settings: Set
 
 
 async def test_successful_login_resets_the_username_count(api: Api) -> None:
-    await api.user("forgetful", "password123")
+    await api.user("forgetful", "correct-horse-7")
     for _ in range(3):
         for _ in range(9):
             await api.client.post("/login", json={"username": "forgetful", "password": "nope-nope"})
         assert (
-            await api.client.post("/login", json={"username": "forgetful", "password": "password123"})
+            await api.client.post("/login", json={"username": "forgetful", "password": "correct-horse-7"})
         ).status == 200
 
 
@@ -131,12 +131,12 @@ async def test_non_integer_or_impossible_path_ids_are_404(api: Api, path: str) -
 async def test_secrets_never_in_responses_or_logs(api: Api, caplog: pytest.LogCaptureFixture) -> None:
     caplog.set_level(logging.DEBUG)
     texts = []
-    user = await api.user("secretive", "password123")
+    user = await api.user("secretive", "correct-horse-7")
     texts.append(await (await api.client.post("/login", json={"username": "secretive", "password": "bad-pass"})).text())
     texts.append(
         await (
             await api.client.post(
-                "/signup", json={"username": "secretive", "email": "s@x.io", "password": "password123"}
+                "/signup", json={"username": "secretive", "email": "s@x.io", "password": "correct-horse-7"}
             )
         ).text()
     )
@@ -144,9 +144,9 @@ async def test_secrets_never_in_responses_or_logs(api: Api, caplog: pytest.LogCa
     show = await api.show(total_seats=2)
     texts.append(await (await api.book(show["id"], 1, user["headers"])).text())
     for body in texts:
-        assert "$2b$" not in body and "password123" not in body
+        assert "$2b$" not in body and "correct-horse-7" not in body
     assert "$2b$" not in caplog.text
-    assert "password123" not in caplog.text
+    assert "correct-horse-7" not in caplog.text
     assert user["tokens"]["access"] not in caplog.text
 
 

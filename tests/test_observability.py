@@ -87,7 +87,7 @@ async def test_request_ids(api: Api) -> None:
 
 async def test_one_json_line_per_request_without_secrets(api: Api, caplog: pytest.LogCaptureFixture) -> None:
     caplog.set_level(logging.INFO, logger="cinema.access")
-    user = await api.user("logged", "password123")
+    user = await api.user("logged", "correct-horse-7")
     await asyncio.gather(*(api.client.get("/my-bookings/", headers=user["headers"]) for _ in range(3)))
     formatter = JsonLogFormatter()
     lines = [json.loads(formatter.format(record)) for record in caplog.records if record.name == "cinema.access"]
@@ -98,7 +98,7 @@ async def test_one_json_line_per_request_without_secrets(api: Api, caplog: pytes
         assert line["status"] == 200 and line["request_id"] != "-"
     assert len({line["request_id"] for line in mine}) == 3
     text = "\n".join(formatter.format(record) for record in caplog.records)
-    assert user["tokens"]["access"] not in text and "password123" not in text and "$2b$" not in text
+    assert user["tokens"]["access"] not in text and "correct-horse-7" not in text and "$2b$" not in text
     assert all("\n" not in formatter.format(record) for record in caplog.records)
 
 

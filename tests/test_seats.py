@@ -161,6 +161,7 @@ def user_of(state: SeatState, seat: int) -> int:
 from engine.seats import (  # noqa: E402
     BookSeats,
     ConfirmHold,
+    Hold,
     HoldSeats,
     ReleaseHold,
     Row,
@@ -241,9 +242,9 @@ def test_random_mixes_keep_seats_in_one_state(script: list[tuple[str, list[int],
     for step, (op, seats, user, pick) in enumerate(script):
         seats_ = tuple(seats)
         if op == "book":
-            command: Any = BookSeats(seats_, user)
+            command: Any = BookSeats(seats_, user, seat_limit=4)
         elif op == "hold":
-            command = HoldSeats(seats_, user, f"h{step}", 10.0)
+            command = HoldSeats(seats_, user, f"h{step}", 10.0, seat_limit=4)
         elif op in ("confirm", "release") and holds:
             hold_id = holds[pick % len(holds)]
             command = ConfirmHold(hold_id, user, now=float(pick * 3)) if op == "confirm" else ReleaseHold(hold_id, user)
@@ -262,3 +263,29 @@ def test_random_mixes_keep_seats_in_one_state(script: list[tuple[str, list[int],
         assert not (booked & held) and not (booked & blocked) and not (held & blocked)
         assert state.available == 8 - len(booked) - len(held) - len(blocked) >= 0
         assert held == {seat for h in state.holds.values() for seat in h.seats}
+        counted: dict[int, int] = {}
+        for owner in [*state.holders.values(), *(h.user_id for h in state.holds.values() for _ in h.seats)]:
+            counted[owner] = counted.get(owner, 0) + 1
+        assert state.per_user == counted and all(n <= 4 for n in counted.values())
+
+
+def test_seat_limit_counts_held_and_booked_seats_per_user() -> None:
+    state = SeatState(20)
+    apply(state, HoldSeats((1, 2, 3), 7, "h1", 100.0, seat_limit=5))
+    apply(state, Book(4, 7, seat_limit=5))
+    assert decide(state, BookSeats((5, 6), 7, seat_limit=5)) is Outcome.SEAT_LIMIT
+    assert decide(state, HoldSeats((5, 6), 7, "h2", 100.0, seat_limit=5)) is Outcome.SEAT_LIMIT
+    assert decide(state, Book(5, 7, seat_limit=5)) is Outcome.BOOKED
+    assert decide(state, Book(5, 8, seat_limit=5)) is Outcome.BOOKED  # others are not affected
+    assert decide(state, Book(5, 7)) is Outcome.BOOKED  # no limit given: none applies
+    assert decide(state, Book(4, 7, seat_limit=5)) is Outcome.SEAT_TAKEN  # the plainer refusal comes first
+    apply(state, ConfirmHold("h1", 7, now=50.0))  # held seats become booked: still 4
+    assert state.per_user == {7: 4}
+    record_booking_id(state, 4, 40)
+    apply(state, Cancel(40, 7))
+    assert state.per_user == {7: 3}
+    apply(state, HoldSeats((10, 11), 7, "h3", 100.0, seat_limit=5))
+    apply(state, ReleaseHold("h3", None))
+    assert state.per_user == {7: 3}
+    restored = restore(20, [(1, 1, 7, True), (2, 2, 7, False), (3, 9, 8, True)], [("h", Hold(7, (5, 6), 99.0))])
+    assert restored.per_user == {7: 3, 8: 1}

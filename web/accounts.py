@@ -2,30 +2,58 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable
+from typing import TypeVar
+
 from aiohttp import web
 from aiohttp_apispec import docs, request_schema, response_schema
 
-from storage.repository import UsernameTaken
+from storage.repository import Refresh, UsernameTaken
+from storage.usernames import username_key
 from web import schemas
 from web.auth import TOKENS
 from web.context import HASHER, LOGIN_LIMITS, REPOSITORY
-from web.errors import ApiError, unauthorized
+from web.errors import CHALLENGE, ApiError, unauthorized
 from web.jsonio import json_response
+from web.passwords import SourceBusy
 
 BAD_CREDENTIALS = "No active account found with the given credentials."
 
 routes = web.RouteTableDef()
+T = TypeVar("T")
+
+
+def source_of(request: web.Request) -> str:
+    """The client's address: what per-source limits count (a proxy in front would need X-Forwarded-For)."""
+    return request.remote or "unknown"
+
+
+def _limited(wait: int, what: str) -> ApiError:
+    return ApiError(429, f"Too many {what}; try again later.", {"Retry-After": str(wait)}, code="rate_limited")
+
+
+async def _password_work(work: Awaitable[T]) -> T:
+    """bcrypt through the fair queue: an address with too many checks waiting gets a 429 at once."""
+    try:
+        return await work
+    except SourceBusy:
+        raise _limited(1, "password checks from this address at once") from None
 
 
 @docs(tags=["accounts"], summary="Create an account", security=[])
 @request_schema(schemas.SignupRequest)
 @response_schema(schemas.User, 201, description="Created")
-@response_schema(schemas.Error, 400, description="Invalid input")
-@response_schema(schemas.Error, 409, description="Username taken")
+@response_schema(schemas.Error, 400, description="Invalid input, or a password the policy refuses")
+@response_schema(schemas.Error, 409, description="Username taken (compared after NFKC and case folding)")
+@response_schema(schemas.Error, 429, description="Too many sign-ups from this address (see Retry-After)")
 @routes.post("/signup")
 async def signup(request: web.Request) -> web.Response:
+    source = source_of(request)
+    wait = request.app[LOGIN_LIMITS].signups.hit(source)
+    if wait:
+        raise _limited(wait, "sign-ups from this address")
     data = await schemas.load_body(request, schemas.SignupRequest)
-    password_hash = await request.app[HASHER].hash(data["password"])
+    password_hash = await _password_work(request.app[HASHER].hash(data["password"], source))
     try:
         user = await request.app[REPOSITORY].create_user(data["username"], data["email"], password_hash)
     except UsernameTaken:
@@ -43,28 +71,61 @@ async def signup(request: web.Request) -> web.Response:
 async def login(request: web.Request) -> web.Response:
     data = await schemas.load_body(request, schemas.LoginRequest)
     limits = request.app[LOGIN_LIMITS]
-    username_key = data["username"].casefold()
-    wait = limits.by_address.hit(request.remote or "unknown") or limits.by_username.hit(username_key)
+    source = source_of(request)
+    # Never per username alone: a stranger's wrong passwords would lock the real user out.
+    user_key = f"{username_key(data['username'])}\n{source}"
+    wait = limits.by_address.hit(source) or limits.by_user_and_address.hit(user_key)
     if wait:
-        raise ApiError(429, "Too many login attempts; try again later.", {"Retry-After": str(wait)})
+        raise _limited(wait, "login attempts")
+    hasher = request.app[HASHER]
+    if not hasher.has_room(source):
+        raise _limited(1, "password checks from this address at once")
     user = await request.app[REPOSITORY].user_by_name(data["username"])
-    ok = await request.app[HASHER].check(data["password"], user.password_hash if user else None)
+    ok = await _password_work(hasher.check(data["password"], user.password_hash if user else None, source))
     if not ok or user is None:
         raise unauthorized(BAD_CREDENTIALS)
-    limits.by_username.reset(username_key)
-    return json_response(request.app[TOKENS].issue(user.id, user.username))
+    limits.by_user_and_address.reset(user_key)
+    issued = request.app[TOKENS].issue(user.id, user.username)
+    await request.app[REPOSITORY].store_refresh_token(
+        issued.refresh_id, issued.refresh_id, user.id, issued.refresh_expires
+    )  # a login starts a family, named by its first token
+    return json_response(issued.pair)
 
 
-@docs(tags=["accounts"], summary="Trade a refresh token for a new pair", security=[])
+@docs(
+    tags=["accounts"],
+    summary="Trade a refresh token for a new pair",
+    description="Each refresh token works once. Presenting one that was already used revokes every token of "
+    "its login (someone else holds a copy): log in again.",
+    security=[],
+)
 @request_schema(schemas.RefreshRequest)
 @response_schema(schemas.TokenPair, 200, description="Tokens")
 @response_schema(schemas.Error, 400, description="Invalid input")
-@response_schema(schemas.Error, 401, description="Invalid or expired refresh token")
+@response_schema(schemas.Error, 401, description="Invalid, expired, used or revoked refresh token")
+@response_schema(schemas.Error, 429, description="Too many refreshes from this address (see Retry-After)")
 @routes.post("/login/refresh/")
 async def refresh(request: web.Request) -> web.Response:
+    wait = request.app[LOGIN_LIMITS].refreshes.hit(source_of(request))
+    if wait:
+        raise _limited(wait, "token refreshes from this address")
     data = await schemas.load_body(request, schemas.RefreshRequest)
     principal = request.app[TOKENS].verify(data["refresh"], "refresh")
-    user = await request.app[REPOSITORY].user_by_id(principal.user_id)
+    repository = request.app[REPOSITORY]
+    user = await repository.user_by_id(principal.user_id)
     if user is None:
         raise unauthorized("User not found.")
-    return json_response(request.app[TOKENS].issue(user.id, user.username))
+    issued = request.app[TOKENS].issue(user.id, user.username)
+    outcome = await repository.rotate_refresh_token(
+        principal.token_id, issued.refresh_id, user.id, issued.refresh_expires
+    )
+    if outcome is not Refresh.ROTATED:
+        raise ApiError(401, REFRESH_REFUSALS[outcome], {"WWW-Authenticate": CHALLENGE}, code=outcome.value)
+    return json_response(issued.pair)
+
+
+REFRESH_REFUSALS = {
+    Refresh.REUSED: "This refresh token was already used; every token of this login is revoked. Log in again.",
+    Refresh.REVOKED: "This refresh token was revoked. Log in again.",
+    Refresh.UNKNOWN: "This refresh token is not valid (it may have expired). Log in again.",
+}

@@ -38,8 +38,10 @@ def create_app(settings: Settings) -> web.Application:
         settings.jwt_secret, settings.access_minutes, settings.refresh_minutes, settings.user_recheck_seconds
     )
     app[LOGIN_LIMITS] = LoginLimits(
-        by_username=RateLimiter(settings.login_attempts_per_username, 60),
+        by_user_and_address=RateLimiter(settings.login_attempts_per_username, 60),
         by_address=RateLimiter(settings.login_attempts_per_address, 60),
+        signups=RateLimiter(settings.signups_per_address, 3600),
+        refreshes=RateLimiter(settings.refreshes_per_address, 60),
     )
     app.add_routes(accounts.routes)
     app.add_routes(catalog.routes)
@@ -62,7 +64,12 @@ async def _end_live_streams(app: web.Application) -> None:
 async def _lifecycle(app: web.Application) -> AsyncIterator[None]:
     settings = app[SETTINGS]
     database = open_engine(settings.database_url)
-    hasher = PasswordHasher(settings.bcrypt_rounds, settings.bcrypt_threads)
+    hasher = PasswordHasher(
+        settings.bcrypt_rounds,
+        settings.bcrypt_threads,
+        max_per_source=settings.password_checks_per_address,
+        max_wait_seconds=settings.password_wait_seconds,
+    )
     try:
         if settings.migrate_on_start:
             await upgrade(database)
@@ -76,7 +83,13 @@ async def _lifecycle(app: web.Application) -> AsyncIterator[None]:
         )
         journal.start()
         engine = BookingEngine(
-            repository, journal, EngineLimits(mailbox_size=settings.mailbox_size, hold_seconds=settings.hold_seconds)
+            repository,
+            journal,
+            EngineLimits(
+                mailbox_size=settings.mailbox_size,
+                hold_seconds=settings.hold_seconds,
+                max_seats_per_user=settings.max_seats_per_user,
+            ),
         )
         app[REPOSITORY], app[JOURNAL], app[ENGINE], app[HASHER] = repository, journal, engine, hasher
         yield

@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 import uuid
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
 import jwt
@@ -26,6 +27,13 @@ class Principal:
     token_id: str = ""  # the `jti`: refresh tokens are tracked by it
 
 
+@dataclass(frozen=True, slots=True)
+class Issued:
+    pair: dict[str, str]  # the answer: {"access": ..., "refresh": ...}
+    refresh_id: str
+    refresh_expires: datetime
+
+
 class Tokens:
     def __init__(self, secret: str, access_minutes: int, refresh_minutes: int, recheck_seconds: float = 30) -> None:
         assert len(secret) >= 16, "a short secret makes tokens forgeable"
@@ -37,13 +45,20 @@ class Tokens:
         # user lookup; bounded, and entries expire with the token or after `recheck_seconds`.
         self._verified: dict[str, tuple[Principal, float]] = {}
 
-    def issue(self, user_id: int, username: str) -> dict[str, str]:
-        return {
-            "access": self._encode(user_id, username, "access", self._access_seconds),
-            "refresh": self._encode(user_id, username, "refresh", self._refresh_seconds),
-        }
+    def issue(self, user_id: int, username: str) -> Issued:
+        """A new pair; the caller stores the refresh token's id (web/accounts.py), which makes it usable once."""
+        refresh_id = uuid.uuid4().hex
+        expires = int(time.time()) + self._refresh_seconds
+        return Issued(
+            {
+                "access": self._encode(user_id, username, "access", self._access_seconds, uuid.uuid4().hex),
+                "refresh": self._encode(user_id, username, "refresh", self._refresh_seconds, refresh_id),
+            },
+            refresh_id,
+            datetime.fromtimestamp(expires, UTC),
+        )
 
-    def _encode(self, user_id: int, username: str, kind: str, lifetime: int) -> str:
+    def _encode(self, user_id: int, username: str, kind: str, lifetime: int, token_id: str) -> str:
         now = int(time.time())
         claims = {
             "sub": str(user_id),
@@ -51,7 +66,7 @@ class Tokens:
             "type": kind,
             "iat": now,
             "exp": now + lifetime,
-            "jti": uuid.uuid4().hex,
+            "jti": token_id,
         }
         return jwt.encode(claims, self._secret, algorithm=ALGORITHM)
 

@@ -31,6 +31,7 @@ REFUSALS: dict[Outcome, tuple[int, str]] = {
     Outcome.ALREADY_CANCELLED: (409, "Booking is already cancelled."),
     Outcome.UNKNOWN_HOLD: (404, "Hold not found (it may have been confirmed, released or expired)."),
     Outcome.HOLD_EXPIRED: (409, "The hold has expired; its seats were released."),
+    Outcome.SEAT_LIMIT: (409, "That would give you more seats in this show than one customer may hold and book."),
 }
 
 
@@ -78,7 +79,9 @@ def booking_json(booking: Booking) -> dict[str, Any]:
 @response_schema(schemas.Error, 400, description="Invalid body or seat outside 1..total_seats")
 @response_schema(schemas.Error, 401, description="Not authenticated")
 @response_schema(schemas.Error, 404, description="No such show")
-@response_schema(schemas.Error, 409, description="Seat taken, not available, sold out, or no adjacent seats")
+@response_schema(
+    schemas.Error, 409, description="Seat taken, not available, sold out, no adjacent seats, or over the seat limit"
+)
 @response_schema(schemas.Error, 422, description="Idempotency-Key reused with a different request")
 @docs(parameters=[IDEMPOTENCY_KEY])
 @routes.post(r"/shows/{id:\d+}/book/")
@@ -115,7 +118,7 @@ async def _book(request: web.Request, user_id: int, show_id: int) -> web.Respons
 @response_schema(schemas.Error, 400, description="Invalid body or seat outside 1..total_seats")
 @response_schema(schemas.Error, 401, description="Not authenticated")
 @response_schema(schemas.Error, 404, description="No such show")
-@response_schema(schemas.Error, 409, description="Some seats are not free (listed in `seats`)")
+@response_schema(schemas.Error, 409, description="Some seats are not free (listed in `seats`), or over the seat limit")
 @response_schema(schemas.Error, 422, description="Idempotency-Key reused with a different request")
 @docs(parameters=[IDEMPOTENCY_KEY])
 @routes.post(r"/shows/{id:\d+}/hold/")

@@ -20,8 +20,12 @@ HASHER = web.AppKey("hasher", PasswordHasher)
 
 @dataclass(frozen=True, slots=True)
 class LoginLimits:
-    by_username: RateLimiter
+    """Per-address counters for the account routes (bcrypt makes each attempt expensive)."""
+
+    by_user_and_address: RateLimiter
     by_address: RateLimiter
+    signups: RateLimiter
+    refreshes: RateLimiter
 
 
 LOGIN_LIMITS = web.AppKey("login_limits", LoginLimits)

@@ -29,8 +29,11 @@ class ApiError(Exception):
         self.response = error_response(status, detail, headers, **extra)
 
 
+CHALLENGE = 'Bearer realm="cinema"'
+
+
 def unauthorized(detail: str) -> ApiError:
-    return ApiError(401, detail, {"WWW-Authenticate": 'Bearer realm="cinema"'})
+    return ApiError(401, detail, {"WWW-Authenticate": CHALLENGE})
 
 
 def unavailable(detail: str, retry_after: int = 1) -> web.Response:

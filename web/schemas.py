@@ -9,8 +9,11 @@ from typing import Any
 from aiohttp import web
 from marshmallow import EXCLUDE, Schema, ValidationError, fields, validate, validates_schema
 
+from storage.models import USERNAME_KEY_LENGTH
+from storage.usernames import username_key
 from web import jsonio
 from web.errors import ApiError
+from web.password_policy import password_problem
 from web.passwords import MAX_PASSWORD_BYTES
 from web.requestbody import read_body
 
@@ -25,15 +28,35 @@ class Request(Schema):
         unknown = EXCLUDE  # old clients send extra fields; ignore them as the Django service did
 
 
+def _short_key(username: str) -> None:
+    if len(username_key(username)) > USERNAME_KEY_LENGTH:
+        raise ValidationError("Too long once normalised.")
+
+
 def _bcrypt_sized(password: str) -> None:
     if len(password.encode()) > MAX_PASSWORD_BYTES:
         raise ValidationError(f"At most {MAX_PASSWORD_BYTES} bytes in UTF-8.")
 
 
 class SignupRequest(Request):
-    username = fields.String(required=True, validate=[validate.Length(1, 150), USERNAME])
+    username = fields.String(required=True, validate=[validate.Length(1, 150), USERNAME, _short_key])
     email = fields.Email(required=True, validate=[validate.Length(max=254), NO_NUL])
-    password = fields.String(required=True, validate=[validate.Length(min=8), _bcrypt_sized, NO_NUL], load_only=True)
+    password = fields.String(
+        required=True,
+        validate=[validate.Length(min=8), _bcrypt_sized, NO_NUL],
+        load_only=True,
+        metadata={
+            "description": "8+ characters, at most 72 bytes of UTF-8; not the username, not all spaces, "
+            "not one of the most common passwords"
+        },
+    )
+
+    @validates_schema
+    def _policy(self, data: dict[str, Any], **_: Any) -> None:
+        if "password" in data and "username" in data:
+            problem = password_problem(data["password"], data["username"])
+            if problem:
+                raise ValidationError(problem, "password")
 
 
 class LoginRequest(Request):

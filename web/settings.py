@@ -23,8 +23,15 @@ class Settings:
     # bcrypt threads: one core is left to the event loop, so a login storm cannot starve bookings.
     bcrypt_threads: int = max(1, (os.cpu_count() or 2) - 1)
     page_size: int = 20
-    login_attempts_per_username: int = 10  # per minute; a success starts the count again
+    # Lock-outs are per (username, address) and per address, never per username alone: a stranger's wrong
+    # passwords must not lock the real user out.
+    login_attempts_per_username: int = 10  # per minute per (username, address); a success starts it again
     login_attempts_per_address: int = 300  # per minute, whatever the username
+    signups_per_address: int = 20  # per hour
+    refreshes_per_address: int = 60  # per minute
+    password_checks_per_address: int = 16  # waiting bcrypt jobs of one address (web/passwords.py); more: 429
+    password_wait_seconds: float = 5.0  # a bcrypt job that waited this long is answered 503 instead
+    max_seats_per_user: int = 10  # held + booked seats of one user in one show (0: no limit)
     max_body_bytes: int = 64 * 1024
     body_timeout_seconds: float = 10.0  # a body that has not fully arrived by then: 408 and the connection closed
     # `cinema serve` only (scripts/cli.py): a connection with no complete request for this long is closed
@@ -48,6 +55,11 @@ class Settings:
             "hold_seconds": float(env.get("CINEMA_HOLD_SECONDS", "300")),
             "bcrypt_threads": int(env.get("CINEMA_BCRYPT_THREADS", "0")) or None,
             "max_connections": int(env.get("CINEMA_MAX_CONNECTIONS", "4096")),
+            "signups_per_address": int(env.get("CINEMA_SIGNUPS_PER_ADDRESS", "20")),
+            "login_attempts_per_address": int(env.get("CINEMA_LOGINS_PER_ADDRESS", "300")),
+            "refreshes_per_address": int(env.get("CINEMA_REFRESHES_PER_ADDRESS", "60")),
+            "password_checks_per_address": int(env.get("CINEMA_PASSWORD_CHECKS_PER_ADDRESS", "16")),
+            "max_seats_per_user": int(env.get("CINEMA_MAX_SEATS_PER_USER", "10")),
             "max_connections_per_source": int(env.get("CINEMA_MAX_CONNECTIONS_PER_SOURCE", "256")),
             "header_timeout_seconds": float(env.get("CINEMA_HEADER_TIMEOUT", "15")),
             "body_timeout_seconds": float(env.get("CINEMA_BODY_TIMEOUT", "10")),
