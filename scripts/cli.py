@@ -17,6 +17,7 @@ from scripts import bench, rush
 from storage.database import open_engine
 from storage.migrate import SchemaBehind, current_revision, ensure_current, head_revision, upgrade
 from storage.repository import Repository, UsernameTaken
+from web import serving
 from web.app import create_app
 from web.cluster import ClusterRefused, default_node_url, settings_problem
 from web.observability import configure_logging
@@ -77,7 +78,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     app.on_startup.append(announce)
     app.on_startup.append(_tune_gc)
     try:
-        web.run_app(app, host=host, port=port, print=None, access_log=None, loop=_event_loop())
+        serving.run(app, settings, host, port, _event_loop())
     except ClusterRefused as error:
         print(f"cinema: {error}", file=sys.stderr)
         return 2

@@ -25,7 +25,11 @@ VERSION = "1.0.0"
 
 
 def create_app(settings: Settings) -> web.Application:
-    app = web.Application(middlewares=[observe, error_middleware], client_max_size=settings.max_body_bytes)
+    app = web.Application(
+        middlewares=[observe, error_middleware],
+        client_max_size=settings.max_body_bytes,
+        handler_args={"auto_decompress": False},  # web/requestbody.py decodes, with a bound and JSON errors
+    )
     app[SETTINGS] = settings
     app[METRICS] = Metrics()
     app[METRICS].watch(app)
