@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
+from multidict import CIMultiDict
 
 from scripts.server_process import ServerProcess, free_port, run_cinema
 from storage import cluster as registry
@@ -18,6 +19,7 @@ from storage.database import open_engine
 from tests.conftest import Api
 from web.app import create_app
 from web.cluster import CLUSTER, SECRET_HEADER, ClusterRefused, settings_problem
+from web.forwarding import FORWARDER
 from web.settings import Settings
 
 SECRET = "cluster-secret-for-tests-0123456789"
@@ -187,3 +189,38 @@ async def test_cluster_route_answers_503_when_the_registry_is_unreachable(two_no
     finally:
         await membership.database.dispose()
         membership.database = real
+
+
+async def test_forwarded_answers_are_the_owners_byte_for_byte(two_nodes: tuple[Api, Api]) -> None:
+    first, second = two_nodes
+    show = await second.show(total_seats=5)
+    user = await second.user()
+    book = f"/shows/{show['id']}/book/"
+    refused = await second.client.post(f"/_cluster/relay{book}", json={"seat_number": 1}, headers=user["headers"])
+    assert refused.status == 403, "the relay route is internal: no secret, no booking"
+
+    forwarder, owner = first.app[FORWARDER], str(second.client.make_url("")).rstrip("/")
+    headers = CIMultiDict({**user["headers"], "Content-Type": "application/json"})
+    booked = await forwarder.send(owner, "POST", book, headers, b'{"seat_number": 1}')
+    assert booked.status == 201, booked.body
+    direct = await second.client.post(book, json={"seat_number": 1}, headers=user["headers"])
+    forwarded = await forwarder.send(owner, "POST", book, headers, b'{"seat_number": 1}')
+    assert (forwarded.status, forwarded.body) == (409, await direct.read())
+    assert forwarded.content_type == "application/json"
+
+    keyed = CIMultiDict({**headers, "Idempotency-Key": "k-1"})  # headers pass through: the key is honoured
+    once = await forwarder.send(owner, "POST", book, keyed, b'{"seat_number": 2}')
+    again = await forwarder.send(owner, "POST", book, keyed, b'{"seat_number": 2}')
+    assert once.status == again.status == 201 and once.body == again.body
+    assert again.headers["Idempotent-Replayed"] == "true"
+
+    page = await forwarder.send(owner, "GET", "/movies/?page=99", CIMultiDict(), b"")
+    assert (page.status, page.body) == (404, await (await second.client.get("/movies/?page=99")).read())
+    again_relayed = await forwarder.send(owner, "GET", "/_cluster/relay/movies/", CIMultiDict(), b"")
+    assert again_relayed.status == 404, "never a second hop"
+
+    mine = await (await first.client.get("/my-bookings/", headers=user["headers"])).json()
+    assert sorted(b["seat_number"] for b in mine) == [1, 2]
+
+    gone = await forwarder.send(f"http://127.0.0.1:{free_port()}", "GET", "/movies/", CIMultiDict(), b"")
+    assert gone.status == 503 and gone.headers["Retry-After"] == "1"
