@@ -9,6 +9,7 @@ from sqlalchemy import (
     Boolean,
     CheckConstraint,
     DateTime,
+    Float,
     ForeignKey,
     Index,
     Integer,
@@ -187,3 +188,21 @@ class IdempotencyKey(Base):
     status_code: Mapped[int | None] = mapped_column(Integer, nullable=True)  # None while the first is running
     body: Mapped[str | None] = mapped_column(Text, nullable=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
+
+
+class ClusterNode(Base):
+    """A `cinema serve` node in cluster mode; alive while its heartbeat keeps `expires_at` ahead of the
+    database clock (the one clock every node shares)."""
+
+    __tablename__ = "cluster_nodes"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    url: Mapped[str] = mapped_column(String(255))  # how the other nodes reach this one
+    # HMAC-SHA256 of fixed labels under the cluster and JWT secrets: a node started with other secrets than
+    # the live nodes' is refused, without any secret being stored.
+    secret_check: Mapped[str] = mapped_column(String(64))
+    jwt_check: Mapped[str] = mapped_column(String(64))
+    lease_seconds: Mapped[float] = mapped_column(Float)
+    started_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    heartbeat_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)

@@ -56,6 +56,9 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
         return unavailable(f"The service is busy ({error}); try again shortly.", error.retry_after)
     except (StorageUnavailable, ShuttingDown):
         return unavailable("The booking store is unavailable; nothing was changed. Try again shortly.")
+    except ConnectionResetError:  # the client went away mid-answer: its business, not a server fault
+        log.info("client went away during %s %s", request.method, request.path[:200])
+        return error_response(499, "Client closed the connection.")
     except Exception:
-        log.exception("unhandled error on %s %s", request.method, request.path)
+        log.exception("unhandled error on %s %s", request.method, request.path[:200])
         return error_response(500, "Internal server error.")
