@@ -1,7 +1,7 @@
 """Show owner epochs (the fence behind "one decider per show"); bookings ids from the database's sequence.
 
 Revision ID: 0004
-Revises: 0003
+Revises: 0007
 Create Date: 2026-11-25
 """
 
@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "0004"
-down_revision: str | None = "0003"
+down_revision: str | None = "0007"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
