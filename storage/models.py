@@ -161,6 +161,22 @@ class BlockedSeat(Base):
     seat_number: Mapped[int] = mapped_column(Integer, primary_key=True)
 
 
+class ShowOwner(Base):
+    """The fence of a show's one decider: the owner epoch its current actor loaded with.
+
+    Every load takes the next epoch; every journal batch checks, in its own transaction, that the shows it
+    writes still carry its actors' epochs, so a stale actor (of this process or another) can never commit.
+    A lease row per show: `owner` names the process, and `expires_at` is left for leases across nodes."""
+
+    __tablename__ = "show_owners"
+
+    show_id: Mapped[int] = mapped_column(ForeignKey("shows.id", ondelete="CASCADE"), primary_key=True)
+    epoch: Mapped[int] = mapped_column(BigInteger)
+    owner: Mapped[str] = mapped_column(String(200))
+    taken_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+
+
 class IdempotencyKey(Base):
     """The first answer to a request sent with an Idempotency-Key, replayed for retries for 24 hours."""
 

@@ -86,7 +86,13 @@ async def _lifecycle(app: web.Application) -> AsyncIterator[None]:
         )
         journal.start()
         engine = BookingEngine(
-            repository, journal, EngineLimits(mailbox_size=settings.mailbox_size, hold_seconds=settings.hold_seconds)
+            repository,
+            journal,
+            EngineLimits(
+                mailbox_size=settings.mailbox_size,
+                hold_seconds=settings.hold_seconds,
+                user_recheck_seconds=settings.user_recheck_seconds,
+            ),
         )
         app[REPOSITORY], app[JOURNAL], app[ENGINE], app[HASHER] = repository, journal, engine, hasher
         yield
