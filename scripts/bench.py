@@ -4,7 +4,7 @@
    when CINEMA_TEST_POSTGRES_URL or --postgres is given), hot show and 1,000 shows;
 2. http: the booking endpoint vs a bare aiohttp handler under wrk, 200 connections;
 3. login storm: 200 concurrent logins (bcrypt cost 12) during the booking load.
-Also the ceiling of `cinema rush` itself, against the bare handler.
+Also the ceiling of `cinema rush` itself, against the bare handler (scripts/bench_rush.py).
 """
 
 from __future__ import annotations
@@ -14,49 +14,22 @@ import asyncio
 import os
 import platform
 import shutil
-import subprocess
 import sys
 import time
 from datetime import UTC, datetime
 from pathlib import Path
 
-from scripts import bench_engine, bench_http
-from scripts.rush import fire
-from scripts.server_process import free_port
+from scripts import bench_engine, bench_http, bench_rush
 
 ROOT = Path(__file__).resolve().parent.parent
 REPORT = ROOT / "docs" / "BENCHMARKS.md"
 
 
-def rush_ceiling(requests: int = 30_000, concurrency: int = 200) -> float:
-    """Requests/s the rush tool's timed loop reaches against the bare handler (both on this machine)."""
-    port = free_port()
-    bare = subprocess.Popen([sys.executable, "-m", "scripts.bare_server", "--port", str(port)], cwd=ROOT)
-    try:
-        time.sleep(1.5)
-
-        async def go() -> float:
-            headers = [{"Content-Type": "application/json"}]
-            seats = [1 + i % 1000 for i in range(requests)]
-            result = await fire(f"http://127.0.0.1:{port}", 1, seats, headers, concurrency)
-            assert result.statuses == {201: requests}, result.statuses
-            return requests / result.seconds
-
-        try:
-            import uvloop
-
-            rate = uvloop.run(go())
-        except ImportError:
-            rate = asyncio.run(go())
-    finally:
-        bare.terminate()
-        bare.wait(10)
-    print(f"rush  ceiling of cinema rush against the bare handler: {rate:,.0f} req/s", flush=True)
-    return rate
-
-
 def write_report(
-    engine: list[bench_engine.EngineFigure], http: bench_http.HttpFigures, ceiling: float, seconds: float
+    engine: list[bench_engine.EngineFigure],
+    http: bench_http.HttpFigures,
+    ceiling: list[bench_rush.CeilingFigure],
+    seconds: float,
 ) -> str:
     cores = os.cpu_count()
     machine = f"{cores} cores, {platform.machine()}, Python {platform.python_version()}, {platform.system()}"
@@ -121,12 +94,9 @@ def write_report(
         f"(without storm {real.p99_ms:.1f} ms; target < 50 ms) |",
         f"| login p99 | {http.login_p99_ms:,.0f} ms |",
         "",
-        "## The load tester's own ceiling",
-        "",
-        f"`cinema rush`'s request loop against the bare handler, 200 in flight: **{ceiling:,.0f} requests/s**.",
-        "It shares this 2-core machine with the server it drives,",
-        "so a rush against the real service is bounded by both.",
-        "",
+    ]
+    lines += bench_rush.report_lines(ceiling)
+    lines += [
         f"_Run took {seconds:.0f} s._",
         "",
     ]
@@ -163,7 +133,7 @@ def run(args: argparse.Namespace) -> int:
     backends = ["sqlite", "postgresql"] if args.postgres else ["sqlite"]
     engine = asyncio.run(bench_engine.run(backends, args.postgres, args.scale))
     http = bench_http.run(args.seconds)
-    ceiling = rush_ceiling()
+    ceiling = bench_rush.ceiling()
     write_report(engine, http, ceiling, time.perf_counter() - started)
     print(f"cinema bench: wrote {REPORT}")
     return 0
