@@ -75,10 +75,12 @@ def ceiling(requests: int = 30_000, concurrency: int = 200, rounds: int = 2) -> 
     return list(best.values())
 
 
-def report_lines(figures: list[CeilingFigure]) -> list[str]:
+def report_lines(figures: list[CeilingFigure], stamp: str = "") -> list[str]:
     one, two = (next(f for f in figures if f.procs == n) for n in (1, 2))
     lines = [
-        "## The load tester's own ceiling",
+        "## 4. The load tester's own ceiling",
+        "",
+        stamp,
         "",
         "`cinema rush`'s closed loop against the bare handler, 200 connections, `--procs 1` and `--procs 2` measured",
         "alternately in this run (best of two each); CPU is each load process's share of one core.",
@@ -95,7 +97,6 @@ def report_lines(figures: list[CeilingFigure]) -> list[str]:
         f"**--procs 2 / --procs 1: {two.per_second / one.per_second:.2f}x.** The bare handler, the load processes",
         "and whatever else runs share this machine's cores, so a second load process helps only as far as a core is",
         "free; `cinema rush` prints its processes' CPU so a user can tell when the client is the limit.",
-        "",
     ]
     return lines
 
