@@ -14,6 +14,7 @@ from web.auth import authenticate
 from web.catalog import show_brief, show_brief_json
 from web.context import ENGINE, REPOSITORY
 from web.errors import ApiError
+from web.idempotency import PARAMETER as IDEMPOTENCY_KEY
 from web.idempotency import idempotent
 from web.jsonio import json_response
 
@@ -80,6 +81,7 @@ def booking_json(booking: Booking) -> dict[str, Any]:
 @response_schema(schemas.Error, 404, description="No such show")
 @response_schema(schemas.Error, 409, description="Seat taken, not available, sold out, or no adjacent seats")
 @response_schema(schemas.Error, 422, description="Idempotency-Key reused with a different request")
+@docs(parameters=[IDEMPOTENCY_KEY])
 @routes.post(r"/shows/{id:\d+}/book/")
 async def book(request: web.Request) -> web.Response:
     principal = await authenticate(request)
@@ -116,6 +118,7 @@ async def _book(request: web.Request, user_id: int, show_id: int) -> web.Respons
 @response_schema(schemas.Error, 404, description="No such show")
 @response_schema(schemas.Error, 409, description="Some seats are not free (listed in `seats`)")
 @response_schema(schemas.Error, 422, description="Idempotency-Key reused with a different request")
+@docs(parameters=[IDEMPOTENCY_KEY])
 @routes.post(r"/shows/{id:\d+}/hold/")
 async def hold(request: web.Request) -> web.Response:
     principal = await authenticate(request)
@@ -145,6 +148,7 @@ async def hold(request: web.Request) -> web.Response:
 @response_schema(schemas.Error, 404, description="No such hold, or not yours")
 @response_schema(schemas.Error, 409, description="The hold has expired")
 @response_schema(schemas.Error, 422, description="Idempotency-Key reused with a different request")
+@docs(parameters=[IDEMPOTENCY_KEY])
 @routes.post(r"/holds/{hold_id:[0-9a-f]{32}}/confirm/")
 async def confirm_hold(request: web.Request) -> web.Response:
     principal = await authenticate(request)
@@ -177,6 +181,7 @@ async def release_hold(request: web.Request) -> web.Response:
 @response_schema(schemas.Error, 401, description="Not authenticated")
 @response_schema(schemas.Error, 404, description="No such booking, or not yours")
 @response_schema(schemas.Error, 409, description="Already cancelled")
+@docs(parameters=[IDEMPOTENCY_KEY])
 @routes.post(r"/bookings/{id:\d+}/cancel/")
 async def cancel(request: web.Request) -> web.Response:
     principal = await authenticate(request)

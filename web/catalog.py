@@ -50,7 +50,13 @@ async def require_admin(request: web.Request) -> int:
 
 
 def _page_url(request: web.Request, page: int) -> str:
-    return str(request.url.update_query(page=page))
+    """Absolute, as the Django service answered, but on the configured public URL or the address this server
+    listens on: never the client's Host header, which would let anyone plant links in a cached page."""
+    base = request.app[SETTINGS].public_url
+    if not base:
+        host, port = request.transport.get_extra_info("sockname")[:2] if request.transport else ("localhost", 80)
+        base = f"{request.scheme}://{f'[{host}]' if ':' in host else host}:{port}"
+    return base + str(request.rel_url.update_query(page=page))
 
 
 @docs(tags=["movies"], summary="List movies, a page at a time", security=[])
