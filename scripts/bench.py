@@ -13,16 +13,12 @@ import os
 import platform
 import re
 import shutil
-import subprocess
 import sys
-import time
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 
-from scripts import bench_engine, bench_http
-from scripts.rush import fire
-from scripts.server_process import free_port
+from scripts import bench_engine, bench_http, bench_rush
 
 ROOT = Path(__file__).resolve().parent.parent
 REPORT = ROOT / "docs" / "BENCHMARKS.md"
@@ -113,46 +109,8 @@ def storm_section(args: argparse.Namespace) -> str:
     )
 
 
-def rush_ceiling(requests: int = 30_000, concurrency: int = 200) -> float:
-    """Requests/s the rush tool's timed loop reaches against the bare handler (both on this machine)."""
-    port = free_port()
-    bare = subprocess.Popen([sys.executable, "-m", "scripts.bare_server", "--port", str(port)], cwd=ROOT)
-    try:
-        time.sleep(1.5)
-
-        async def go() -> float:
-            headers = [{"Content-Type": "application/json"}]
-            seats = [1 + i % 1000 for i in range(requests)]
-            result = await fire(f"http://127.0.0.1:{port}", 1, seats, headers, concurrency)
-            assert result.statuses == {201: requests}, result.statuses
-            return requests / result.seconds
-
-        try:
-            import uvloop
-
-            rate = uvloop.run(go())
-        except ImportError:
-            rate = asyncio.run(go())
-    finally:
-        bare.terminate()
-        bare.wait(10)
-    print(f"rush  ceiling of cinema rush against the bare handler: {rate:,.0f} req/s", flush=True)
-    return rate
-
-
 def rush_section(_: argparse.Namespace) -> str:
-    ceiling = rush_ceiling()
-    return "\n".join(
-        [
-            "## 4. The load tester's own ceiling",
-            "",
-            stamp(),
-            "",
-            f"`cinema rush`'s request loop against the bare handler, 200 in flight: **{ceiling:,.0f} requests/s**.",
-            "It shares this 2-core machine with the server it drives, so a rush against the real service is bounded",
-            "by both.",
-        ]
-    )
+    return "\n".join(bench_rush.report_lines(bench_rush.ceiling(), stamp()))
 
 
 BENCHES: dict[str, Callable[[argparse.Namespace], str]] = {

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+import os
+import socket
+import uuid
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from enum import StrEnum
@@ -10,10 +13,11 @@ from functools import wraps
 from typing import Any, ParamSpec, TypeVar
 
 import orjson
-from sqlalchemy import Row, func, select
+from sqlalchemy import Row, bindparam, func, select, text
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from engine.errors import NotOwner, ShowMoving
 from engine.ports import ShowInfo, ShowSnapshot, StorageUnavailable, StoredHold
 from storage.database import is_unavailable
 from storage.models import (
@@ -26,8 +30,31 @@ from storage.models import (
     SeatHold,
     Show,
     User,
+    UTCDateTime,
 )
 from storage.usernames import username_key
+
+# Take the show's next owner epoch (the first is 1); no row comes back when the show does not exist.
+TAKE_EPOCH = text(
+    "INSERT INTO show_owners (show_id, epoch, owner, taken_at) SELECT id, 1, :owner, :now FROM shows WHERE id = :id "
+    "ON CONFLICT (show_id) DO UPDATE SET epoch = show_owners.epoch + 1, owner = excluded.owner, "
+    "taken_at = excluded.taken_at RETURNING epoch"
+).bindparams(bindparam("now", type_=UTCDateTime()))
+# Cluster mode (PostgreSQL): the same, but only while no other live node holds the show's lease. Taking it
+# bumps the epoch, so whatever the previous owner still tries to commit is refused by the journal's fence.
+TAKE_LEASE = text(
+    "INSERT INTO show_owners (show_id, epoch, owner, taken_at, expires_at) "
+    "SELECT id, 1, :owner, now(), now() + make_interval(secs => :lease) FROM shows WHERE id = :id "
+    "ON CONFLICT (show_id) DO UPDATE SET epoch = show_owners.epoch + 1, owner = excluded.owner, "
+    "taken_at = excluded.taken_at, expires_at = excluded.expires_at "
+    "WHERE show_owners.owner = excluded.owner OR show_owners.expires_at IS NULL OR show_owners.expires_at <= now() "
+    "RETURNING epoch"
+)
+# Who holds a lease this node could not take: the owner's address while its heartbeat is fresh.
+LEASE_HOLDER = text(
+    "SELECT n.url, ceil(EXTRACT(EPOCH FROM o.expires_at - now())) AS left_ FROM show_owners o "
+    "LEFT JOIN cluster_nodes n ON n.id = o.owner AND n.expires_at > now() WHERE o.show_id = :id"
+)
 
 P = ParamSpec("P")
 T = TypeVar("T")
@@ -111,8 +138,12 @@ def _user_row(row: Row[Any] | None) -> UserRow | None:
 
 
 class Repository:
-    def __init__(self, engine: AsyncEngine) -> None:
+    def __init__(self, engine: AsyncEngine, node: str | None = None, lease_seconds: float | None = None) -> None:
+        """`lease_seconds`: cluster mode, where a show is loaded only under a lease (see web/cluster.py)."""
         self._engine = engine
+        # Who took a show's epoch, recorded beside it (in cluster mode: the node id of the registry).
+        self.node = node or f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
+        self._lease_seconds = lease_seconds
 
     # --- users -------------------------------------------------------------------------------------------
     @unavailable_as_storage_error
@@ -359,6 +390,24 @@ class Repository:
     # --- the engine's ShowStore --------------------------------------------------------------------------
     @unavailable_as_storage_error
     async def load_show(self, show_id: int) -> ShowSnapshot | None:
+        # The epoch is committed before anything is read: a batch of the previous owner either committed
+        # before (and is read below) or checks its epoch after, and is refused.
+        async with self._engine.begin() as conn:
+            if self._lease_seconds is None:
+                taken = await conn.execute(TAKE_EPOCH, {"id": show_id, "owner": self.node, "now": datetime.now(UTC)})
+            else:
+                taken = await conn.execute(
+                    TAKE_LEASE, {"id": show_id, "owner": self.node, "lease": self._lease_seconds}
+                )
+            epoch = taken.scalar_one_or_none()
+            if epoch is None and self._lease_seconds is not None:
+                holder = (await conn.execute(LEASE_HOLDER, {"id": show_id})).one_or_none()
+                if holder is not None and holder.url is not None:
+                    raise NotOwner(show_id, holder.url)
+                if holder is not None:  # its node stopped beating: the lease runs out, then the show is free
+                    raise ShowMoving(show_id, max(1, int(holder.left_ or 1)))
+        if epoch is None:
+            return None
         async with self._engine.connect() as conn:
             show = (await conn.execute(select(*SHOW_COLUMNS).where(Show.id == show_id))).one_or_none()
             if show is None:
@@ -386,7 +435,13 @@ class Repository:
                 (await conn.execute(select(BlockedSeat.seat_number).where(BlockedSeat.show_id == show_id))).scalars()
             )
             layout = (await conn.execute(select(Show.layout).where(Show.id == show_id))).scalar_one()
-        return ShowSnapshot(_show_info(show), bookings, seq, holds, blocked, _layout(layout))
+        return ShowSnapshot(_show_info(show), bookings, seq, holds, blocked, _layout(layout), epoch)
+
+    @unavailable_as_storage_error
+    async def missing_users(self, user_ids: Sequence[int]) -> set[int]:
+        async with self._engine.connect() as conn:
+            found = set((await conn.execute(select(User.id).where(User.id.in_(user_ids)))).scalars())
+        return set(user_ids) - found
 
     @unavailable_as_storage_error
     async def show_of_hold(self, hold_id: str) -> int | None:

@@ -11,7 +11,7 @@ from storage.database import open_engine
 from storage.journal import GroupCommitJournal
 from storage.migrate import ensure_current, upgrade
 from storage.repository import Repository
-from web import accounts, bookings, catalog, events, kiosk, observability
+from web import accounts, bookings, catalog, cluster, events, forwarding, kiosk, observability
 from web.auth import TOKENS, Tokens
 from web.context import ENGINE, HASHER, JOURNAL, LOGIN_LIMITS, REPOSITORY, SETTINGS, LoginLimits
 from web.errors import error_middleware
@@ -25,8 +25,10 @@ VERSION = "1.0.0"
 
 
 def create_app(settings: Settings) -> web.Application:
+    # Cluster mode only: a middleware on the hot path of a single node would cost it for nothing.
+    clustered = [forwarding.forward_to_owner] if settings.cluster_secret else []
     app = web.Application(
-        middlewares=[observe, error_middleware],
+        middlewares=[observe, error_middleware, *clustered],
         client_max_size=settings.max_body_bytes,
         handler_args={"auto_decompress": False},  # web/requestbody.py decodes, with a bound and JSON errors
     )
@@ -49,6 +51,10 @@ def create_app(settings: Settings) -> web.Application:
     app.add_routes(events.routes)
     app.add_routes(observability.routes)
     app.add_routes(kiosk.routes)
+    app.add_routes(cluster.routes)
+    if settings.cluster_secret:
+        app.add_routes(cluster.internal_routes)  # undocumented: OpenApi3 lists only @docs handlers
+        app.add_routes(forwarding.routes)
     OpenApi3(app, VERSION)
     app.cleanup_ctx.append(_lifecycle)
     app.on_shutdown.append(_end_live_streams)
@@ -74,7 +80,15 @@ async def _lifecycle(app: web.Application) -> AsyncIterator[None]:
         if settings.migrate_on_start:
             await upgrade(database)
         await ensure_current(database)
-        repository = Repository(database)
+        await cluster.enter(app, database)
+        if settings.cluster_secret:
+            app[forwarding.FORWARDER] = forwarding.Forwarder(settings.cluster_secret, settings.lease_seconds)
+            await app[forwarding.FORWARDER].start()
+        membership = app.get(cluster.CLUSTER)
+        if membership is None:
+            repository = Repository(database)
+        else:  # shows are loaded under a lease (and forwarded to their owner when another node holds it)
+            repository = Repository(database, node=membership.identity.id, lease_seconds=settings.lease_seconds)
         journal = GroupCommitJournal(
             database,
             max_batch=settings.journal_max_batch,
@@ -89,6 +103,7 @@ async def _lifecycle(app: web.Application) -> AsyncIterator[None]:
                 mailbox_size=settings.mailbox_size,
                 hold_seconds=settings.hold_seconds,
                 max_seats_per_user=settings.max_seats_per_user,
+                user_recheck_seconds=settings.user_recheck_seconds,
             ),
         )
         app[REPOSITORY], app[JOURNAL], app[ENGINE], app[HASHER] = repository, journal, engine, hasher
@@ -97,5 +112,8 @@ async def _lifecycle(app: web.Application) -> AsyncIterator[None]:
         await engine.close()
         await journal.close()
     finally:
+        if forwarding.FORWARDER in app:
+            await app[forwarding.FORWARDER].close()
+        await cluster.leave(app)
         hasher.close()
         await database.dispose()

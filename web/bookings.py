@@ -11,7 +11,7 @@ from engine.actor import Booking
 from engine.seats import Outcome
 from web import schemas
 from web.auth import authenticate
-from web.catalog import show_brief
+from web.catalog import show_brief, show_brief_json
 from web.context import ENGINE, REPOSITORY
 from web.errors import ApiError
 from web.idempotency import PARAMETER as IDEMPOTENCY_KEY
@@ -42,13 +42,14 @@ def refuse(outcome: Outcome, seats: tuple[int, ...] = ()) -> ApiError:
 
 
 def booking_json(booking: Booking) -> dict[str, Any]:
+    """For json_response: orjson writes the datetime as isoformat() would, without a Python call per answer."""
     return {
         "id": booking.id,
         "user": booking.user_id,
-        "show": show_brief(booking.show),
+        "show": show_brief_json(booking.show),
         "seat_number": booking.seat_number,
         "status": booking.status,
-        "created_at": booking.created_at.isoformat(),
+        "created_at": booking.created_at,
     }
 
 

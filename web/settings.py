@@ -45,6 +45,9 @@ class Settings:
     journal_max_batch: int = 1000
     journal_max_queue: int = 20_000
     migrate_on_start: bool = False
+    cluster_secret: str = field(default="", repr=False)  # set: cluster mode (see web/cluster.py)
+    node_url: str = ""  # how the other nodes reach this one; `cinema serve` derives it from host and port
+    lease_seconds: float = 5.0  # a node silent this long loses its place (and, later, its shows)
 
     @classmethod
     def from_env(cls, **overrides: object) -> Settings:
@@ -54,6 +57,9 @@ class Settings:
             "bcrypt_rounds": int(env.get("CINEMA_BCRYPT_ROUNDS", "12")),
             "hold_seconds": float(env.get("CINEMA_HOLD_SECONDS", "300")),
             "bcrypt_threads": int(env.get("CINEMA_BCRYPT_THREADS", "0")) or None,
+            "cluster_secret": env.get("CINEMA_CLUSTER_SECRET") or None,
+            "node_url": env.get("CINEMA_NODE_URL") or None,
+            "lease_seconds": _seconds(env, "CINEMA_LEASE_SECONDS", "5"),
             "max_connections": int(env.get("CINEMA_MAX_CONNECTIONS", "4096")),
             "signups_per_address": int(env.get("CINEMA_SIGNUPS_PER_ADDRESS", "20")),
             "login_attempts_per_address": int(env.get("CINEMA_LOGINS_PER_ADDRESS", "300")),
@@ -70,6 +76,13 @@ class Settings:
         if not values.get("jwt_secret"):
             values["jwt_secret"] = env.get("CINEMA_JWT_SECRET") or stored_secret(str(values["database_url"]))
         return cls(**{k: v for k, v in values.items() if v is not None})  # type: ignore[arg-type]
+
+
+def _seconds(env: os._Environ[str], name: str, default: str) -> float:
+    try:
+        return float(env.get(name, default))
+    except ValueError:
+        raise ValueError(f"{name} must be a number of seconds, not {env.get(name)!r}") from None
 
 
 def secret_path(database_url: str) -> Path:

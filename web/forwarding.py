@@ -1,0 +1,171 @@
+"""Forwarding in cluster mode: a command for a show that another node decides for is sent to that node's
+internal relay route, and its answer is relayed unchanged (status, body bytes, and the headers a client acts
+on). One hop at most: a relayed request that finds its show owned elsewhere again (the owner changed on the
+way) is answered 503 with Retry-After, never forwarded a second time.
+
+The engine says "not mine" by raising NotOwner before it changes anything; the middleware here turns that into
+the forward. Ownership itself (leases per show) is decided elsewhere (see docs/CLUSTER.md).
+"""
+
+from __future__ import annotations
+
+import aiohttp
+from aiohttp import web
+from multidict import CIMultiDict
+from yarl import URL
+
+from engine.errors import NotOwner, ShowMoving
+from web.cluster import INTERNAL_PREFIX, SECRET_HEADER, require_secret
+from web.context import ENGINE
+from web.errors import Handler, unavailable
+from web.observability import REQUEST_ID
+
+RELAY_PREFIX = INTERNAL_PREFIX + "relay"
+# An owner that has not answered within a lease and a second is treated as gone (503; the next request asks
+# the database, where its lease runs out unless it is alive and renewing it); never less than two seconds.
+MIN_FORWARD_TIMEOUT_SECONDS = 2.0
+MAX_FORWARD_CONNECTIONS = 512  # to all other nodes together
+MAX_ANSWER_BYTES = 4 * 1024 * 1024  # an answer larger than this from another node is refused (503)
+# Not passed on: hop-by-hop headers (RFC 9110 7.6.1), those the client library sets itself, and the secret.
+NOT_FORWARDED = frozenset(
+    h.lower()
+    for h in (
+        "Connection",
+        "Keep-Alive",
+        "Proxy-Authenticate",
+        "Proxy-Authorization",
+        "TE",
+        "Trailer",
+        "Transfer-Encoding",
+        "Upgrade",
+        "Host",
+        "Content-Length",
+        SECRET_HEADER,
+        "X-Request-ID",
+    )
+)
+# What comes back besides status and body: what clients read from an answer of this API.
+RELAYED_ANSWER_HEADERS = (
+    "Content-Type",
+    "Content-Encoding",
+    "Retry-After",
+    "WWW-Authenticate",
+    "Idempotent-Replayed",
+    "Location",
+)
+RELAYED = web.RequestKey("relayed", bool)
+
+
+class OwnerUnreachable(Exception):
+    """No connection to the owner could be opened: the request was not sent."""
+
+
+class OwnerSilent(Exception):
+    """The owner did not answer in time (or the connection broke): it may or may not have decided."""
+
+
+class Forwarder:
+    """One bounded client session to the other nodes, kept open (keep-alive) for the life of the node."""
+
+    def __init__(self, secret: str, lease_seconds: float) -> None:
+        self._secret = secret
+        self._timeout = max(MIN_FORWARD_TIMEOUT_SECONDS, lease_seconds + 1.0)
+        self._session: aiohttp.ClientSession | None = None
+
+    async def start(self) -> None:
+        self._session = aiohttp.ClientSession(
+            connector=aiohttp.TCPConnector(limit=MAX_FORWARD_CONNECTIONS),
+            timeout=aiohttp.ClientTimeout(total=self._timeout),
+            auto_decompress=False,  # bodies pass through as the owner wrote them
+            skip_auto_headers=("User-Agent", "Accept-Encoding"),
+        )
+
+    async def close(self) -> None:
+        if self._session is not None:
+            await self._session.close()
+
+    async def send(
+        self, owner_url: str, method: str, path_qs: str, headers: CIMultiDict[str], body: bytes
+    ) -> web.Response:
+        """The owner's answer. OwnerUnreachable when no connection could be opened (nothing was sent),
+        OwnerSilent when it did not answer in time."""
+        assert self._session is not None, "Forwarder.start() first"
+        outgoing = CIMultiDict((k, v) for k, v in headers.items() if k.lower() not in NOT_FORWARDED)
+        outgoing[SECRET_HEADER] = self._secret
+        outgoing["X-Request-ID"] = REQUEST_ID.get()  # one id in the logs of both nodes
+        url = URL(owner_url.rstrip("/") + RELAY_PREFIX + path_qs, encoded=True)
+        try:
+            async with self._session.request(
+                method, url, headers=outgoing, data=body or None, allow_redirects=False
+            ) as answer:
+                if (answer.content_length or 0) > MAX_ANSWER_BYTES:
+                    return unavailable("The node deciding for this show sent an oversized answer.")
+                payload = await answer.content.read(MAX_ANSWER_BYTES + 1)
+                if len(payload) > MAX_ANSWER_BYTES:
+                    return unavailable("The node deciding for this show sent an oversized answer.")
+                kept = {h: answer.headers[h] for h in RELAYED_ANSWER_HEADERS if h in answer.headers}
+                return web.Response(status=answer.status, body=payload, headers=kept)
+        except aiohttp.ClientConnectorError as error:
+            raise OwnerUnreachable(owner_url) from error
+        except (aiohttp.ClientError, TimeoutError, OSError) as error:  # it may have decided: the client retries
+            raise OwnerSilent(owner_url) from error
+
+    async def forward(self, request: web.Request, owner_url: str) -> web.Response:
+        body = await request.read()  # the raw bytes, already read (and cached) by the handler that was refused
+        return await self.send(owner_url, request.method, request.raw_path, CIMultiDict(request.headers), body)
+
+
+FORWARDER = web.AppKey("forwarder", Forwarder)
+
+
+@web.middleware
+async def forward_to_owner(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Innermost middleware: a NotOwner from the engine becomes the owner's answer."""
+    try:
+        return await handler(request)
+    except ShowMoving as moving:
+        return unavailable("This show is moving to another node; try again shortly.", moving.retry_after)
+    except NotOwner as elsewhere:
+        forwarder = request.app.get(FORWARDER)
+        if request.get(RELAYED) or forwarder is None:
+            return unavailable("This show is changing owner; try again shortly.")
+        if request.headers.get("Upgrade") or "text/event-stream" in request.headers.get("Accept", ""):
+            # Live streams are not relayed yet: the client retries, on this node or another.
+            return unavailable(f"Live events of show {elsewhere.show_id} are served by its owner node for now.", 5)
+        try:
+            return await forwarder.forward(request, elsewhere.owner_url)
+        except OwnerUnreachable:  # nothing reached it, so asking again cannot do anything twice
+            request.app[ENGINE].forget_owner(elsewhere.show_id)
+        except OwnerSilent:  # it may have decided: only the client may retry (an Idempotency-Key makes it safe)
+            request.app[ENGINE].forget_owner(elsewhere.show_id)
+            return unavailable("The node deciding for this show did not answer in time; try again shortly.")
+    try:  # the database says who owns the show now (maybe this node, when the owner gave it up)
+        return await handler(request)
+    except ShowMoving as moving:
+        return unavailable("This show is moving to another node; try again shortly.", moving.retry_after)
+    except NotOwner:
+        return unavailable("The node deciding for this show does not answer; try again shortly.")
+
+
+routes = web.RouteTableDef()
+
+
+@routes.route("*", RELAY_PREFIX + "/{tail:.*}")
+async def relay(request: web.Request) -> web.StreamResponse:
+    """A request another node forwarded: handled as if it had arrived here, but never forwarded again."""
+    require_secret(request)
+    target = request.raw_path[len(RELAY_PREFIX) :]  # path and query exactly as the first node received them
+    if target.startswith(INTERNAL_PREFIX):
+        raise web.HTTPNotFound()
+    inner = request.clone(rel_url=URL(target, encoded=True))
+    inner[RELAYED] = True
+    match = await request.app.router.resolve(inner)
+    if match.http_exception is not None:
+        raise match.http_exception
+    # What aiohttp's Application._handle does for a request it routes itself; the middlewares already ran
+    # around this outer request (errors, the request id, and the no-second-forward rule through RELAYED).
+    match.add_app(request.app)
+    match.freeze()
+    inner._match_info = match  # aiohttp offers no public way to route a cloned request
+    request[RELAYED] = True
+    return await match.handler(inner)
