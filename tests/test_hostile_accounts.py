@@ -98,7 +98,8 @@ def test_a_login_storm_from_one_address_neither_starves_others_nor_queues_for_lo
         assert customer_seconds < 4 * cost + 0.5, (customer_seconds, cost)
         assert statuses.count(429) >= 150, statuses  # one address's queue is bounded (16)
         assert set(statuses) <= {401, 429, 503}, statuses
-        assert max(seconds for status, seconds in answers if status == 429) < 1.0  # refused at once
+        # refused at once: well before the address's own queue (16 checks) could have drained
+        assert max(seconds for status, seconds in answers if status == 429) < max(1.0, 4 * cost)
         assert max(seconds for _, seconds in answers) < 10.0  # nobody waits for minutes
     finally:
         process.close()
