@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import AsyncIterator
 
 from aiohttp import web
@@ -11,7 +12,7 @@ from storage.database import open_engine
 from storage.journal import GroupCommitJournal
 from storage.migrate import ensure_current, upgrade
 from storage.repository import Repository
-from web import accounts, bookings, catalog, events, kiosk, observability
+from web import accounts, bookings, catalog, events, home, kiosk, observability
 from web.auth import TOKENS, Tokens
 from web.context import ENGINE, HASHER, JOURNAL, LOGIN_LIMITS, REPOSITORY, SETTINGS, LoginLimits
 from web.errors import error_middleware
@@ -22,6 +23,7 @@ from web.ratelimit import RateLimiter
 from web.settings import Settings
 
 VERSION = "1.0.0"
+log = logging.getLogger("cinema")
 
 
 def create_app(settings: Settings) -> web.Application:
@@ -43,6 +45,7 @@ def create_app(settings: Settings) -> web.Application:
     app.add_routes(events.routes)
     app.add_routes(observability.routes)
     app.add_routes(kiosk.routes)
+    app.add_routes(home.routes)
     OpenApi3(app, VERSION)
     app.cleanup_ctx.append(_lifecycle)
     app.on_shutdown.append(_end_live_streams)
@@ -75,10 +78,14 @@ async def _lifecycle(app: web.Application) -> AsyncIterator[None]:
             repository, journal, EngineLimits(mailbox_size=settings.mailbox_size, hold_seconds=settings.hold_seconds)
         )
         app[REPOSITORY], app[JOURNAL], app[ENGINE], app[HASHER] = repository, journal, engine, hasher
+        log.info("started", extra={"fields": {"version": VERSION}})
         yield
         # Order matters: actors finish their mailboxes, then the journal commits the last batch.
+        log.info("shutting down: finishing the shows' mailboxes and the journal's last batch")
         await engine.close()
         await journal.close()
+        stats = journal.stats
+        log.info("stopped", extra={"fields": {"records_committed": stats.records, "batches": stats.batches}})
     finally:
         hasher.close()
         await database.dispose()

@@ -10,7 +10,7 @@ from aiohttp import web
 from marshmallow import EXCLUDE, Schema, ValidationError, fields, validate, validates_schema
 
 from web import jsonio
-from web.errors import ApiError
+from web.errors import CATALOGUE, fail
 from web.passwords import MAX_PASSWORD_BYTES
 
 MAX_ID = 2**31 - 1  # ids and seat numbers are 32-bit integers on every backend
@@ -44,7 +44,10 @@ class RefreshRequest(Request):
 
 
 MAX_SEATS_PER_REQUEST = 10  # a family, not a block booking
-SEAT = fields.Integer(strict=True, validate=validate.Range(1, MAX_ID))
+# Any 32-bit seat number passes the schema; the show decides which exist, so that seat 0 and seat 101 of 100
+# get one answer (`seat_out_of_range`, naming the show's seats).
+SEAT_RANGE = validate.Range(-MAX_ID, MAX_ID)
+SEAT = fields.Integer(strict=True, validate=SEAT_RANGE)
 
 
 def _distinct(seats: list[int]) -> None:
@@ -59,7 +62,7 @@ def seat_list(most: int) -> fields.List:
 class BookRequest(Request):
     """One of: the seed's `seat_number`, several `seat_numbers` (all or none), or `count` best adjacent seats."""
 
-    seat_number = fields.Integer(strict=True, validate=validate.Range(1, MAX_ID))
+    seat_number = fields.Integer(strict=True, validate=SEAT_RANGE)
     seat_numbers = fields.List(SEAT, validate=[validate.Length(1, MAX_SEATS_PER_REQUEST), _distinct])
     count = fields.Integer(strict=True, validate=validate.Range(1, MAX_SEATS_PER_REQUEST))
 
@@ -121,7 +124,13 @@ class PageQuery(Request):
 # --- responses (documentation; handlers build the dicts directly to keep the hot path cheap) -------------
 class Error(Schema):
     detail = fields.String(required=True)
-    code = fields.String(metadata={"description": "machine-readable reason, e.g. seat_taken, sold_out"})
+    code = fields.String(
+        required=True,
+        validate=validate.OneOf(list(CATALOGUE)),
+        metadata={"description": "machine-readable reason; the list with statuses is in this document's description"},
+    )
+    hint = fields.String(metadata={"description": "for a 404: the same path with or without its trailing slash"})
+    total_seats = fields.Integer(metadata={"description": "for seat_out_of_range: the show's seats are 1..total_seats"})
     seats = fields.List(fields.Integer(), metadata={"description": "the seats that were not free"})
     errors = fields.Dict(keys=fields.String(), values=fields.Raw(), metadata={"description": "per-field messages"})
 
@@ -233,9 +242,9 @@ async def read_json_object(request: web.Request) -> dict[str, Any]:
     try:
         data = jsonio.loads(body)
     except jsonio.JSONDecodeError:
-        raise ApiError(400, "The request body must be valid JSON.") from None
+        raise fail("invalid_json") from None
     if not isinstance(data, dict):
-        raise ApiError(400, "The request body must be a JSON object.")
+        raise fail("not_an_object")
     return data
 
 
@@ -248,7 +257,7 @@ def validate_body(data: dict[str, Any], kind: type[Schema]) -> dict[str, Any]:
     try:
         return _schema(kind).load(data)
     except ValidationError as error:
-        raise ApiError(400, "Invalid input.", errors=error.messages) from None
+        raise fail("invalid_input", errors=error.messages) from None
 
 
 async def load_body(request: web.Request, kind: type[Schema]) -> dict[str, Any]:
@@ -259,7 +268,7 @@ async def load_body(request: web.Request, kind: type[Schema]) -> dict[str, Any]:
 def plain_seat_number(data: dict[str, Any]) -> int | None:
     """The hot path's body, `{"seat_number": n}`: recognised without the schema, which accepts the same."""
     seat = data.get("seat_number")
-    if type(seat) is int and 1 <= seat <= MAX_ID and "seat_numbers" not in data and "count" not in data:
+    if type(seat) is int and -MAX_ID <= seat <= MAX_ID and "seat_numbers" not in data and "count" not in data:
         return seat
     return None
 
@@ -269,12 +278,12 @@ def load_page(request: web.Request) -> int:
     try:
         return _schema(PageQuery).load(dict(request.query))["page"]
     except ValidationError:
-        raise ApiError(404, "Invalid page.") from None
+        raise fail("invalid_page") from None
 
 
 def path_id(request: web.Request, name: str = "id") -> int:
     """A positive 32-bit id from the path; anything else cannot name a row, so it is a 404."""
     value = int(request.match_info[name])  # the route pattern admits digits only
     if not 1 <= value <= MAX_ID:
-        raise ApiError(404, "Not found.")
+        raise fail("not_found")
     return value
