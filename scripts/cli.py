@@ -24,7 +24,9 @@ from scripts import bench, rush
 from storage.database import DEFAULT_URL, normalize_url, open_engine
 from storage.migrate import SchemaBehind, current_revision, ensure_current, head_revision, upgrade
 from storage.repository import Repository, UsernameTaken
+from web import serving
 from web.app import create_app
+from web.cluster import ClusterRefused, default_node_url, settings_problem
 from web.observability import configure_logging
 from web.passwords import PasswordHasher
 from web.settings import Settings
@@ -96,25 +98,33 @@ def uses_database(command: Callable[[argparse.Namespace], int]) -> Callable[[arg
 
 @uses_database
 def cmd_serve(args: argparse.Namespace) -> int:
-    settings = Settings.from_env(database_url=_database_url(args), migrate_on_start=args.migrate or None)
     host = args.host or os.environ.get("CINEMA_HOST", "127.0.0.1")
     port = int(args.port or os.environ.get("CINEMA_PORT", "8000"))
+    try:
+        settings = Settings.from_env(
+            database_url=_database_url(args),
+            migrate_on_start=args.migrate or None,
+            cluster_secret=args.cluster_secret,
+            node_url=args.node_url or os.environ.get("CINEMA_NODE_URL") or default_node_url(host, port),
+            lease_seconds=args.lease_seconds,
+        )
+    except ValueError as error:
+        raise Fault(str(error)) from None
+    problem = settings_problem(settings)
+    if problem is not None:
+        raise Fault(problem)
     _check_port(host, port)  # before opening the database: a taken port is the commoner mistake
     if not settings.migrate_on_start:
         asyncio.run(_check_schema(settings.database_url))
-    listening = f"serving on http://{host}:{port}/ (Swagger UI at /swagger/), database {_safe(settings.database_url)}"
     app = create_app(settings)
+    role = f", cluster node {settings.node_url}" if settings.cluster_secret else ""
+    listening = f"serving on http://{host}:{port}/ (Swagger UI at /swagger/), database {_safe(settings.database_url)}"
     app.on_startup.append(_tune_gc)
     try:
-        # run_app calls `print` once the socket is bound: the line is never a promise it cannot keep.
-        web.run_app(
-            app,
-            host=host,
-            port=port,
-            print=lambda _: print(f"cinema: {listening}", flush=True),
-            access_log=None,
-            loop=_event_loop(),
-        )
+        # `announce` runs once the socket is bound: the line is never a promise the server cannot keep.
+        serving.run(app, settings, host, port, _event_loop(), lambda: print(f"cinema: {listening}{role}", flush=True))
+    except ClusterRefused as error:
+        raise Fault(str(error)) from None
     except OSError as error:
         if error.errno in LISTEN_ERRORS:
             raise _listen_fault(host, port, error) from None
@@ -298,6 +308,14 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--host", help="address to listen on (env CINEMA_HOST; default 127.0.0.1)")
     serve.add_argument("--port", type=int, help="port (env CINEMA_PORT; default 8000)")
     serve.add_argument("--migrate", action="store_true", help="upgrade the schema first if it is behind")
+    serve.add_argument(
+        "--cluster-secret",
+        help="shared by every node: cluster mode on (env CINEMA_CLUSTER_SECRET, better: a flag shows in ps)",
+    )
+    serve.add_argument("--node-url", help="how the other nodes reach this one (env CINEMA_NODE_URL; default host:port)")
+    serve.add_argument(
+        "--lease-seconds", type=float, help="a silent node loses its place after this (env CINEMA_LEASE_SECONDS; 5)"
+    )
     command("migrate", cmd_migrate, "Create or upgrade the database schema to the latest version")
     command("seed-demo", cmd_seed_demo, "Add a few demo movies, shows and a demo user")
     admin = command(

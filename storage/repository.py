@@ -2,20 +2,40 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+import os
+import socket
+import uuid
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import wraps
 from typing import Any, ParamSpec, TypeVar
 
 import orjson
-from sqlalchemy import Row, func, select
+from sqlalchemy import Row, bindparam, func, select, text
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from engine.ports import ShowInfo, ShowSnapshot, StorageUnavailable, StoredHold
 from storage.database import is_unavailable
-from storage.models import BlockedSeat, Booking, IdempotencyKey, JournalEntry, Movie, SeatHold, Show, User
+from storage.models import (
+    BlockedSeat,
+    Booking,
+    IdempotencyKey,
+    JournalEntry,
+    Movie,
+    SeatHold,
+    Show,
+    User,
+    UTCDateTime,
+)
+
+# Take the show's next owner epoch (the first is 1); no row comes back when the show does not exist.
+TAKE_EPOCH = text(
+    "INSERT INTO show_owners (show_id, epoch, owner, taken_at) SELECT id, 1, :owner, :now FROM shows WHERE id = :id "
+    "ON CONFLICT (show_id) DO UPDATE SET epoch = show_owners.epoch + 1, owner = excluded.owner, "
+    "taken_at = excluded.taken_at RETURNING epoch"
+).bindparams(bindparam("now", type_=UTCDateTime()))
 
 P = ParamSpec("P")
 T = TypeVar("T")
@@ -90,8 +110,10 @@ def _user_row(row: Row[Any] | None) -> UserRow | None:
 
 
 class Repository:
-    def __init__(self, engine: AsyncEngine) -> None:
+    def __init__(self, engine: AsyncEngine, node: str | None = None) -> None:
         self._engine = engine
+        # Who took a show's epoch, recorded beside it (for people and for leases across nodes later).
+        self.node = node or f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
 
     # --- users -------------------------------------------------------------------------------------------
     @unavailable_as_storage_error
@@ -305,6 +327,14 @@ class Repository:
     # --- the engine's ShowStore --------------------------------------------------------------------------
     @unavailable_as_storage_error
     async def load_show(self, show_id: int) -> ShowSnapshot | None:
+        # The epoch is committed before anything is read: a batch of the previous owner either committed
+        # before (and is read below) or checks its epoch after, and is refused.
+        async with self._engine.begin() as conn:
+            epoch = (
+                await conn.execute(TAKE_EPOCH, {"id": show_id, "owner": self.node, "now": datetime.now(UTC)})
+            ).scalar_one_or_none()
+        if epoch is None:
+            return None
         async with self._engine.connect() as conn:
             show = (await conn.execute(select(*SHOW_COLUMNS).where(Show.id == show_id))).one_or_none()
             if show is None:
@@ -332,7 +362,13 @@ class Repository:
                 (await conn.execute(select(BlockedSeat.seat_number).where(BlockedSeat.show_id == show_id))).scalars()
             )
             layout = (await conn.execute(select(Show.layout).where(Show.id == show_id))).scalar_one()
-        return ShowSnapshot(_show_info(show), bookings, seq, holds, blocked, _layout(layout))
+        return ShowSnapshot(_show_info(show), bookings, seq, holds, blocked, _layout(layout), epoch)
+
+    @unavailable_as_storage_error
+    async def missing_users(self, user_ids: Sequence[int]) -> set[int]:
+        async with self._engine.connect() as conn:
+            found = set((await conn.execute(select(User.id).where(User.id.in_(user_ids)))).scalars())
+        return set(user_ids) - found
 
     @unavailable_as_storage_error
     async def show_of_hold(self, hold_id: str) -> int | None:

@@ -18,7 +18,7 @@ ROOT = Path(__file__).resolve().parent.parent
 
 def codes_used_in_source() -> set[str]:
     """Every code a handler names: fail("..."), unauthorized("..."), unavailable("..."), code="..."."""
-    pattern = re.compile(r'(?:\b(?:fail|unauthorized|unavailable)\(\s*|\bcode=)"([a-z_]+)"')
+    pattern = re.compile(r'(?:\b(?:fail|unauthorized)\(\s*|\bcode=|"code":\s*)"([a-z_]+)"')
     return {code for path in (ROOT / "web").glob("*.py") for code in pattern.findall(path.read_text())}
 
 

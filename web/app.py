@@ -12,7 +12,7 @@ from storage.database import open_engine
 from storage.journal import GroupCommitJournal
 from storage.migrate import ensure_current, upgrade
 from storage.repository import Repository
-from web import accounts, bookings, catalog, events, home, kiosk, observability
+from web import accounts, bookings, catalog, cluster, events, forwarding, home, kiosk, observability
 from web.auth import TOKENS, Tokens
 from web.context import ENGINE, HASHER, JOURNAL, LOGIN_LIMITS, REPOSITORY, SETTINGS, LoginLimits
 from web.errors import error_middleware
@@ -27,7 +27,13 @@ log = logging.getLogger("cinema")
 
 
 def create_app(settings: Settings) -> web.Application:
-    app = web.Application(middlewares=[observe, error_middleware], client_max_size=settings.max_body_bytes)
+    # Cluster mode only: a middleware on the hot path of a single node would cost it for nothing.
+    clustered = [forwarding.forward_to_owner] if settings.cluster_secret else []
+    app = web.Application(
+        middlewares=[observe, error_middleware, *clustered],
+        client_max_size=settings.max_body_bytes,
+        handler_args={"auto_decompress": False},  # web/requestbody.py decodes, with a bound and JSON errors
+    )
     app[SETTINGS] = settings
     app[METRICS] = Metrics()
     app[METRICS].watch(app)
@@ -46,6 +52,10 @@ def create_app(settings: Settings) -> web.Application:
     app.add_routes(observability.routes)
     app.add_routes(kiosk.routes)
     app.add_routes(home.routes)
+    app.add_routes(cluster.routes)
+    if settings.cluster_secret:
+        app.add_routes(cluster.internal_routes)  # undocumented: OpenApi3 lists only @docs handlers
+        app.add_routes(forwarding.routes)
     OpenApi3(app, VERSION)
     app.cleanup_ctx.append(_lifecycle)
     app.on_shutdown.append(_end_live_streams)
@@ -66,6 +76,10 @@ async def _lifecycle(app: web.Application) -> AsyncIterator[None]:
         if settings.migrate_on_start:
             await upgrade(database)
         await ensure_current(database)
+        await cluster.enter(app, database)
+        if settings.cluster_secret:
+            app[forwarding.FORWARDER] = forwarding.Forwarder(settings.cluster_secret)
+            await app[forwarding.FORWARDER].start()
         repository = Repository(database)
         journal = GroupCommitJournal(
             database,
@@ -75,7 +89,13 @@ async def _lifecycle(app: web.Application) -> AsyncIterator[None]:
         )
         journal.start()
         engine = BookingEngine(
-            repository, journal, EngineLimits(mailbox_size=settings.mailbox_size, hold_seconds=settings.hold_seconds)
+            repository,
+            journal,
+            EngineLimits(
+                mailbox_size=settings.mailbox_size,
+                hold_seconds=settings.hold_seconds,
+                user_recheck_seconds=settings.user_recheck_seconds,
+            ),
         )
         app[REPOSITORY], app[JOURNAL], app[ENGINE], app[HASHER] = repository, journal, engine, hasher
         log.info("started", extra={"fields": {"version": VERSION}})
@@ -87,5 +107,8 @@ async def _lifecycle(app: web.Application) -> AsyncIterator[None]:
         stats = journal.stats
         log.info("stopped", extra={"fields": {"records_committed": stats.records, "batches": stats.batches}})
     finally:
+        if forwarding.FORWARDER in app:
+            await app[forwarding.FORWARDER].close()
+        await cluster.leave(app)
         hasher.close()
         await database.dispose()

@@ -5,6 +5,7 @@ from __future__ import annotations
 import functools
 from typing import Any
 
+import orjson
 from aiohttp import web
 from aiohttp_apispec import docs, querystring_schema, request_schema, response_schema
 
@@ -39,6 +40,12 @@ def show_brief(show: ShowInfo) -> dict[str, Any]:
     }
 
 
+@functools.lru_cache(maxsize=10_000)
+def show_brief_json(show: ShowInfo) -> orjson.Fragment:
+    """show_brief encoded once per show: a booking answer embeds it instead of encoding it again each time."""
+    return orjson.Fragment(orjson.dumps(show_brief(show)))
+
+
 async def require_admin(request: web.Request) -> int:
     """The admin's user id; 401 or 403 otherwise."""
     principal = await authenticate(request)
@@ -49,7 +56,13 @@ async def require_admin(request: web.Request) -> int:
 
 
 def _page_url(request: web.Request, page: int) -> str:
-    return str(request.url.update_query(page=page))
+    """Absolute, as the Django service answered, but on the configured public URL or the address this server
+    listens on: never the client's Host header, which would let anyone plant links in a cached page."""
+    base = request.app[SETTINGS].public_url
+    if not base:
+        host, port = request.transport.get_extra_info("sockname")[:2] if request.transport else ("localhost", 80)
+        base = f"{request.scheme}://{f'[{host}]' if ':' in host else host}:{port}"
+    return base + str(request.rel_url.update_query(page=page))
 
 
 @docs(tags=["movies"], summary="List movies, a page at a time", security=[])

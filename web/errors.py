@@ -15,7 +15,7 @@ from typing import Any
 from aiohttp import web
 
 from engine.errors import Busy, ShowNotFound, ShuttingDown
-from engine.ports import StorageUnavailable
+from engine.ports import StorageUnavailable, UserGone
 from web.jsonio import json_response
 
 log = logging.getLogger("cinema.errors")
@@ -32,9 +32,12 @@ class ErrorCode:
 CATALOGUE: dict[str, ErrorCode] = {
     code: ErrorCode(status, message)
     for code, status, message in (
+        ("bad_encoding", 400, "The request body is not valid for its Content-Encoding."),
         ("invalid_json", 400, "The request body must be valid JSON."),
         ("not_an_object", 400, "The request body must be a JSON object."),
         ("invalid_input", 400, "Invalid input."),
+        ("nul_character", 400, "Text must not contain NUL characters."),
+        ("malformed_request", 400, "Malformed HTTP request."),
         ("invalid_query", 400, "Invalid query parameter."),
         ("invalid_idempotency_key", 400, "Idempotency-Key must be 1 to 255 printable characters."),
         ("seat_out_of_range", 400, "Seat {seats} is not in this show: its seats are 1 to {total_seats}."),
@@ -47,6 +50,7 @@ CATALOGUE: dict[str, ErrorCode] = {
         ("user_not_found", 401, "User not found."),
         ("bad_credentials", 401, "No active account found with the given credentials."),
         ("permission_denied", 403, "You do not have permission to perform this action."),
+        ("cluster_secret_required", 403, "This route is for cluster nodes only."),
         ("not_found", 404, "Not found."),
         ("invalid_page", 404, "Invalid page."),
         ("unknown_movie", 404, "Movie not found."),
@@ -54,6 +58,7 @@ CATALOGUE: dict[str, ErrorCode] = {
         ("unknown_booking", 404, "Booking not found."),
         ("unknown_hold", 404, "Hold not found (it may have been confirmed, released or expired)."),
         ("method_not_allowed", 405, "Method not allowed."),
+        ("body_timeout", 408, "The request body did not arrive in time."),
         ("conflict", 409, "Conflict."),
         ("username_taken", 409, "A user with that username already exists."),
         ("seat_taken", 409, "Seat {seats} is already booked."),
@@ -64,10 +69,12 @@ CATALOGUE: dict[str, ErrorCode] = {
         ("hold_expired", 409, "The hold has expired; its seats were released."),
         ("in_progress", 409, "A request with this Idempotency-Key is still in progress."),
         ("body_too_large", 413, "Request body too large."),
-        ("unsupported_media_type", 415, "Unsupported media type."),
+        ("unsupported_media_type", 415, "The request body must be application/json."),
+        ("unsupported_encoding", 415, "Content-Encoding must be gzip, deflate or identity."),
         ("unprocessable", 422, "The request cannot be processed."),
         ("idempotency_key_reused", 422, "This Idempotency-Key was used for a different request."),
         ("too_many_login_attempts", 429, "Too many login attempts; try again later."),
+        ("client_closed", 499, "Client closed the connection."),
         ("internal_error", 500, "Internal server error."),
         ("busy", 503, "The service is busy; try again shortly."),
         ("storage_unavailable", 503, "The booking store is unavailable; nothing was changed. Try again shortly."),
@@ -80,6 +87,7 @@ GENERIC = {
     403: "permission_denied",
     404: "not_found",
     405: "method_not_allowed",
+    408: "body_timeout",
     409: "conflict",
     413: "body_too_large",
     415: "unsupported_media_type",
@@ -118,9 +126,9 @@ def unauthorized(code: str, detail: str | None = None) -> ApiError:
     return fail(code, detail, {"WWW-Authenticate": 'Bearer realm="cinema"'})
 
 
-def unavailable(code: str, detail: str | None = None, retry_after: int = 1) -> web.Response:
+def unavailable(detail: str, retry_after: int = 1, code: str = "busy") -> web.Response:
     assert CATALOGUE[code].status == 503, code
-    return error_response(503, detail or CATALOGUE[code].message, {"Retry-After": str(retry_after)}, code)
+    return error_response(503, detail, {"Retry-After": str(retry_after)}, code)
 
 
 class Throttle:
@@ -203,12 +211,17 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
         return response
     except ShowNotFound:
         return error_response(404, CATALOGUE["unknown_show"].message, code="unknown_show")
+    except UserGone:  # deleted while a cached token still named it: the token is no good any more
+        return unauthorized("user_not_found").response
     except Busy as error:
-        return unavailable("busy", f"The service is busy ({error}); try again shortly.", error.retry_after)
+        return unavailable(f"The service is busy ({error}); try again shortly.", error.retry_after)
     except (StorageUnavailable, ShuttingDown):
-        return unavailable("storage_unavailable")
+        return unavailable(CATALOGUE["storage_unavailable"].message, code="storage_unavailable")
+    except ConnectionResetError:  # the client went away mid-answer: its business, not a server fault
+        log.info("client went away during %s %s", request.method, request.path[:200])
+        return error_response(499, CATALOGUE["client_closed"].message, code="client_closed")
     except Exception:
-        log.exception("unhandled error on %s %s", request.method, request.path)
+        log.exception("unhandled error on %s %s", request.method, request.path[:200])
         return error_response(500, CATALOGUE["internal_error"].message, code="internal_error")
 
 

@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+from html import escape
 from pathlib import Path
 
 from aiohttp import web
+from aiohttp_apispec import docs
 
 from engine.errors import ShowNotFound
-from web import schemas
 from web.context import ENGINE
 from web.errors import ApiError
+from web.schemas import path_id
 
 STATIC = Path(__file__).parent / "static"
 NOT_FOUND_PAGE = """<!doctype html>
@@ -19,17 +21,42 @@ NOT_FOUND_PAGE = """<!doctype html>
 <a href="/movies/">/movies/</a> (each movie's shows at <code>/movies/&lt;id&gt;/shows/</code>).</p></body></html>
 """
 routes = web.RouteTableDef()
+HTML = {"text/html": {"schema": {"type": "string"}}}
 
 
+# The page logs in and books: no other site may frame it (clickjacking) or inject script into it.
+PAGE_HEADERS = {
+    "Cache-Control": "no-cache",
+    "Content-Security-Policy": (
+        "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; "
+        "object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
+    ),
+    "X-Frame-Options": "DENY",
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "no-referrer",
+}
+
+
+@docs(
+    tags=["live"],
+    summary="The kiosk page of a show (HTML)",
+    security=[],
+    responses={
+        "200": {"description": "The page", "content": HTML},
+        "404": {"description": "No such show: a plain page saying so", "content": HTML},
+    },
+)
 @routes.get(r"/kiosk/{id:\d+}")
 async def kiosk(request: web.Request) -> web.StreamResponse:
     """The page for an existing show; a plain 404 page otherwise, rather than a page that waits forever."""
     try:
-        await request.app[ENGINE].seat_map(schemas.path_id(request))
+        await request.app[ENGINE].seat_map(path_id(request))  # one spelling per show, as on every id route
     except (ShowNotFound, ApiError):
-        show_id = request.match_info["id"][:12]
-        return web.Response(text=NOT_FOUND_PAGE.format(show_id=show_id), status=404, content_type="text/html")
-    return web.FileResponse(STATIC / "kiosk.html", headers={"Cache-Control": "no-cache"})
+        show_id = escape(request.match_info["id"][:12])
+        return web.Response(
+            text=NOT_FOUND_PAGE.format(show_id=show_id), status=404, content_type="text/html", headers=PAGE_HEADERS
+        )
+    return web.FileResponse(STATIC / "kiosk.html", headers=PAGE_HEADERS)
 
 
 routes.static("/kiosk/static", STATIC)
