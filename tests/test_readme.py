@@ -3,17 +3,20 @@ in order, in one fresh shell (no venv on PATH, no CINEMA_* variables), against t
 run too and must print what the README shows.
 
 The blocks are read from README.md itself, so sections added later are covered without touching this test.
-What the harness adds, and why: a temporary folder that links to the project (so `./cinema.db` is new), a free
-port in place of 8000 (tests run side by side), cheap bcrypt for the server (speed only), and `curl` made to fail
-on an HTTP error (`--fail-with-body`), so a 4xx stops the walk; a stream read with `--max-time` may end there.
+What the harness adds, and why: a temporary folder that links to the project (so `./cinema.db` is new), cheap
+bcrypt for the server (speed only), and `curl` made to fail on an HTTP error (`--fail-with-body`), so a 4xx stops
+the walk; a stream read with `--max-time` may end there. The README's port, 8000, is used as written (some
+commands rely on it as their default); walks on one machine take turns through a lock file.
 """
 
 from __future__ import annotations
 
+import fcntl
 import os
 import re
 import shutil
 import signal
+import socket
 import subprocess
 import time
 import urllib.request
@@ -23,7 +26,10 @@ from pathlib import Path
 
 import pytest
 
-from scripts.server_process import ROOT, free_port
+from scripts.server_process import ROOT
+
+PORT = 8000  # as the README says
+LOCK = Path("/tmp/cinema-readme-walk.lock")
 
 FENCE = re.compile(r"^```(\w*)\n(.*?)^```$", re.MULTILINE | re.DOTALL)
 CONSOLE = re.compile(r"^\$ (.*)\n((?:(?!\$ ).*\n)*)", re.MULTILINE)  # a command, then what it prints
@@ -84,10 +90,29 @@ def fresh_env(folder: Path, **extra: str) -> dict[str, str]:
     return {"HOME": str(folder), "PATH": "/usr/local/bin:/usr/bin:/bin", "LANG": "C.UTF-8", "TERM": "dumb", **extra}
 
 
-def test_the_readme_works_as_written(newcomer_folder: Path) -> None:
+@pytest.fixture
+def readme_port() -> Iterator[int]:
+    """Port 8000, once no other README walk on this machine holds it."""
+    with LOCK.open("w") as lock:
+        deadline = time.monotonic() + 600
+        while True:
+            try:
+                fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                assert time.monotonic() < deadline, "another README walk held the lock for 10 minutes"
+                time.sleep(0.5)
+        with socket.socket() as probe:
+            try:
+                probe.bind(("127.0.0.1", PORT))
+            except OSError:
+                pytest.fail(f"port {PORT} is taken by something else: the README's examples need it")
+        yield PORT
+
+
+def test_the_readme_works_as_written(newcomer_folder: Path, readme_port: int) -> None:
     readme = (ROOT / "README.md").read_text()
-    port = free_port()
-    readme = readme.replace("127.0.0.1:8000", f"127.0.0.1:{port}")
+    port = readme_port
     blocks = readme_blocks(readme)
     first = blocks[0].text.splitlines()[0].split("#")[0].strip()
     assert first == "./scripts/demo", "the README's first command starts the demo"
@@ -97,7 +122,7 @@ def test_the_readme_works_as_written(newcomer_folder: Path) -> None:
     demo = subprocess.Popen(
         ["bash", "-c", first],
         cwd=newcomer_folder,
-        env=fresh_env(newcomer_folder, CINEMA_PORT=str(port), CINEMA_BCRYPT_ROUNDS="4"),
+        env=fresh_env(newcomer_folder, CINEMA_BCRYPT_ROUNDS="4"),
         stdout=log,
         stderr=subprocess.STDOUT,
         start_new_session=True,
