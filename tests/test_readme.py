@@ -12,6 +12,7 @@ commands rely on it as their default); walks on one machine take turns through a
 from __future__ import annotations
 
 import fcntl
+import hashlib
 import os
 import re
 import shutil
@@ -110,7 +111,15 @@ def readme_port() -> Iterator[int]:
         yield PORT
 
 
+def venv_is_current() -> bool:
+    """The walk must not install anything: an install from the linked folder would write its path into the venv's
+    scripts. ./scripts/test installs first, so this holds there."""
+    digest = hashlib.sha1((ROOT / "pyproject.toml").read_bytes()).hexdigest()[:12]
+    return any((ROOT / ".venv" / f".installed-{digest}-{extras}").exists() for extras in ("base", "test"))
+
+
 def test_the_readme_works_as_written(newcomer_folder: Path, readme_port: int) -> None:
+    assert venv_is_current(), "the venv is behind pyproject.toml: run ./scripts/test (it installs first)"
     readme = (ROOT / "README.md").read_text()
     port = readme_port
     blocks = readme_blocks(readme)
@@ -147,8 +156,9 @@ def test_the_readme_works_as_written(newcomer_folder: Path, readme_port: int) ->
             assert found[marker] == output, f"{marker}: the README shows\n{output}\nbut it printed\n{found[marker]}"
         assert "Traceback" not in walk.stderr, walk.stderr
     finally:
-        os.killpg(demo.pid, signal.SIGTERM)
-        assert demo.wait(30) == 0
+        if demo.poll() is None:
+            os.killpg(demo.pid, signal.SIGTERM)
+        assert demo.wait(30) == 0, (newcomer_folder / "demo.log").read_text()[-2000:]
         log.close()
     demo_log = (newcomer_folder / "demo.log").read_text()
     assert "serving on" in demo_log and '"msg":"stopped"' in demo_log, demo_log[-2000:]

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from html import escape
 from pathlib import Path
 
 from aiohttp import web
@@ -10,7 +9,7 @@ from aiohttp_apispec import docs
 
 from engine.errors import ShowNotFound
 from web.context import ENGINE
-from web.errors import ApiError
+from web.openapi import ERROR_CONTENT
 from web.schemas import path_id
 
 STATIC = Path(__file__).parent / "static"
@@ -43,16 +42,19 @@ PAGE_HEADERS = {
     security=[],
     responses={
         "200": {"description": "The page", "content": HTML},
-        "404": {"description": "No such show: a plain page saying so", "content": HTML},
+        "404": {
+            "description": "No such show: a page saying so (JSON for an id spelled wrongly)",
+            "content": {**HTML, **ERROR_CONTENT},
+        },
     },
 )
 @routes.get(r"/kiosk/{id:\d+}")
 async def kiosk(request: web.Request) -> web.StreamResponse:
     """The page for an existing show; a plain 404 page otherwise, rather than a page that waits forever."""
+    show_id = path_id(request)  # one spelling per show, as on every id route (a JSON 404 otherwise)
     try:
-        await request.app[ENGINE].seat_map(path_id(request))  # one spelling per show, as on every id route
-    except (ShowNotFound, ApiError):
-        show_id = escape(request.match_info["id"][:12])
+        await request.app[ENGINE].seat_map(show_id)
+    except ShowNotFound:
         return web.Response(
             text=NOT_FOUND_PAGE.format(show_id=show_id), status=404, content_type="text/html", headers=PAGE_HEADERS
         )
