@@ -294,9 +294,13 @@ def run_processes(plans: list[LoadPlan], shared: Shared, progress: bool, expecte
         pipes.append(parent)
         processes.append(process)
     try:
-        for pipe in pipes:
-            if not pipe.poll(120) or pipe.recv() != "ready":
-                raise RushError("a load process did not start")
+        for pipe, process in zip(pipes, processes, strict=True):
+            try:
+                ready = pipe.poll(120) and pipe.recv() == "ready"
+            except (EOFError, OSError):
+                ready = False
+            if not ready:
+                raise RushError(f"load process {process.name} did not start (exit code {process.exitcode})")
         start = time.monotonic() + 0.2
         for pipe in pipes:
             pipe.send(start)
@@ -306,8 +310,11 @@ def run_processes(plans: list[LoadPlan], shared: Shared, progress: bool, expecte
             drawer.start()
         results = []
         try:
-            for pipe in pipes:
-                result = pipe.recv()
+            for pipe, process in zip(pipes, processes, strict=True):
+                try:
+                    result = pipe.recv()
+                except (EOFError, OSError):
+                    raise RushError(f"load process {process.name} died (exit code {process.exitcode})") from None
                 if isinstance(result, BaseException):
                     raise RushError(str(result))
                 results.append(result)
