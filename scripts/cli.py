@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import dataclasses
 import errno
 import functools
 import gc
@@ -24,7 +25,7 @@ from scripts import bench, rush
 from storage.database import DEFAULT_URL, normalize_url, open_engine
 from storage.migrate import SchemaBehind, current_revision, ensure_current, head_revision, upgrade
 from storage.repository import Repository, UsernameTaken
-from web import serving
+from web import serving, workers
 from web.app import create_app
 from web.cluster import ClusterRefused, default_node_url, settings_problem
 from web.observability import configure_logging
@@ -100,29 +101,45 @@ def uses_database(command: Callable[[argparse.Namespace], int]) -> Callable[[arg
 def cmd_serve(args: argparse.Namespace) -> int:
     host = args.host or os.environ.get("CINEMA_HOST", "127.0.0.1")
     port = int(args.port or os.environ.get("CINEMA_PORT", "8000"))
+    node_url = args.node_url or os.environ.get("CINEMA_NODE_URL") or default_node_url(host, port)
+    private = workers.private_listener(host) if args.worker else None
+    if private is not None:  # one of several workers: the others reach it on its own port
+        node_url = workers.worker_node_url(node_url, private)
     try:
         settings = Settings.from_env(
             database_url=_database_url(args),
             migrate_on_start=args.migrate or None,
             cluster_secret=args.cluster_secret,
-            node_url=args.node_url or os.environ.get("CINEMA_NODE_URL") or default_node_url(host, port),
+            node_url=node_url,
             lease_seconds=args.lease_seconds,
         )
+        wanted = args.workers if args.workers is not None else os.environ.get("CINEMA_WORKERS")
+        count = int(wanted) if wanted not in (None, "") else workers.default_workers(settings)
     except ValueError as error:
         raise Fault(str(error)) from None
-    problem = settings_problem(settings)
+    problem = settings_problem(settings) or workers.workers_problem(count, settings)
     if problem is not None:
         raise Fault(problem)
-    _check_port(host, port)  # before opening the database: a taken port is the commoner mistake
-    if not settings.migrate_on_start:
-        asyncio.run(_check_schema(settings.database_url))
-    app = create_app(settings)
+    if not args.worker:  # workers share the port on purpose; the first process checks it for them
+        _check_port(host, port)  # before opening the database: a taken port is the commoner mistake
+        if settings.migrate_on_start:
+            asyncio.run(_migrate(settings.database_url))
+        else:
+            asyncio.run(_check_schema(settings.database_url))
+    if count > 1 and not args.worker:
+        database = _safe(settings.database_url)
+        print(f"cinema: serving on http://{host}:{port}/ with {count} worker processes, database {database}")
+        return workers.supervise([a for a in args.argv if a != "--migrate"], count)
+    app = create_app(dataclasses.replace(settings, migrate_on_start=False))
     role = f", cluster node {settings.node_url}" if settings.cluster_secret else ""
     listening = f"serving on http://{host}:{port}/ (Swagger UI at /swagger/), database {_safe(settings.database_url)}"
     app.on_startup.append(_tune_gc)
+
+    def announce() -> None:  # called once the socket is bound: never a promise the server cannot keep
+        print(f"cinema: {listening}{role}", flush=True)
+
     try:
-        # `announce` runs once the socket is bound: the line is never a promise the server cannot keep.
-        serving.run(app, settings, host, port, _event_loop(), lambda: print(f"cinema: {listening}{role}", flush=True))
+        serving.run(app, settings, host, port, _event_loop(), private, announce)
     except ClusterRefused as error:
         raise Fault(str(error)) from None
     except OSError as error:
@@ -131,6 +148,14 @@ def cmd_serve(args: argparse.Namespace) -> int:
         raise
     print("cinema: stopped", flush=True)
     return 0
+
+
+async def _migrate(url: str) -> None:
+    engine = open_engine(url)
+    try:
+        await upgrade(engine)
+    finally:
+        await engine.dispose()
 
 
 LISTEN_ERRORS = {errno.EADDRINUSE: "the address is already in use", errno.EACCES: "permission denied"}
@@ -314,6 +339,13 @@ def build_parser() -> argparse.ArgumentParser:
     )
     serve.add_argument("--node-url", help="how the other nodes reach this one (env CINEMA_NODE_URL; default host:port)")
     serve.add_argument(
+        "--workers",
+        type=int,
+        help="node processes sharing the port (env CINEMA_WORKERS; default: every core in cluster mode on "
+        "PostgreSQL, else 1)",
+    )
+    serve.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)  # set by the supervisor
+    serve.add_argument(
         "--lease-seconds", type=float, help="a silent node loses its place after this (env CINEMA_LEASE_SECONDS; 5)"
     )
     command("migrate", cmd_migrate, "Create or upgrade the database schema to the latest version")
@@ -346,6 +378,7 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     configure_logging(os.environ.get("CINEMA_LOG_LEVEL", "INFO"), os.environ.get("CINEMA_ACCESS_LOG", "0") == "1")
     args = build_parser().parse_args(argv)
+    args.argv = (sys.argv[1:] if argv is None else argv)[1:]  # after the command name: what workers repeat
     try:
         return args.handler(args)
     except KeyboardInterrupt:
