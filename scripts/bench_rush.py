@@ -12,8 +12,9 @@ from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 
-from scripts.rush import BUSY_CLIENT, run_processes, split
+from scripts.rush import run_processes, split
 from scripts.rush_load import LoadPlan, Shared
+from scripts.rush_summary import BUSY_CLIENT
 from scripts.server_process import free_port
 
 ROOT = Path(__file__).resolve().parent.parent
