@@ -34,7 +34,8 @@ def backend_url(postgres_database: str) -> str:
 
 def start_nodes(database_url: str, count: int, lease: float = LEASE, **extra: str) -> list[ServerProcess]:
     env = {"CINEMA_CLUSTER_SECRET": SECRET, "CINEMA_JWT_SECRET": JWT, **extra}
-    nodes = [ServerProcess(database_url, "--lease-seconds", str(lease), **env) for _ in range(count)]
+    # One process per node: a kill -9 then hits the deciding process itself (see the --workers test below).
+    nodes = [ServerProcess(database_url, "--workers", "1", "--lease-seconds", str(lease), **env) for _ in range(count)]
     for node in nodes:
         node.wait_ready()
     return nodes
@@ -348,3 +349,72 @@ async def test_a_node_cut_off_from_postgresql_answers_503_and_the_others_take_ov
                 cut_off.close()
     finally:
         proxy.close()
+
+
+def test_workers_are_refused_on_sqlite_and_without_the_secret(database_url: str, tmp_path: Any) -> None:
+    on_sqlite = run_cinema(["serve", "--port", "1", "--workers", "2"], f"sqlite:///{tmp_path / 'w.db'}")
+    assert on_sqlite.returncode == 2 and "needs PostgreSQL" in on_sqlite.stderr, on_sqlite.stderr
+    no_secret = run_cinema(["serve", "--port", "1", "--workers", "2"], database_url)
+    assert no_secret.returncode == 2 and "CINEMA_CLUSTER_SECRET" in no_secret.stderr, no_secret.stderr
+    for result in (on_sqlite, no_secret):
+        assert result.stderr.strip().count("\n") == 0 and "Traceback" not in result.stderr
+
+
+async def test_workers_share_one_port_and_end_with_their_supervisor(database_url: str) -> None:
+    seats = 30
+    env = {"CINEMA_CLUSTER_SECRET": SECRET, "CINEMA_JWT_SECRET": JWT}
+    server = ServerProcess(database_url, "--workers", "2", "--lease-seconds", str(LEASE), **env)
+    try:
+        server.wait_ready()
+        children = _children(server.process.pid)
+        assert len(children) == 2
+        async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(force_close=True)) as session:
+            admin, show_id, tokens = await setup(session, database_url, server.url, 6, seats)
+            answered_by = set()
+            for _ in range(30):  # new connections: the kernel spreads them over both workers
+                _, view = await call(session, "GET", f"{server.url}/cluster", token=admin)
+                answered_by.add(view["node"])
+                if len(answered_by) == 2:
+                    break
+            assert len(answered_by) == 2, "both workers take connections on the one port"
+            assert len(view["nodes"]) == 2 and server.url not in [n["url"] for n in view["nodes"]]
+            confirmed: dict[int, int] = {}
+            statuses: Counter[int] = Counter()
+
+            async def one(index: int) -> None:
+                seat = 1 + index % seats
+                status, body = await call(
+                    session, "POST", f"{server.url}/shows/{show_id}/book/", {"seat_number": seat}, tokens[index % 6]
+                )
+                statuses[status] += 1
+                if status == 201:
+                    confirmed[body["id"]] = seat
+
+            await asyncio.wait_for(asyncio.gather(*(one(i) for i in range(90))), 60)
+            assert statuses == Counter({201: seats, 409: 90 - seats}), statuses
+            await check_invariants(database_url, show_id, seats, confirmed)
+
+        server.process.kill()  # kill -9 of the supervisor: its workers stop too (and drain cleanly)
+        for _ in range(150):  # up to 15 s
+            if not any(_alive(pid) for pid in children):
+                break
+            await asyncio.sleep(0.1)
+        assert not any(_alive(pid) for pid in children), "workers outlived their supervisor"
+    finally:
+        server.close()
+
+
+def _children(pid: int) -> list[int]:
+    with open(f"/proc/{pid}/task/{pid}/children") as listing:
+        return [int(child) for child in listing.read().split()]
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    with contextlib.suppress(OSError):  # a zombie is dead: only its exit status is left
+        with open(f"/proc/{pid}/stat") as stat:
+            return stat.read().split(")")[-1].split()[0] != "Z"
+    return True

@@ -13,11 +13,9 @@ from storage.usernames import username_key
 from web import schemas
 from web.auth import TOKENS
 from web.context import HASHER, LOGIN_LIMITS, REPOSITORY
-from web.errors import CHALLENGE, ApiError, unauthorized
+from web.errors import ApiError, fail, unauthorized
 from web.jsonio import json_response
 from web.passwords import SourceBusy
-
-BAD_CREDENTIALS = "No active account found with the given credentials."
 
 routes = web.RouteTableDef()
 T = TypeVar("T")
@@ -29,7 +27,7 @@ def source_of(request: web.Request) -> str:
 
 
 def _limited(wait: int, what: str) -> ApiError:
-    return ApiError(429, f"Too many {what}; try again later.", {"Retry-After": str(wait)}, code="rate_limited")
+    return fail("rate_limited", f"Too many {what}; try again later.", {"Retry-After": str(wait)})
 
 
 async def _password_work(work: Awaitable[T]) -> T:
@@ -41,7 +39,10 @@ async def _password_work(work: Awaitable[T]) -> T:
 
 
 @docs(tags=["accounts"], summary="Create an account", security=[])
-@request_schema(schemas.SignupRequest)
+@request_schema(
+    schemas.SignupRequest,
+    example={"username": "newcomer", "email": "newcomer@example.com", "password": "a-long-password"},
+)
 @response_schema(schemas.User, 201, description="Created")
 @response_schema(schemas.Error, 400, description="Invalid input, or a password the policy refuses")
 @response_schema(schemas.Error, 409, description="Username taken (compared after NFKC and case folding)")
@@ -57,12 +58,12 @@ async def signup(request: web.Request) -> web.Response:
     try:
         user = await request.app[REPOSITORY].create_user(data["username"], data["email"], password_hash)
     except UsernameTaken:
-        raise ApiError(409, "A user with that username already exists.") from None
+        raise fail("username_taken") from None
     return json_response({"id": user.id, "username": user.username, "email": user.email}, status=201)
 
 
 @docs(tags=["accounts"], summary="Log in: a pair of JWTs (access 60 min, refresh 1 day)", security=[])
-@request_schema(schemas.LoginRequest)
+@request_schema(schemas.LoginRequest, example={"username": "demo", "password": "demo-password"})
 @response_schema(schemas.TokenPair, 200, description="Tokens")
 @response_schema(schemas.Error, 400, description="Invalid input")
 @response_schema(schemas.Error, 401, description="Bad credentials")
@@ -76,14 +77,14 @@ async def login(request: web.Request) -> web.Response:
     user_key = f"{username_key(data['username'])}\n{source}"
     wait = limits.by_address.hit(source) or limits.by_user_and_address.hit(user_key)
     if wait:
-        raise _limited(wait, "login attempts")
+        raise fail("too_many_login_attempts", headers={"Retry-After": str(wait)})
     hasher = request.app[HASHER]
     if not hasher.has_room(source):
         raise _limited(1, "password checks from this address at once")
     user = await request.app[REPOSITORY].user_by_name(data["username"])
     ok = await _password_work(hasher.check(data["password"], user.password_hash if user else None, source))
     if not ok or user is None:
-        raise unauthorized(BAD_CREDENTIALS)
+        raise unauthorized("bad_credentials")
     limits.by_user_and_address.reset(user_key)
     issued = request.app[TOKENS].issue(user.id, user.username)
     await request.app[REPOSITORY].store_refresh_token(
@@ -99,7 +100,7 @@ async def login(request: web.Request) -> web.Response:
     "its login (someone else holds a copy): log in again.",
     security=[],
 )
-@request_schema(schemas.RefreshRequest)
+@request_schema(schemas.RefreshRequest, example={"refresh": "paste the refresh token from POST /login"})
 @response_schema(schemas.TokenPair, 200, description="Tokens")
 @response_schema(schemas.Error, 400, description="Invalid input")
 @response_schema(schemas.Error, 401, description="Invalid, expired, used or revoked refresh token")
@@ -114,18 +115,11 @@ async def refresh(request: web.Request) -> web.Response:
     repository = request.app[REPOSITORY]
     user = await repository.user_by_id(principal.user_id)
     if user is None:
-        raise unauthorized("User not found.")
+        raise unauthorized("user_not_found")
     issued = request.app[TOKENS].issue(user.id, user.username)
     outcome = await repository.rotate_refresh_token(
         principal.token_id, issued.refresh_id, user.id, issued.refresh_expires
     )
     if outcome is not Refresh.ROTATED:
-        raise ApiError(401, REFRESH_REFUSALS[outcome], {"WWW-Authenticate": CHALLENGE}, code=outcome.value)
+        raise unauthorized(outcome.value)
     return json_response(issued.pair)
-
-
-REFRESH_REFUSALS = {
-    Refresh.REUSED: "This refresh token was already used; every token of this login is revoked. Log in again.",
-    Refresh.REVOKED: "This refresh token was revoked. Log in again.",
-    Refresh.UNKNOWN: "This refresh token is not valid (it may have expired). Log in again.",
-}
