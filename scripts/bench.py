@@ -18,7 +18,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 
-from scripts import bench_engine, bench_http, bench_rush
+from scripts import bench_attack, bench_engine, bench_http, bench_rush
 
 ROOT = Path(__file__).resolve().parent.parent
 REPORT = ROOT / "docs" / "BENCHMARKS.md"
@@ -109,6 +109,11 @@ def storm_section(args: argparse.Namespace) -> str:
     )
 
 
+def attack_section(args: argparse.Namespace) -> str:
+    results = bench_attack.run(args.seconds, args.attack_pairs)
+    return "\n".join(bench_attack.section_lines(results, args.seconds, stamp()))
+
+
 def rush_section(_: argparse.Namespace) -> str:
     return "\n".join(bench_rush.report_lines(bench_rush.ceiling(), stamp()))
 
@@ -118,6 +123,7 @@ BENCHES: dict[str, Callable[[argparse.Namespace], str]] = {
     "http": http_section,
     "storm": storm_section,
     "rush": rush_section,
+    "attack": attack_section,
 }
 
 
@@ -148,6 +154,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--seconds", type=int, default=8, help="wrk duration per HTTP run")
     parser.add_argument("--pairs", type=int, default=5, help="alternating pairs per HTTP comparison")
     parser.add_argument("--storm-pairs", type=int, default=3, help="alternating pairs for the login storm")
+    parser.add_argument("--attack-pairs", type=int, default=2, help="alternating pairs per attack (slow, logins)")
     parser.add_argument("--scale", type=float, default=1.0, help="engine benchmark size (1.0 = 100,000 decisions)")
     parser.add_argument(
         "--only", default=",".join(BENCHES), help=f"comma-separated benchmarks to run (of {', '.join(BENCHES)})"

@@ -192,8 +192,9 @@ def shows_needed(seconds: int, runs: int) -> int:
 
 
 @contextmanager
-def service(label: str, shows: int, root: Path = ROOT, loop: str = "uvloop") -> Iterator[Target]:
-    """A prepared database and a `cinema serve` process of the tree at `root`, logged in as the bench user."""
+def service(label: str, shows: int, root: Path = ROOT, loop: str = "uvloop", **env: str) -> Iterator[Target]:
+    """A prepared database and a `cinema serve` process of the tree at `root`, logged in as the bench user;
+    `env`: more CINEMA_* settings for the server."""
     with tempfile.TemporaryDirectory(prefix="cinema-bench-http-") as scratch:
         url = f"sqlite+aiosqlite:///{scratch}/bench.db"
         prepared = subprocess.run(
@@ -205,7 +206,7 @@ def service(label: str, shows: int, root: Path = ROOT, loop: str = "uvloop") -> 
             check=True,
         )
         show_ids = tuple(json.loads(prepared.stdout.splitlines()[-1]))
-        server = ServerProcess(url, root=root, CINEMA_BCRYPT_ROUNDS="12", CINEMA_EVENT_LOOP=loop)
+        server = ServerProcess(url, root=root, CINEMA_BCRYPT_ROUNDS="12", CINEMA_EVENT_LOOP=loop, **env)
         try:
             server.wait_ready()
             token, _ = asyncio.run(_login_once(server.url, USER))

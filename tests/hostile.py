@@ -58,9 +58,10 @@ def bearer(tokens: dict[str, str]) -> dict[str, str]:
     return {"Authorization": f"Bearer {tokens['access']}"}
 
 
-def start_server(database_url: str, *args: str, **env: str) -> ServerProcess:
-    admin = run_cinema(["create-admin", ADMIN[0], "--password", ADMIN[1]], database_url)
-    assert admin.returncode == 0, admin.stderr
+def start_server(database_url: str, *args: str, admin: bool = True, **env: str) -> ServerProcess:
+    if admin:
+        created = run_cinema(["create-admin", ADMIN[0], "--password", ADMIN[1]], database_url)
+        assert created.returncode == 0, created.stderr
     server = ServerProcess(database_url, *args, CINEMA_JWT_SECRET=JWT_SECRET, **env)
     server.wait_ready()
     return server

@@ -72,6 +72,8 @@ class Tokens:
 
     def verify(self, token: str, kind: str) -> Principal:
         """The principal a valid, unexpired token of `kind` names; raises a 401 ApiError otherwise."""
+        if not token.isascii():  # a JWT is ASCII; PyJWT raised UnicodeEncodeError (a 500) on undecodable bytes
+            raise unauthorized("token_invalid")
         try:
             claims = jwt.decode(
                 token,

@@ -20,7 +20,9 @@ from web.requestbody import read_body
 MAX_ID = 2**31 - 1  # ids and seat numbers are 32-bit integers on every backend
 MAX_SEATS = 10_000
 NO_NUL = validate.Regexp(r"^[^\x00]*$", error="Text must not contain NUL characters.")  # PostgreSQL refuses it
-USERNAME = validate.Regexp(r"^[\w.@+-]+\Z", error="Letters, digits and @/./+/-/_ only.")
+# `$` rather than `\Z`, which JSON Schema's regexes do not know (the document must say what is accepted); the
+# one thing `$` lets through in Python, a trailing newline, `_short_key` refuses.
+USERNAME = validate.Regexp(r"^[\w.@+-]+$", error="Letters, digits and @/./+/-/_ only.")
 
 
 class Request(Schema):
@@ -29,6 +31,8 @@ class Request(Schema):
 
 
 def _short_key(username: str) -> None:
+    if username.endswith("\n"):
+        raise ValidationError("Letters, digits and @/./+/-/_ only.")
     if len(username_key(username)) > USERNAME_KEY_LENGTH:
         raise ValidationError("Too long once normalised.")
 
