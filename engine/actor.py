@@ -18,10 +18,12 @@ from typing import Any
 
 from engine.errors import Busy, ShowNotFound, ShuttingDown
 from engine.feed import ShowFeed
+from engine.layout import ShowPlan
 from engine.ports import (
     BlockRecord,
     BookRecord,
     CancelRecord,
+    CheckInRecord,
     HoldEndRecord,
     HoldRecord,
     Journal,
@@ -34,19 +36,22 @@ from engine.seats import (
     Book,
     BookSeats,
     Cancel,
+    CancelOrder,
+    CheckIn,
     Command,
     ConfirmHold,
     Hold,
     HoldSeats,
     Outcome,
     ReleaseHold,
-    Row,
     SeatState,
     SetBlocked,
     apply,
     best_available,
     decide,
+    live_bookings_of_order,
     record_booking_id,
+    record_order,
     restore,
     unavailable,
 )
@@ -60,6 +65,15 @@ class Booking:
     seat_number: int
     status: str
     created_at: datetime
+    order_id: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class Timing:
+    """The show's time rules, relative to its start (seconds)."""
+
+    cancel_cutoff: float = 0.0  # cancelling closes this long before the start
+    check_in_opens: float = 3600.0  # the door opens this long before the start
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,6 +84,8 @@ class Reply:
     seats: tuple[int, ...] = ()  # the seats changed, or for a refusal the seats that were not free
     bookings: tuple[Booking, ...] = ()
     hold: HoldRecord | None = None
+    checked_in_at: float | None = None  # for a check-in: when the ticket was (first) scanned
+    user_id: int | None = None  # for a check-in: the ticket's holder
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,6 +94,7 @@ class BestAvailable:
 
     count: int
     user_id: int
+    wheelchair: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -115,6 +132,7 @@ class ShowActor:
         journal: Journal,
         mailbox_size: int,
         on_exit: Callable[[ShowActor], None],
+        timing: Timing = Timing(),
     ) -> None:
         assert mailbox_size >= 1
         self.show_id = show_id
@@ -127,7 +145,8 @@ class ShowActor:
         self._show: ShowInfo | None = None
         self._state: SeatState | None = None  # None: not loaded, or dropped after a failed commit
         self.feed: ShowFeed | None = None  # the committed view, kept across reloads
-        self._rows: tuple[Row, ...] = ()  # the hall's layout, when the show has one
+        self._timing = timing
+        self.plan = ShowPlan()  # the layout and prices, once loaded
         self._expiry_timers: dict[str, asyncio.TimerHandle] = {}
         self._pending = 0  # records handed to the journal and not yet committed or failed
         self._stopping = False
@@ -137,10 +156,6 @@ class ShowActor:
     def idle(self) -> bool:
         """Nothing queued, nothing being committed, nobody watching: safe to retire."""
         return not self._mailbox and self._pending == 0 and (self.feed is None or self.feed.subscribers == 0)
-
-    @property
-    def rows(self) -> tuple[Row, ...]:
-        return self._rows
 
     @property
     def mailbox_depth(self) -> int:
@@ -220,8 +235,22 @@ class ShowActor:
             return None
         self._show = snapshot.show
         holds = [(h.id, Hold(h.user_id, h.seats, h.expires_at.timestamp())) for h in snapshot.holds]
-        self._state = state = restore(snapshot.show.total_seats, snapshot.bookings, holds, snapshot.blocked)
-        self._rows = _rows(snapshot.layout)
+        self._state = state = restore(
+            snapshot.show.total_seats,
+            snapshot.bookings,
+            holds,
+            snapshot.blocked,
+            layout=snapshot.layout,
+            orders=snapshot.orders,
+            checked_in=[(booking_id, at.timestamp()) for booking_id, at in snapshot.checked_in],
+        )
+        starts_at = snapshot.show.date_time.timestamp()
+        state.starts_at = starts_at
+        state.cancel_until = starts_at - self._timing.cancel_cutoff
+        state.check_in_from = starts_at - self._timing.check_in_opens
+        if snapshot.ends_at is not None:
+            state.check_in_until = snapshot.ends_at.timestamp()
+        self.plan = ShowPlan(snapshot.layout, snapshot.prices)
         if self.feed is None:
             self.feed = ShowFeed(
                 self.show_id, snapshot.show.total_seats, state.holders, snapshot.journal_seq, state.held, state.blocked
@@ -249,13 +278,17 @@ class ShowActor:
     def _handle(self, command: Command | BestAvailable, reply: Reply_) -> None:
         state = self._state
         assert state is not None and self._show is not None
+        now_ts = time.time()
         if isinstance(command, BestAvailable):
-            seats = best_available(state, self._rows, command.count) if self._rows else None
+            if now_ts >= state.starts_at:
+                _resolve(reply, Reply(Outcome.SHOW_STARTED))
+                return
+            seats = best_available(state, command.count, command.wheelchair)
             if seats is None:
                 _resolve(reply, Reply(Outcome.NO_ADJACENT_SEATS))
                 return
             command = BookSeats(seats, command.user_id)
-        outcome = decide(state, command)
+        outcome = decide(state, command, now_ts)
         if not outcome.accepted:
             _resolve(reply, self._refusal(state, command, outcome))
             return
@@ -272,13 +305,19 @@ class ShowActor:
         def committed(ids: list[int | None]) -> None:
             self._pending -= 1
             assert state is self._state, "a committed record must belong to the live state"
+            booked_ids = [i for r, i in zip(unit, ids, strict=True) if isinstance(r, BookRecord) and i is not None]
+            order_id = record_order(state, tuple(booked_ids)) if booked_ids else 0
             bookings = []
             for record, booking_id in zip(unit, ids, strict=True):
                 if isinstance(record, BookRecord):
                     assert booking_id is not None
                     record_booking_id(state, record.seat_number, booking_id)
                     feed.publish("booked", record.seat_number)
-                    bookings.append(Booking(booking_id, show, record.user_id, record.seat_number, "booked", now))
+                    bookings.append(
+                        Booking(booking_id, show, record.user_id, record.seat_number, "booked", now, order_id)
+                    )
+                elif isinstance(record, CheckInRecord):
+                    pass  # the seat stays booked; nothing changes on the seat map
                 elif isinstance(record, CancelRecord):
                     feed.publish("cancelled", record.seat_number)
                 elif isinstance(record, HoldRecord):
@@ -293,9 +332,13 @@ class ShowActor:
                 else:
                     for seat in record.seats:
                         feed.publish("blocked" if record.blocked else "unblocked", seat)
-            booking_id = ids[0] if isinstance(command, Book | Cancel) else None
+            booking_id = ids[0] if isinstance(command, Book | Cancel | CheckIn) else None
             hold = unit[0] if isinstance(unit[0], HoldRecord) else None
             first = bookings[0] if bookings else None
+            if isinstance(command, CheckIn):
+                holder = state.holders[seats[0]]
+                _resolve(reply, Reply(outcome, booking_id, None, seats, checked_in_at=command.now, user_id=holder))
+                return
             _resolve(reply, Reply(outcome, booking_id, first, seats, tuple(bookings), hold))
 
         def failed(error: Exception) -> None:
@@ -311,10 +354,22 @@ class ShowActor:
         if isinstance(command, Book):
             return [BookRecord(show_id, command.user_id, command.seat_number, now)]
         if isinstance(command, BookSeats):
-            return [BookRecord(show_id, command.user_id, seat, now) for seat in command.seat_numbers]
+            return [
+                BookRecord(show_id, command.user_id, seat, now, i == 0) for i, seat in enumerate(command.seat_numbers)
+            ]
         if isinstance(command, Cancel):
             seat = state.booked[command.booking_id]
             return [CancelRecord(show_id, command.booking_id, command.user_id, seat, now)]
+        if isinstance(command, CancelOrder):
+            return [
+                CancelRecord(show_id, booking_id, command.user_id, state.booked[booking_id], now)
+                for booking_id in live_bookings_of_order(state, command.order_id)
+            ]
+        if isinstance(command, CheckIn):
+            seat = state.booked[command.booking_id]
+            # the scan's own instant, so that what is stored is what the first answer and every later one say
+            at = datetime.fromtimestamp(command.now, UTC)
+            return [CheckInRecord(show_id, command.booking_id, command.by_user, seat, at)]
         if isinstance(command, HoldSeats):
             expires = datetime.fromtimestamp(command.expires_at, UTC)
             return [HoldRecord(show_id, command.hold_id, command.user_id, command.seat_numbers, expires, now)]
@@ -323,7 +378,7 @@ class ShowActor:
             status = "confirmed" if isinstance(command, ConfirmHold) else "released" if command.user_id else "expired"
             end: list[Record] = [HoldEndRecord(show_id, command.hold_id, hold.user_id, hold.seats, status, now)]
             if isinstance(command, ConfirmHold):
-                end += [BookRecord(show_id, hold.user_id, seat, now) for seat in hold.seats]
+                end += [BookRecord(show_id, hold.user_id, seat, now, i == 0) for i, seat in enumerate(hold.seats)]
             return end
         assert isinstance(command, SetBlocked)
         return [BlockRecord(show_id, command.by_user, command.seat_numbers, command.blocked, now)]
@@ -333,8 +388,15 @@ class ShowActor:
         seats: tuple[int, ...] = ()
         if isinstance(command, BookSeats | HoldSeats | SetBlocked):
             seats = tuple(unavailable(state, command.seat_numbers))
+            if outcome is Outcome.COMPANION_NEEDS_WHEELCHAIR:
+                seats = tuple(s for s in command.seat_numbers if s in state.companions)
         elif isinstance(command, Book):
             seats = (command.seat_number,)
+        if outcome is Outcome.ALREADY_CHECKED_IN:
+            assert isinstance(command, CheckIn)
+            seat = state.booked[command.booking_id]
+            at = state.checked_in[command.booking_id]
+            return Reply(outcome, command.booking_id, seats=(seat,), checked_in_at=at, user_id=state.holders[seat])
         return Reply(outcome, getattr(command, "booking_id", None), seats=seats)
 
     # --- hold expiry: the actor's own timers, measured against wall time so that they survive restarts ------
@@ -355,11 +417,3 @@ class ShowActor:
         # Internal messages bypass the mailbox bound: a full mailbox must not keep seats held forever.
         self._mailbox.append((ReleaseHold(hold_id, None), asyncio.get_running_loop().create_future()))
         self._wake()
-
-
-def _rows(layout: list[tuple[str, int]] | None) -> tuple[Row, ...]:
-    rows, first = [], 1
-    for label, seats in layout or ():
-        rows.append(Row(label, first, seats))
-        first += seats
-    return tuple(rows)

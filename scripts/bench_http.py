@@ -14,7 +14,7 @@ import sys
 import tempfile
 import time
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import aiohttp
@@ -76,7 +76,8 @@ async def prepare(url: str) -> list[int]:
     hasher.close()
     movie = await repository.create_movie("Benchmark", 120)
     shows = [
-        (await repository.create_show(movie.id, f"S{n}", datetime.now(UTC), SEATS_PER_SHOW)).id for n in range(SHOWS)
+        (await repository.create_show(movie, f"S{n}", datetime.now(UTC) + timedelta(days=1), SEATS_PER_SHOW)).id
+        for n in range(SHOWS)
     ]
     await engine.dispose()
     return shows

@@ -13,6 +13,7 @@ from typing import Any
 
 from aiohttp import web
 
+from engine.layout import Layout, Prices, detailed_layout
 from scripts import bench, rush
 from storage.database import open_engine
 from storage.migrate import SchemaBehind, current_revision, ensure_current, head_revision, upgrade
@@ -22,12 +23,45 @@ from web.observability import configure_logging
 from web.passwords import PasswordHasher
 from web.settings import Settings
 
+# (title, minutes, [(screen, hours after the first show)]); show ids follow this order: 1..5.
 DEMO_MOVIES = [
-    ("The Grand Premiere", 128, [("Screen 1", 100), ("Screen 2", 60)]),
-    ("Midnight Matinee", 95, [("Screen 3", 40)]),
-    ("Popcorn Odyssey", 142, [("IMAX", 250), ("Screen 1", 100)]),
+    ("The Grand Premiere", 128, [("Screen 1", 0), ("Screen 2", 3)]),
+    ("Midnight Matinee", 95, [("Screen 3", None)]),  # None: starts 40 minutes after seeding, so its door is open
+    ("Popcorn Odyssey", 142, [("IMAX", 2), ("Screen 1", 5)]),
 ]
 DEMO_USER = ("demo", "demo@example.com", "demo-password")
+DEMO_STAFF = ("door", "door@example.com", "door-password")
+DEMO_PRICES = Prices({"standard": 1200, "premium": 1600}, "EUR")
+DemoRow = tuple[str, list[tuple[str, str, str] | None]]
+
+
+def _demo_row(label: str, groups: tuple[int, ...], category: str, kinds: str = "") -> DemoRow:
+    """Seats in groups split by aisles; `kinds` marks seats by index: w wheelchair, c companion, else standard."""
+    positions: list[tuple[str, str, str] | None] = []
+    number = 0
+    for group_index, size in enumerate(groups):
+        if group_index:
+            positions.append(None)
+        for _ in range(size):
+            kind = {"w": "wheelchair", "c": "companion"}.get(kinds[number] if number < len(kinds) else "", "standard")
+            number += 1
+            positions.append((f"{label}{number}", category, kind))
+    return label, positions
+
+
+def demo_screens() -> dict[str, Layout]:
+    """Screen 1: 10 rows of 3 | 4 | 3 seats (two aisles), premium rows E and F, and in row J a wheelchair space
+    with its companion seat at each end. The others: plain halls with a centre aisle."""
+    screen_1 = [_demo_row(label, (3, 4, 3), "premium" if label in "EF" else "standard") for label in "ABCDEFGHI"]
+    screen_1.append(_demo_row("J", (3, 4, 3), "standard", "wcsssssscw"))
+    return {
+        "Screen 1": detailed_layout(screen_1),
+        "Screen 2": detailed_layout([_demo_row(label, (5, 5), "standard") for label in "ABCDEF"]),
+        "Screen 3": detailed_layout([_demo_row(label, (4, 4), "standard") for label in "ABCDE"]),
+        "IMAX": detailed_layout(
+            [_demo_row(label, (5, 15, 5), "premium" if label in "DEFG" else "standard") for label in "ABCDEFGHIJ"]
+        ),
+    }
 
 
 def _database_url(args: argparse.Namespace) -> str | None:
@@ -118,20 +152,38 @@ def cmd_seed_demo(args: argparse.Namespace) -> int:
         if count:
             print(f"cinema: {count} movies already present; demo movies not added")
         else:
-            start = datetime.now(UTC).replace(minute=0, second=0, microsecond=0) + timedelta(days=1)
-            for index, (title, minutes, shows) in enumerate(DEMO_MOVIES):
+            screens = {name: await repository.create_screen(name, layout) for name, layout in demo_screens().items()}
+            now = datetime.now(UTC)
+            start = now.replace(minute=0, second=0, microsecond=0) + timedelta(days=1)
+            cleaning = timedelta(minutes=settings.cleaning_minutes)
+            for title, minutes, shows in DEMO_MOVIES:
                 movie = await repository.create_movie(title, minutes)
-                for offset, (screen, seats) in enumerate(shows):
-                    when = start + timedelta(hours=3 * offset + index)
-                    await repository.create_show(movie.id, screen, when, seats)
-            print(f"cinema: added {len(DEMO_MOVIES)} demo movies with their shows")
-        username, email, password = DEMO_USER
+                for name, hours in shows:
+                    when = (
+                        now.replace(microsecond=0) + timedelta(minutes=40)
+                        if hours is None
+                        else start + timedelta(hours=hours)
+                    )
+                    screen = screens[name]
+                    await repository.create_show(
+                        movie,
+                        name,
+                        when,
+                        screen.layout.total_seats,
+                        screen.layout,
+                        screen_id=screen.id,
+                        prices=DEMO_PRICES,
+                        cleaning=cleaning,
+                    )
+            print(f"cinema: added {len(screens)} screens and {len(DEMO_MOVIES)} demo movies with their shows")
         hasher = PasswordHasher(settings.bcrypt_rounds)
         try:
-            await repository.create_user(username, email, await hasher.hash(password))
-            print(f"cinema: demo user '{username}' with password '{password}'")
-        except UsernameTaken:
-            print(f"cinema: demo user '{username}' already exists")
+            for (username, email, password), role in ((DEMO_USER, "user"), (DEMO_STAFF, "door staff")):
+                try:
+                    await repository.create_user(username, email, await hasher.hash(password), is_staff=role != "user")
+                    print(f"cinema: demo {role} '{username}' with password '{password}'")
+                except UsernameTaken:
+                    print(f"cinema: demo {role} '{username}' already exists")
         finally:
             hasher.close()
 
@@ -140,6 +192,14 @@ def cmd_seed_demo(args: argparse.Namespace) -> int:
 
 
 def cmd_create_admin(args: argparse.Namespace) -> int:
+    return _create_role_user(args, "is_admin", "admin")
+
+
+def cmd_create_staff(args: argparse.Namespace) -> int:
+    return _create_role_user(args, "is_staff", "door staff")
+
+
+def _create_role_user(args: argparse.Namespace, role: str, title: str) -> int:
     settings = Settings.from_env(database_url=_database_url(args))
     if len(args.password) < 8:
         print("cinema: the password must have at least 8 characters", file=sys.stderr)
@@ -153,11 +213,11 @@ def cmd_create_admin(args: argparse.Namespace) -> int:
             hasher.close()
         email = args.email or f"{args.username}@localhost"
         try:
-            await repository.create_user(args.username, email, password_hash, is_admin=True)
-            print(f"cinema: admin '{args.username}' created")
+            await repository.create_user(args.username, email, password_hash, **{role: True})
+            print(f"cinema: {title} '{args.username}' created")
         except UsernameTaken:
-            await repository.set_admin(args.username, password_hash)
-            print(f"cinema: existing user '{args.username}' is now an admin (password reset)")
+            await repository.set_admin(args.username, password_hash, role)
+            print(f"cinema: existing user '{args.username}' is now {title} (password reset)")
 
     asyncio.run(_with_repository(settings.database_url, create))
     return 0
@@ -178,11 +238,15 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--port", type=int, help="port (env CINEMA_PORT; default 8000)")
     serve.add_argument("--migrate", action="store_true", help="upgrade the schema first if it is behind")
     command("migrate", cmd_migrate, "Create or upgrade the database schema to the latest version")
-    command("seed-demo", cmd_seed_demo, "Add a few demo movies, shows and a demo user")
+    command("seed-demo", cmd_seed_demo, "Add demo screens, movies, priced shows, a demo user and door staff")
     admin = command("create-admin", cmd_create_admin, "Create an admin user, or make an existing user admin")
     admin.add_argument("username")
     admin.add_argument("--password", required=True)
     admin.add_argument("--email")
+    staff = command("create-staff", cmd_create_staff, "Create a door staff user (ticket check-in), or make one")
+    staff.add_argument("username")
+    staff.add_argument("--password", required=True)
+    staff.add_argument("--email")
     rush_parser = commands.add_parser(
         "rush", help="Simulate a seat rush against a running service", description=rush.__doc__
     )

@@ -8,14 +8,16 @@ from aiohttp import web
 from aiohttp_apispec import docs, request_schema, response_schema
 
 from engine.actor import Booking
+from engine.layout import ShowPlan
 from engine.seats import Outcome
 from web import schemas
 from web.auth import authenticate
 from web.catalog import show_brief
-from web.context import ENGINE, REPOSITORY
+from web.context import ENGINE, REPOSITORY, SETTINGS
 from web.errors import ApiError
 from web.idempotency import idempotent
 from web.jsonio import json_response
+from web.ticket_codes import TICKETS, TicketCodes
 
 routes = web.RouteTableDef()
 
@@ -30,24 +32,56 @@ REFUSALS: dict[Outcome, tuple[int, str]] = {
     Outcome.ALREADY_CANCELLED: (409, "Booking is already cancelled."),
     Outcome.UNKNOWN_HOLD: (404, "Hold not found (it may have been confirmed, released or expired)."),
     Outcome.HOLD_EXPIRED: (409, "The hold has expired; its seats were released."),
+    Outcome.SHOW_STARTED: (409, "The show has started: its seats can no longer be booked, held or changed."),
+    Outcome.CANCEL_CLOSED: (409, "Too late to cancel: cancelling closes {cutoff} minutes before the show starts."),
+    Outcome.COMPANION_NEEDS_WHEELCHAIR: (
+        409,
+        "Companion seat {seats} can only be booked together with the wheelchair space beside it.",
+    ),
+    Outcome.UNKNOWN_ORDER: (404, "Order not found."),
+    Outcome.TICKET_USED: (409, "The ticket has been scanned at the door; it can no longer be cancelled."),
+    Outcome.ALREADY_CHECKED_IN: (409, "Already checked in."),
+    Outcome.TICKET_CANCELLED: (410, "This ticket was cancelled."),
+    Outcome.UNKNOWN_TICKET: (404, "Unknown ticket, or a ticket for another show."),
+    Outcome.CHECK_IN_CLOSED: (409, "Check-in is not open for this show now."),
 }
 
 
-def refuse(outcome: Outcome, seats: tuple[int, ...] = ()) -> ApiError:
+def refuse(outcome: Outcome, seats: tuple[int, ...] = (), cutoff: float = 0) -> ApiError:
     status, detail = REFUSALS[outcome]
-    extra = {"seats": list(seats)} if outcome is Outcome.SEATS_UNAVAILABLE else {}
-    return ApiError(status, detail.format(seats=", ".join(map(str, seats))), code=outcome.value, **extra)
+    with_seats = outcome in (Outcome.SEATS_UNAVAILABLE, Outcome.COMPANION_NEEDS_WHEELCHAIR)
+    extra = {"seats": list(seats)} if with_seats else {}
+    message = detail.format(seats=", ".join(map(str, seats)), cutoff=f"{cutoff:g}")
+    return ApiError(status, message, code=outcome.value, **extra)
 
 
-def booking_json(booking: Booking) -> dict[str, Any]:
-    return {
+def refuse_in(request: web.Request, outcome: Outcome, seats: tuple[int, ...] = ()) -> ApiError:
+    """`refuse`, with the service's cancel cutoff for the message that names it."""
+    return refuse(outcome, seats, request.app[SETTINGS].cancel_cutoff_minutes)
+
+
+def booking_json(booking: Booking, plan: ShowPlan, tickets: TicketCodes) -> dict[str, Any]:
+    """The seed's booking answer, plus its order, ticket code and (when the show has them) seat label and price."""
+    answer = {
         "id": booking.id,
         "user": booking.user_id,
         "show": show_brief(booking.show),
         "seat_number": booking.seat_number,
         "status": booking.status,
         "created_at": booking.created_at.isoformat(),
+        "order": booking.order_id or booking.id,
+        "ticket": tickets.code(booking.id),
     }
+    if plan.layout is not None:
+        answer["seat_label"] = plan.layout.place(booking.seat_number).label
+    if plan.prices is not None:
+        answer["price"] = plan.price(booking.seat_number)
+    return answer
+
+
+def bookings_json(request: web.Request, show_id: int, bookings: tuple[Booking, ...]) -> list[dict[str, Any]]:
+    plan, tickets = request.app[ENGINE].plan(show_id), request.app[TICKETS]
+    return [booking_json(b, plan, tickets) for b in bookings]
 
 
 @docs(
@@ -77,7 +111,12 @@ def booking_json(booking: Booking) -> dict[str, Any]:
 @response_schema(schemas.Error, 400, description="Invalid body or seat outside 1..total_seats")
 @response_schema(schemas.Error, 401, description="Not authenticated")
 @response_schema(schemas.Error, 404, description="No such show")
-@response_schema(schemas.Error, 409, description="Seat taken, not available, sold out, or no adjacent seats")
+@response_schema(
+    schemas.Error,
+    409,
+    description="Seat taken, not available, sold out, no adjacent seats, the show has started, or a companion "
+    "seat without its wheelchair space",
+)
 @response_schema(schemas.Error, 422, description="Idempotency-Key reused with a different request")
 @routes.post(r"/shows/{id:\d+}/book/")
 async def book(request: web.Request) -> web.Response:
@@ -97,14 +136,23 @@ async def _book(request: web.Request, user_id: int, show_id: int) -> web.Respons
         reply = await engine.book(show_id, user_id, seat)
         if reply.booking is None:
             raise refuse(reply.outcome, (seat,))
-        return json_response(booking_json(reply.booking), status=201)
+        return json_response(booking_json(reply.booking, engine.plan(show_id), request.app[TICKETS]), status=201)
     if "seat_numbers" in body:
         reply = await engine.book_seats(show_id, user_id, tuple(body["seat_numbers"]))
     else:
-        reply = await engine.book_best(show_id, user_id, body["count"])
+        reply = await engine.book_best(show_id, user_id, body["count"], body.get("wheelchair", 0))
     if not reply.bookings:
         raise refuse(reply.outcome, reply.seats)
-    return json_response({"bookings": [booking_json(b) for b in reply.bookings]}, status=201)
+    return json_response(_bookings_answer(request, show_id, reply.bookings), status=201)
+
+
+def _bookings_answer(request: web.Request, show_id: int, bookings: tuple[Booking, ...]) -> dict[str, Any]:
+    """`{"bookings": [...]}`, with the order they make up and its total when the show is priced."""
+    answer: dict[str, Any] = {"bookings": bookings_json(request, show_id, bookings), "order": bookings[0].order_id}
+    total = request.app[ENGINE].plan(show_id).total([b.seat_number for b in bookings])
+    if total is not None:
+        answer["total"] = total
+    return answer
 
 
 @docs(tags=["holds"], summary="Hold seats while the customer pays; they are freed when the hold expires")
@@ -122,18 +170,20 @@ async def hold(request: web.Request) -> web.Response:
 
     async def run() -> web.Response:
         seats = tuple((await schemas.load_body(request, schemas.HoldRequest))["seat_numbers"])
-        reply = await request.app[ENGINE].hold(show_id, principal.user_id, seats)
+        engine = request.app[ENGINE]
+        reply = await engine.hold(show_id, principal.user_id, seats)
         if reply.hold is None:
             raise refuse(reply.outcome, reply.seats)
-        return json_response(
-            {
-                "hold_id": reply.hold.hold_id,
-                "show_id": show_id,
-                "seat_numbers": list(reply.hold.seats),
-                "expires_at": reply.hold.expires_at.isoformat(),
-            },
-            status=201,
-        )
+        answer = {
+            "hold_id": reply.hold.hold_id,
+            "show_id": show_id,
+            "seat_numbers": list(reply.hold.seats),
+            "expires_at": reply.hold.expires_at.isoformat(),
+        }
+        total = engine.plan(show_id).total(reply.hold.seats)
+        if total is not None:
+            answer["price"] = total
+        return json_response(answer, status=201)
 
     return await idempotent(request, principal.user_id, run)
 
@@ -152,7 +202,7 @@ async def confirm_hold(request: web.Request) -> web.Response:
         reply = await request.app[ENGINE].confirm_hold(request.match_info["hold_id"], principal.user_id)
         if not reply.bookings:
             raise refuse(reply.outcome)
-        return json_response({"bookings": [booking_json(b) for b in reply.bookings]}, status=201)
+        return json_response(_bookings_answer(request, reply.bookings[0].show.id, reply.bookings), status=201)
 
     return await idempotent(request, principal.user_id, run)
 
@@ -175,7 +225,7 @@ async def release_hold(request: web.Request) -> web.Response:
 @response_schema(schemas.Cancelled, 200, description="Cancelled")
 @response_schema(schemas.Error, 401, description="Not authenticated")
 @response_schema(schemas.Error, 404, description="No such booking, or not yours")
-@response_schema(schemas.Error, 409, description="Already cancelled")
+@response_schema(schemas.Error, 409, description="Already cancelled, past the cancel cutoff, or scanned at the door")
 @routes.post(r"/bookings/{id:\d+}/cancel/")
 async def cancel(request: web.Request) -> web.Response:
     principal = await authenticate(request)
@@ -184,7 +234,7 @@ async def cancel(request: web.Request) -> web.Response:
     async def run() -> web.Response:
         reply = await request.app[ENGINE].cancel(booking_id, principal.user_id)
         if reply.outcome is not Outcome.CANCELLED:
-            raise refuse(reply.outcome)
+            raise refuse_in(request, reply.outcome)
         return json_response({"detail": "Booking cancelled.", "booking_id": reply.booking_id})
 
     return await idempotent(request, principal.user_id, run)

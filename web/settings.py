@@ -31,6 +31,9 @@ class Settings:
     journal_max_batch: int = 1000
     journal_max_queue: int = 20_000
     migrate_on_start: bool = False
+    cleaning_minutes: int = 15  # a screen's gap between one show's end and the next one's start
+    cancel_cutoff_minutes: int = 30  # bookings can be cancelled until this long before the start
+    check_in_opens_minutes: int = 60  # the door opens this long before the start (and closes at the film's end)
 
     @classmethod
     def from_env(cls, **overrides: object) -> Settings:
@@ -40,6 +43,9 @@ class Settings:
             "bcrypt_rounds": int(env.get("CINEMA_BCRYPT_ROUNDS", "12")),
             "hold_seconds": float(env.get("CINEMA_HOLD_SECONDS", "300")),
             "bcrypt_threads": int(env.get("CINEMA_BCRYPT_THREADS", "0")) or None,
+            "cleaning_minutes": int(env.get("CINEMA_CLEANING_MINUTES", "15")),
+            "cancel_cutoff_minutes": int(env.get("CINEMA_CANCEL_CUTOFF_MINUTES", "30")),
+            "check_in_opens_minutes": int(env.get("CINEMA_CHECK_IN_OPENS_MINUTES", "60")),
         }
         values.update({k: v for k, v in overrides.items() if v is not None})
         values["database_url"] = normalize_url(str(values["database_url"]))
