@@ -4,11 +4,17 @@ Messages are taken from a bounded mailbox and decided strictly one at a time, so
 never interleave. An accepted change is applied in memory and handed to the journal; the caller's reply is
 resolved only from the journal's commit callback. The actor does not wait for that commit before deciding the
 next message: that is what lets the journal put many decisions into one transaction.
+
+One live actor per show id (the engine's table guarantees it; see BookingEngine), and the database fences
+whatever slips past that: every load takes the show's next owner epoch, and the journal refuses a unit whose
+epoch is no longer current. A refused or failed unit makes the actor drop its state; it reloads (taking a new
+epoch) once its other commits in flight have settled, before its next decision.
 """
 
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 from collections import deque
 from collections.abc import Callable
@@ -29,8 +35,10 @@ from engine.ports import (
     Journal,
     Record,
     ShowInfo,
+    ShowSnapshot,
     ShowStore,
     StorageUnavailable,
+    UserGone,
 )
 from engine.seats import (
     Book,
@@ -109,9 +117,16 @@ class Look:
     """The committed seat map."""
 
 
-Message = Command | BestAvailable | Watch | Look
+@dataclass(frozen=True, slots=True)
+class Reload:
+    """Drop the in-memory state and read the show again (the database changed under the actor)."""
+
+
+Message = Command | BestAvailable | Watch | Look | Reload
 Reply_ = asyncio.Future[Any]
+FeedOpener = Callable[[ShowSnapshot, SeatState], ShowFeed]
 FAIR_SHARE = 256  # messages an actor decides before it yields to the event loop
+log = logging.getLogger(__name__)
 
 
 def _resolve(reply: Reply_, result: Reply) -> None:
@@ -131,9 +146,12 @@ class ShowActor:
         store: ShowStore,
         journal: Journal,
         mailbox_size: int,
+        open_feed: FeedOpener,
         on_exit: Callable[[ShowActor], None],
+        after: asyncio.Task[None] | None = None,
         timing: Timing = Timing(),
     ) -> None:
+        """`after`: the task of this show's previous actor, which must have ended before this one loads."""
         assert mailbox_size >= 1
         self.show_id = show_id
         self._store = store
@@ -141,21 +159,45 @@ class ShowActor:
         self._mailbox: deque[tuple[Message, Reply_]] = deque()
         self._mailbox_size = mailbox_size
         self._wakeup: asyncio.Future[None] | None = None
+        self._drained: asyncio.Future[None] | None = None  # set when the last commit in flight settles
+        self._open_feed = open_feed
         self._on_exit = on_exit
+        self._after = after
         self._show: ShowInfo | None = None
         self._state: SeatState | None = None  # None: not loaded, or dropped after a failed commit
-        self.feed: ShowFeed | None = None  # the committed view, kept across reloads
+        self._epoch = 0  # the owner epoch of the last load; every unit carries it to the journal's fence
+        self.feed: ShowFeed | None = None  # the committed view; it outlives the actor (the engine keeps it)
         self._timing = timing
         self.plan = ShowPlan()  # the layout and prices, once loaded
         self._expiry_timers: dict[str, asyncio.TimerHandle] = {}
-        self._pending = 0  # records handed to the journal and not yet committed or failed
+        self._pending = 0  # units handed to the journal and not yet committed or failed
         self._stopping = False
         self.task = asyncio.get_running_loop().create_task(self._run(), name=f"show-actor-{show_id}")
 
     @property
     def idle(self) -> bool:
-        """Nothing queued, nothing being committed, nobody watching: safe to retire."""
-        return not self._mailbox and self._pending == 0 and (self.feed is None or self.feed.subscribers == 0)
+        """Parked on an empty mailbox (so not loading, not deciding) with no commit in flight: safe to retire.
+
+        Subscribers do not count: the feed outlives the actor."""
+        parked = self._wakeup is not None and not self._wakeup.done()
+        return parked and not self._mailbox and self._pending == 0 and not self._stopping
+
+    @property
+    def loaded(self) -> bool:
+        """The state is in memory (not yet loaded, or dropped after a refused commit, otherwise)."""
+        return self._state is not None
+
+    @property
+    def next_expiry(self) -> float | None:
+        """Wall time of the earliest live hold's expiry, if the show has live holds."""
+        state = self._state
+        if state is None or not state.holds:
+            return None
+        return min(hold.expires_at for hold in state.holds.values())
+
+    def hold_users(self) -> set[int]:
+        state = self._state
+        return {hold.user_id for hold in state.holds.values()} if state is not None else set()
 
     @property
     def mailbox_depth(self) -> int:
@@ -175,6 +217,12 @@ class ShowActor:
         self._wake()
         await asyncio.shield(self.task)
 
+    def retire(self) -> None:
+        """End an idle actor: it holds no message and no commit, so nothing accepted can be dropped."""
+        assert self.idle, "only a parked actor with nothing in flight may be retired"
+        self._stopping = True
+        self._wake()
+
     def _wake(self) -> None:
         if self._wakeup is not None and not self._wakeup.done():
             self._wakeup.set_result(None)
@@ -183,7 +231,11 @@ class ShowActor:
         mailbox = self._mailbox
         loop = asyncio.get_running_loop()
         in_a_row = 0
+        reply: Reply_ | None = None
         try:
+            if self._after is not None:  # one live actor per show: the previous one must have ended
+                await asyncio.wait([self._after])
+                self._after = None
             while True:
                 if not mailbox:
                     if self._stopping:
@@ -200,40 +252,54 @@ class ShowActor:
                 command, reply = mailbox.popleft()
                 if reply.done():
                     continue
+                if isinstance(command, Reload):
+                    self._state = None
                 if self._state is None:
                     loaded = await self._load(reply)
                     if loaded is None:
                         return
                     if not loaded:
                         continue
-                if isinstance(command, Watch):
-                    self._watch(command, reply)
-                elif isinstance(command, Look):
-                    _resolve(reply, self.feed.snapshot())  # type: ignore[union-attr]
-                else:
-                    self._handle(command, reply)
+                try:
+                    if isinstance(command, Watch):
+                        self._watch(command, reply)
+                    elif isinstance(command, Look | Reload):
+                        _resolve(reply, self.feed.snapshot())  # type: ignore[union-attr]
+                    else:
+                        self._handle(command, reply)
+                except Exception as error:  # a bug must answer its caller and cost a reload, not the actor
+                    log.exception("show %d: deciding %r failed", self.show_id, command)
+                    _fail(reply, error)
+                    self._state = None
+                reply = None
         finally:
             self._stopping = True
+            if reply is not None:  # the message in hand when the actor ended (cancelled, or a load bug)
+                _fail(reply, ShuttingDown())
             for hold_id in list(self._expiry_timers):
                 self._unschedule_expiry(hold_id)
-            if self.feed is not None:
-                self.feed.close()
             while mailbox:
                 _fail(mailbox.popleft()[1], ShowNotFound() if self._show is None else ShuttingDown())
             self._on_exit(self)
 
     async def _load(self, reply: Reply_) -> bool | None:
         """True when loaded, False when storage failed (retry on the next message), None when the show is gone."""
-        assert self._pending == 0, "reloading while commits are in flight would lose them"
+        while self._pending:  # commits still in flight settle first: a reload must see them on disk
+            self._drained = asyncio.get_running_loop().create_future()
+            await self._drained
         try:
             snapshot = await self._store.load_show(self.show_id)
-        except StorageUnavailable as error:
+        except StorageUnavailable as error:  # what waits behind would wait as long again: refuse it too
             _fail(reply, error)
+            while self._mailbox:
+                _fail(self._mailbox.popleft()[1], error)
             return False
         if snapshot is None:
             _fail(reply, ShowNotFound())
             return None
+        assert self._pending == 0, "reloading while commits are in flight would lose them"
         self._show = snapshot.show
+        self._epoch = snapshot.epoch
         holds = [(h.id, Hold(h.user_id, h.seats, h.expires_at.timestamp())) for h in snapshot.holds]
         self._state = state = restore(
             snapshot.show.total_seats,
@@ -251,16 +317,15 @@ class ShowActor:
         if snapshot.ends_at is not None:
             state.check_in_until = snapshot.ends_at.timestamp()
         self.plan = ShowPlan(snapshot.layout, snapshot.prices)
-        if self.feed is None:
-            self.feed = ShowFeed(
-                self.show_id, snapshot.show.total_seats, state.holders, snapshot.journal_seq, state.held, state.blocked
-            )
-        else:
-            self.feed.resync(state.holders, state.held, state.blocked)
+        self.feed = self._open_feed(snapshot, state)
         for hold_id in list(self._expiry_timers):
             self._unschedule_expiry(hold_id)
-        for hold_id, hold in holds:  # holds that expired while the service was down go at once
-            self._schedule_expiry(hold_id, hold.expires_at)
+        now = time.time()
+        for hold_id, hold in holds:
+            if hold.expires_at <= now:  # expired while no actor ran: released before the first decision
+                self._handle(ReleaseHold(hold_id, None), asyncio.get_running_loop().create_future())
+            if hold_id in state.holds:  # not released (the journal was full): its timer retries at once
+                self._schedule_expiry(hold_id, hold.expires_at)
         return True
 
     def _watch(self, command: Watch, reply: Reply_) -> None:
@@ -303,15 +368,18 @@ class ShowActor:
         assert feed is not None
 
         def committed(ids: list[int | None]) -> None:
-            self._pending -= 1
-            assert state is self._state, "a committed record must belong to the live state"
-            booked_ids = [i for r, i in zip(unit, ids, strict=True) if isinstance(r, BookRecord) and i is not None]
-            order_id = record_order(state, tuple(booked_ids)) if booked_ids else 0
+            self._settled()
+            live = state is self._state  # False once the state was dropped; the reload reads this from disk
+            booked_ids = tuple(i for r, i in zip(unit, ids, strict=True) if isinstance(r, BookRecord) and i)
+            order_id = booked_ids[0] if booked_ids else 0  # an order is named by its first booking
+            if live and booked_ids:
+                record_order(state, booked_ids)
             bookings = []
             for record, booking_id in zip(unit, ids, strict=True):
                 if isinstance(record, BookRecord):
                     assert booking_id is not None
-                    record_booking_id(state, record.seat_number, booking_id)
+                    if live:
+                        record_booking_id(state, record.seat_number, booking_id)
                     feed.publish("booked", record.seat_number)
                     bookings.append(
                         Booking(booking_id, show, record.user_id, record.seat_number, "booked", now, order_id)
@@ -323,7 +391,8 @@ class ShowActor:
                 elif isinstance(record, HoldRecord):
                     for seat in record.seats:
                         feed.publish("held", seat)
-                    self._schedule_expiry(record.hold_id, record.expires_at.timestamp())
+                    if live:
+                        self._schedule_expiry(record.hold_id, record.expires_at.timestamp())
                 elif isinstance(record, HoldEndRecord):
                     self._unschedule_expiry(record.hold_id)
                     if record.status != "confirmed":  # a confirmed hold's seats are published as booked
@@ -342,12 +411,19 @@ class ShowActor:
             _resolve(reply, Reply(outcome, booking_id, first, seats, tuple(bookings), hold))
 
         def failed(error: Exception) -> None:
-            self._pending -= 1
             self._state = None  # what is on disk is the truth; reload before the next decision
-            _fail(reply, error if isinstance(error, (StorageUnavailable, Busy)) else StorageUnavailable(str(error)))
+            self._settled()
+            known = (StorageUnavailable, Busy, UserGone, ShowNotFound)
+            _fail(reply, error if isinstance(error, known) else StorageUnavailable(str(error)))
 
         self._pending += 1
-        self._journal.append(unit, committed, failed)
+        self._journal.append(unit, self._epoch, committed, failed)
+
+    def _settled(self) -> None:
+        self._pending -= 1
+        assert self._pending >= 0
+        if self._pending == 0 and self._drained is not None and not self._drained.done():
+            self._drained.set_result(None)
 
     def _records(self, state: SeatState, command: Command, now: datetime) -> list[Record]:
         show_id = self.show_id

@@ -15,3 +15,12 @@ class ShowNotFound(Exception):
 
 class ShuttingDown(Exception):
     pass
+
+
+class NotOwner(Exception):
+    """Cluster mode: another node decides for this show, so the request belongs there (nothing was changed)."""
+
+    def __init__(self, show_id: int, owner_url: str) -> None:
+        super().__init__(f"show {show_id} is decided by {owner_url}")
+        self.show_id = show_id
+        self.owner_url = owner_url

@@ -4,6 +4,10 @@ The actor publishes here only from commit callbacks, so nothing a subscriber see
 change gets the next per-show sequence number (continuing the count of the show's journal entries, so numbers
 survive a restart). Subscribers read from their own bounded queue; one that falls behind is dropped rather
 than slowing the actor, and reconnects with `since` to catch up from the recent history or a fresh snapshot.
+
+A feed outlives its actor: an idle actor is retired even while people watch its show, and the next actor of
+that show picks the feed up again. So watchers cost a feed each, never a live actor, and are bounded on their
+own: per show, and in total across shows (SubscriberTally).
 """
 
 from __future__ import annotations
@@ -81,6 +85,15 @@ class Subscription:
         return await self._queue.get()
 
 
+class SubscriberTally:
+    """Live subscriptions across all feeds of one engine, against one limit."""
+
+    def __init__(self, limit: int) -> None:
+        assert limit >= 1
+        self.limit = limit
+        self.count = 0
+
+
 class ShowFeed:
     def __init__(
         self,
@@ -93,6 +106,7 @@ class ShowFeed:
         history: int = 1024,
         buffer: int = 256,
         max_subscribers: int = 5000,
+        tally: SubscriberTally | None = None,
     ) -> None:
         self.show_id = show_id
         self.total_seats = total_seats
@@ -104,6 +118,7 @@ class ShowFeed:
         self._buffer = buffer
         self._max_subscribers = max_subscribers
         self._subscribers: set[Subscription] = set()
+        self._tally = tally if tally is not None else SubscriberTally(max_subscribers)
 
     @property
     def subscribers(self) -> int:
@@ -130,7 +145,7 @@ class ShowFeed:
         self._history.append(event)
         for subscription in list(self._subscribers):
             if not subscription.offer(event):
-                self._subscribers.discard(subscription)
+                self._leave(subscription)
                 subscription.close(dropped=True)
 
     def resync(self, booked: Iterable[int], held: Iterable[int] = (), blocked: Iterable[int] = ()) -> None:
@@ -153,7 +168,9 @@ class ShowFeed:
     def subscribe(self, since: int | None) -> tuple[list[SeatEvent | Snapshot], Subscription]:
         """What the subscriber missed (events after `since`, or a snapshot), and its live subscription."""
         if len(self._subscribers) >= self._max_subscribers:
-            raise Busy(f"the subscriber list of show {self.show_id}")
+            raise Busy(f"the subscriber list of show {self.show_id} ({self._max_subscribers})")
+        if self._tally.count >= self._tally.limit:
+            raise Busy(f"the limit of live subscribers ({self._tally.limit})")
         backlog: list[SeatEvent | Snapshot]
         oldest = self._history[0].seq if self._history else self.seq + 1
         if since is not None and since == self.seq:
@@ -164,11 +181,18 @@ class ShowFeed:
             backlog = [self.snapshot()]
         subscription = Subscription(self._buffer)
         self._subscribers.add(subscription)
+        self._tally.count += 1
         return backlog, subscription
 
     def unsubscribe(self, subscription: Subscription) -> None:
-        self._subscribers.discard(subscription)
+        self._leave(subscription)
         subscription.close()
+
+    def _leave(self, subscription: Subscription) -> None:
+        if subscription in self._subscribers:
+            self._subscribers.remove(subscription)
+            self._tally.count -= 1
+            assert self._tally.count >= 0
 
     def close(self) -> None:
         for subscription in list(self._subscribers):

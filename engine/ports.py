@@ -39,6 +39,7 @@ class ShowSnapshot:
     ends_at: datetime | None = None  # the start plus the film's duration
     orders: list[tuple[int, int]] = field(default_factory=list)  # (booking id, order id) where they differ
     checked_in: list[tuple[int, datetime]] = field(default_factory=list)  # (booking id, first scanned)
+    epoch: int = 0  # the owner epoch taken by this load: the journal writes the show only while it is current
 
 
 @dataclass(frozen=True, slots=True)
@@ -106,23 +107,39 @@ class StorageUnavailable(Exception):
     """The database could not commit or read; nothing was confirmed."""
 
 
+class StaleOwner(StorageUnavailable):
+    """The show was loaded again (by this process or another) since this change was decided: it was refused."""
+
+
+class UserGone(Exception):
+    """The change names a user who no longer exists (deleted since the token was checked); nothing was changed."""
+
+
 class Journal(Protocol):
     """Durable, ordered, write-ahead log of seat changes, committed in groups.
 
     `append` takes a unit: records that commit together or not at all (a multi-seat booking, a confirmed hold).
     It never blocks: callers ask `has_room` first. Exactly one of the callbacks runs for each unit, after
-    the transaction that holds it has committed or failed. Records are committed in the order appended. When a
-    commit fails, every record not yet committed fails too, since later ones may rest on the failed ones.
+    the transaction that holds it has committed or failed. Records are committed in the order appended.
+    `epoch` is the owner epoch the deciding actor loaded its show with: a unit whose show has been loaded again
+    since is refused with StaleOwner (the fence that keeps two deciders for one show from both committing).
+    A unit refused for its own data (its user was deleted: UserGone) fails alone. When the database is
+    unavailable, every record not yet committed fails too, since later ones may rest on the failed ones.
     """
 
-    def has_room(self) -> bool: ...
+    def has_room(self, records: int = 1) -> bool: ...
 
-    def append(self, unit: Sequence[Record], on_commit: OnCommit, on_fail: OnFail) -> None: ...
+    def append(self, unit: Sequence[Record], epoch: int, on_commit: OnCommit, on_fail: OnFail) -> None: ...
 
 
 class ShowStore(Protocol):
     async def load_show(self, show_id: int) -> ShowSnapshot | None:
-        """The show and all its bookings as committed; raises StorageUnavailable."""
+        """Take the show's next owner epoch, then read it and all its bookings as committed (after the epoch
+        is committed, so nothing a stale owner could still write is missing); raises StorageUnavailable."""
+        ...
+
+    async def missing_users(self, user_ids: Sequence[int]) -> set[int]:
+        """Those of `user_ids` that no longer exist; raises StorageUnavailable."""
         ...
 
     async def show_of_booking(self, booking_id: int) -> int | None:

@@ -1,10 +1,8 @@
-"""`cinema bench`: run the three benchmarks side by side and rewrite docs/BENCHMARKS.md with their figures.
+"""`cinema bench`: run the benchmarks and rewrite their sections of docs/BENCHMARKS.md.
 
-1. engine: durable book decisions/s in one process, group commit vs commit per booking, SQLite (and PostgreSQL
-   when CINEMA_TEST_POSTGRES_URL or --postgres is given), hot show and 1,000 shows;
-2. http: the booking endpoint vs a bare aiohttp handler under wrk, 200 connections;
-3. login storm: 200 concurrent logins (bcrypt cost 12) during the booking load.
-Also the ceiling of `cinema rush` itself, against the bare handler.
+Each benchmark writes its own section between `<!-- bench:NAME -->` and `<!-- /bench:NAME -->`, so running
+one (`--only http`) never erases another's figures, and the hand-written analysis outside the markers stays.
+To add a benchmark: a function `(args) -> markdown` and one line in BENCHES.
 """
 
 from __future__ import annotations
@@ -13,61 +11,32 @@ import argparse
 import asyncio
 import os
 import platform
+import re
 import shutil
-import subprocess
 import sys
-import time
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 
-from scripts import bench_engine, bench_http
-from scripts.rush import fire
-from scripts.server_process import free_port
+from scripts import bench_engine, bench_http, bench_rush
 
 ROOT = Path(__file__).resolve().parent.parent
 REPORT = ROOT / "docs" / "BENCHMARKS.md"
 
 
-def rush_ceiling(requests: int = 30_000, concurrency: int = 200) -> float:
-    """Requests/s the rush tool's timed loop reaches against the bare handler (both on this machine)."""
-    port = free_port()
-    bare = subprocess.Popen([sys.executable, "-m", "scripts.bare_server", "--port", str(port)], cwd=ROOT)
-    try:
-        time.sleep(1.5)
-
-        async def go() -> float:
-            headers = [{"Content-Type": "application/json"}]
-            seats = [1 + i % 1000 for i in range(requests)]
-            result = await fire(f"http://127.0.0.1:{port}", 1, seats, headers, concurrency)
-            assert result.statuses == {201: requests}, result.statuses
-            return requests / result.seconds
-
-        try:
-            import uvloop
-
-            rate = uvloop.run(go())
-        except ImportError:
-            rate = asyncio.run(go())
-    finally:
-        bare.terminate()
-        bare.wait(10)
-    print(f"rush  ceiling of cinema rush against the bare handler: {rate:,.0f} req/s", flush=True)
-    return rate
-
-
-def write_report(
-    engine: list[bench_engine.EngineFigure], http: bench_http.HttpFigures, ceiling: float, seconds: float
-) -> str:
-    cores = os.cpu_count()
-    machine = f"{cores} cores, {platform.machine()}, Python {platform.python_version()}, {platform.system()}"
+def stamp() -> str:
+    machine = f"{os.cpu_count()} cores, {platform.machine()}, Python {platform.python_version()}"
     date = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
+    return f"_Measured {date} on {machine}, a machine shared with other work: compare figures side by side only._"
+
+
+def engine_section(args: argparse.Namespace) -> str:
+    backends = ["sqlite", "postgresql"] if args.postgres else ["sqlite"]
+    figures = asyncio.run(bench_engine.run(backends, args.postgres, args.scale))
     lines = [
-        "# Benchmarks",
-        "",
-        f"Written by `cinema bench` (scripts/bench.py) on {date}; machine: {machine}. Every figure in a table",
-        "was measured in the same run as the figure it is compared with. Rerun with `cinema bench`.",
-        "",
         "## 1. Engine: durable book decisions per second (one process)",
+        "",
+        stamp(),
         "",
         "Each decision is a `BookingEngine.book` call that returns only after its journal record is committed",
         "(2,000 calls in flight). Group commit: up to 1,000 records per transaction; the baseline commits each",
@@ -77,66 +46,91 @@ def write_report(
         "|---|---|---|---|---|---|",
     ]
     pairs: dict[tuple[str, str], dict[str, bench_engine.EngineFigure]] = {}
-    for figure in engine:
+    for figure in figures:
         pairs.setdefault((figure.backend, figure.layout), {})[figure.mode] = figure
     for (backend, layout), modes in pairs.items():
         group, single = modes["group commit"], modes["commit per booking"]
-        ratio = group.per_second / single.per_second
         target = "≥ 100,000/s and ≥ 25x" if backend == "sqlite" else "-"
         lines.append(
             f"| {backend} | {layout} | {group.per_second:,.0f}/s ({group.commits} commits) | "
-            f"{single.per_second:,.0f}/s | {ratio:,.0f}x | {target} |"
+            f"{single.per_second:,.0f}/s | {group.per_second / single.per_second:,.0f}x | {target} |"
         )
-    real, bare, storm = http.real, http.bare, http.storm
-    share = real.per_second / bare.per_second
-    lines += [
+    return "\n".join(lines)
+
+
+def http_section(args: argparse.Namespace) -> str:
+    results = bench_http.run(args.seconds, args.pairs)
+    lines = [
+        "## 2. HTTP: `POST /shows/{id}/book/` beside a bare aiohttp handler on the same stack",
         "",
-        "## 2. HTTP: `POST /shows/{id}/book/` beside a bare aiohttp handler",
+        stamp(),
         "",
-        f"wrk, one thread, 200 connections, {real.seconds:.0f} s each, a different seat per request",
-        "(scripts/book.lua);",
-        f"the service on SQLite with {http.loop}; the bare handler (scripts/bare_server.py) parses the same JSON and",
-        "answers 201. Both are separate processes on this machine, beside wrk.",
+        f"wrk, one thread, {args.seconds} s per run, a token on every request and a seat never booked before",
+        "(scripts/book.lua). The service runs on SQLite with uvloop and orjson, every 201 committed before it is",
+        "sent; the bare handler (scripts/bare_server.py) runs on uvloop, parses the JSON body with orjson and answers",
+        f"201. {args.pairs} alternating pairs per connection count; each cell is the median (min-max) of the pairs.",
         "",
-        "| server | requests/s | p50 | p90 | p99 | max | non-2xx |",
+        "| connections | bare requests/s | book requests/s | **book / bare** | bare p99 | **book p99** | non-2xx |",
         "|---|---|---|---|---|---|---|",
     ]
-    for figure in (bare, real):
+    for pairs in results:
+        bare, book = pairs.a, pairs.b
         lines.append(
-            f"| {figure.label} | {figure.per_second:,.0f} | {figure.p50_ms:.1f} ms | {figure.p90_ms:.1f} ms | "
-            f"{figure.p99_ms:.1f} ms | {figure.max_ms:.1f} ms | {figure.non_2xx} |"
+            f"| {pairs.connections} | {pairs.rates(bare).format(',.0f')} | {pairs.rates(book).format(',.0f')} | "
+            f"**{pairs.ratios.format('.2f')}** | {pairs.p99(bare).format('.1f', ' ms')} | "
+            f"**{pairs.p99(book).format('.1f', ' ms')}** | {sum(f.non_2xx + f.errors for f in book)} |"
         )
-    lines += [
-        "",
-        f"**Book path / bare handler: {share:.0%}** (target ≥ 70%); **p99 {real.p99_ms:.1f} ms** (target < 50 ms).",
-        "",
-        "## 3. Login storm",
-        "",
-        "200 concurrent `POST /login` (bcrypt cost 12, on cores-1 threads) fired while wrk books as above.",
-        "",
-        "| figure | value |",
-        "|---|---|",
-        f"| booking requests/s during the storm | {storm.per_second:,.0f} |",
-        f"| booking p99 during the storm | {storm.p99_ms:.1f} ms "
-        f"(without storm {real.p99_ms:.1f} ms; target < 50 ms) |",
-        f"| login p99 | {http.login_p99_ms:,.0f} ms |",
-        "",
-        "## The load tester's own ceiling",
-        "",
-        f"`cinema rush`'s request loop against the bare handler, 200 in flight: **{ceiling:,.0f} requests/s**.",
-        "It shares this 2-core machine with the server it drives,",
-        "so a rush against the real service is bounded by both.",
-        "",
-        f"_Run took {seconds:.0f} s._",
-        "",
-    ]
-    REPORT.parent.mkdir(exist_ok=True)
-    text = "\n".join(lines)
-    notes = REPORT.with_name("BENCHMARKS.notes.md")
-    if notes.exists():  # hand-written analysis kept across reruns
-        text += "\n" + notes.read_text()
-    REPORT.write_text(text)
-    return text
+    lines += ["", "Targets: book / bare ≥ 0.70 (median) with book p99 < 50 ms, at 100 and at 200 connections."]
+    return "\n".join(lines)
+
+
+def storm_section(args: argparse.Namespace) -> str:
+    figures = bench_http.storm(args.seconds, args.storm_pairs)
+    pairs = figures.pairs
+    return "\n".join(
+        [
+            "## 3. Login storm",
+            "",
+            stamp(),
+            "",
+            f"{bench_http.STORM_USERS} concurrent `POST /login` (bcrypt cost 12, on cores-1 threads) fired one second",
+            f"into a wrk run ({pairs.connections} connections, {args.seconds} s) that books as above, alternating with",
+            f"the same run without logins; {len(pairs.a)} pairs, median (min-max).",
+            "",
+            "| figure | without logins | during the storm |",
+            "|---|---|---|",
+            f"| booking requests/s | {pairs.rates(pairs.a).format(',.0f')} | {pairs.rates(pairs.b).format(',.0f')} |",
+            f"| booking p99 | {pairs.p99(pairs.a).format('.1f', ' ms')} | {pairs.p99(pairs.b).format('.1f', ' ms')} |",
+            f"| during / without | | **{pairs.ratios.format('.2f')}** |",
+            f"| time until all {bench_http.STORM_USERS} logins answered | | "
+            f"{bench_http.Spread.of(figures.login_seconds).format('.0f', ' s')} |",
+            f"| login p99 | | {figures.login_p99_ms:,.0f} ms |",
+        ]
+    )
+
+
+def rush_section(_: argparse.Namespace) -> str:
+    return "\n".join(bench_rush.report_lines(bench_rush.ceiling(), stamp()))
+
+
+BENCHES: dict[str, Callable[[argparse.Namespace], str]] = {
+    "engine": engine_section,
+    "http": http_section,
+    "storm": storm_section,
+    "rush": rush_section,
+}
+
+
+def update_report(text: str, name: str, section: str) -> str:
+    """`text` with the section of bench `name` replaced, or added after the last bench section."""
+    begin, end = f"<!-- bench:{name} -->", f"<!-- /bench:{name} -->"
+    block = f"{begin}\n{section.strip()}\n{end}"
+    pattern = re.compile(re.escape(begin) + r".*?" + re.escape(end), re.S)
+    if pattern.search(text):
+        return pattern.sub(lambda _: block, text, count=1)
+    ends = list(re.finditer(r"<!-- /bench:[\w-]+ -->", text))
+    at = ends[-1].end() if ends else len(text)
+    return f"{text[:at].rstrip()}\n\n{block}\n{text[at:]}"
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -151,21 +145,32 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         default=os.environ.get("CINEMA_TEST_POSTGRES_URL"),
         help="PostgreSQL server URL for the engine benchmark (default: CINEMA_TEST_POSTGRES_URL)",
     )
-    parser.add_argument("--seconds", type=int, default=10, help="wrk duration per HTTP measurement")
+    parser.add_argument("--seconds", type=int, default=8, help="wrk duration per HTTP run")
+    parser.add_argument("--pairs", type=int, default=5, help="alternating pairs per HTTP comparison")
+    parser.add_argument("--storm-pairs", type=int, default=3, help="alternating pairs for the login storm")
     parser.add_argument("--scale", type=float, default=1.0, help="engine benchmark size (1.0 = 100,000 decisions)")
+    parser.add_argument(
+        "--only", default=",".join(BENCHES), help=f"comma-separated benchmarks to run (of {', '.join(BENCHES)})"
+    )
 
 
 def run(args: argparse.Namespace) -> int:
-    if shutil.which("wrk") is None:
+    names = [name.strip() for name in args.only.split(",") if name.strip()]
+    unknown = [name for name in names if name not in BENCHES]
+    if unknown or not names:
+        print(
+            f"cinema bench: unknown benchmark {', '.join(unknown) or '(none)'}; choose from {', '.join(BENCHES)}",
+            file=sys.stderr,
+        )
+        return 2
+    if shutil.which("wrk") is None and {"http", "storm"} & set(names):
         print("cinema bench: wrk is needed (apt-get install wrk)", file=sys.stderr)
         return 2
-    started = time.perf_counter()
-    backends = ["sqlite", "postgresql"] if args.postgres else ["sqlite"]
-    engine = asyncio.run(bench_engine.run(backends, args.postgres, args.scale))
-    http = bench_http.run(args.seconds)
-    ceiling = rush_ceiling()
-    write_report(engine, http, ceiling, time.perf_counter() - started)
-    print(f"cinema bench: wrote {REPORT}")
+    for name in names:
+        section = BENCHES[name](args)
+        text = REPORT.read_text() if REPORT.exists() else "# Benchmarks\n"
+        REPORT.write_text(update_report(text, name, section))  # after each bench: a late failure keeps the rest
+        print(f"cinema bench: wrote the {name} section of {REPORT}", flush=True)
     return 0
 
 

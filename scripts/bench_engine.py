@@ -88,7 +88,7 @@ async def measure(
     movie = await repository.create_movie("Bench", 100)
     per_show = -(-decisions // shows)
     show_ids = [
-        (await repository.create_show(movie, "B", datetime.now(UTC) + timedelta(days=1), per_show)).id
+        (await repository.create_show(movie.id, "B", datetime.now(UTC) + timedelta(days=1), per_show)).id
         for _ in range(shows)
     ]
     journal = GroupCommitJournal(engine, max_batch=max_batch, max_queue=max(in_flight * 2, 20_000))

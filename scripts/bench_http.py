@@ -1,35 +1,70 @@
-"""Benchmarks 2 and 3: the booking endpoint under wrk beside a bare aiohttp handler, and a login storm.
+"""The HTTP benchmarks: the booking endpoint under wrk beside a bare handler, the login storm, and A/B runs.
 
-Both servers run as their own processes on this machine, measured in the same run with the same wrk script
-(one wrk thread, 200 connections, a different seat on every request).
+Every comparison is made of alternating pairs in one run (the machine is shared and noisy, so only figures
+measured side by side mean much): wrk with one thread, a token on every request and a seat never booked before
+(scripts/book.lua). Servers are separate processes on this machine, beside wrk.
+
+`python -m scripts.bench_http --before REV` measures the booking path of git revision REV against the working
+tree the same way: how each change's effect in the history was measured.
 """
 
 from __future__ import annotations
 
+import argparse
 import asyncio
+import json
 import os
 import re
+import socket
+import statistics
 import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import aiohttp
 
 from scripts.server_process import ServerProcess, free_port
+
+ROOT = Path(__file__).resolve().parent.parent
+LUA = ROOT / "scripts" / "book.lua"
+SEATS_PER_SHOW = 10_000
+MAX_RATE = 25_000  # requests/s one server could reach here: enough fresh seats are prepared for it
+USER, PASSWORD = "bench-user", "bench-password"
+STORM_USERS = 200
+
+# Run inside the tree being measured (its own storage code), so an older revision gets its own schema.
+PREPARE = """
+import asyncio, json, sys
+from datetime import UTC, datetime, timedelta
 from storage.database import open_engine
 from storage.migrate import upgrade
 from storage.repository import Repository
 from web.passwords import PasswordHasher
 
-ROOT = Path(__file__).resolve().parent.parent
-LUA = ROOT / "scripts" / "book.lua"
-SEATS_PER_SHOW = 10_000
-SHOWS = 30
-USER, PASSWORD = "bench-user", "bench-password"
+async def main(url, shows, storm):
+    engine = open_engine(url)
+    await upgrade(engine)
+    repository = Repository(engine)
+    hasher = PasswordHasher(12)
+    digest = await hasher.hash(sys.argv[4])  # one hash for every user: hashing 200 at cost 12 takes a minute
+    hasher.close()
+    await repository.create_user(sys.argv[5], "bench@example.com", digest)
+    for n in range(storm):
+        await repository.create_user(f"storm-{n}", "storm@example.com", digest)
+    movie = await repository.create_movie("Benchmark", 120)
+    when = datetime.now(UTC) + timedelta(days=1)  # a show that has started takes no bookings
+    ids = [(await repository.create_show(movie.id, f"S{n}", when, SEATS)).id for n in range(shows)]
+    await engine.dispose()
+    print(json.dumps(ids))
+
+SEATS = int(sys.argv[6])
+asyncio.run(main(sys.argv[1], int(sys.argv[2]), int(sys.argv[3])))
+"""
 
 
 @dataclass
@@ -50,37 +85,181 @@ class WrkFigure:
 
 
 @dataclass
-class HttpFigures:
-    bare: WrkFigure
-    real: WrkFigure
-    storm: WrkFigure
-    logins: int
+class Target:
+    """A server under wrk, with the token and shows it books with; `used` moves past every seat already sent."""
+
+    label: str
+    url: str
+    token: str = "none"
+    shows: tuple[int, ...] = (1,)
+    used: int = 0
+
+
+@dataclass(frozen=True)
+class Spread:
+    low: float
+    median: float
+    high: float
+
+    @classmethod
+    def of(cls, values: list[float]) -> Spread:
+        assert values
+        return cls(min(values), statistics.median(values), max(values))
+
+    def format(self, spec: str, unit: str = "") -> str:
+        return f"{self.median:{spec}}{unit} ({self.low:{spec}}-{self.high:{spec}})"
+
+
+@dataclass
+class Pairs:
+    """Alternating runs of two targets at one connection count; `ratios` are b/a per pair."""
+
+    connections: int
+    a: list[WrkFigure]
+    b: list[WrkFigure]
+
+    @property
+    def ratios(self) -> Spread:
+        return Spread.of([b.per_second / a.per_second for a, b in zip(self.a, self.b, strict=True)])
+
+    @staticmethod
+    def rates(figures: list[WrkFigure]) -> Spread:
+        return Spread.of([f.per_second for f in figures])
+
+    @staticmethod
+    def p99(figures: list[WrkFigure]) -> Spread:
+        return Spread.of([f.p99_ms for f in figures])
+
+
+@dataclass
+class StormFigures:
+    pairs: Pairs  # a: booking alone, b: booking while the logins run
+    login_seconds: list[float]  # per storm: until the last of its logins was answered
     login_p99_ms: float
-    loop: str
 
 
-def wrk(
-    label: str, base_url: str, token: str, shows: list[int], start: int, seconds: int, connections: int = 200
-) -> WrkFigure:
-    return _collect(_start_wrk(base_url, token, shows, start, seconds, connections), label)
+def measure(target: Target, seconds: int, connections: int) -> WrkFigure:
+    figure = _collect(_start_wrk(target, seconds, connections), target.label)
+    target.used += figure.requests + 2 * connections  # requests in flight at the end are not counted
+    return figure
 
 
-async def prepare(url: str) -> list[int]:
-    engine = open_engine(url)
-    await upgrade(engine)
-    repository = Repository(engine)
-    hasher = PasswordHasher(12)
-    await repository.create_user(USER, "bench@example.com", await hasher.hash(PASSWORD))
-    for n in range(200):
-        await repository.create_user(f"storm-{n}", "storm@example.com", await hasher.hash(PASSWORD))
-    hasher.close()
-    movie = await repository.create_movie("Benchmark", 120)
-    shows = [
-        (await repository.create_show(movie, f"S{n}", datetime.now(UTC) + timedelta(days=1), SEATS_PER_SHOW)).id
-        for n in range(SHOWS)
-    ]
-    await engine.dispose()
-    return shows
+def alternate(a: Target, b: Target, pairs: int, seconds: int, connections: int) -> Pairs:
+    """`pairs` runs of each, alternating which goes first so that neither always runs on a warmer machine."""
+    result = Pairs(connections, [], [])
+    for n in range(pairs):
+        for target in (a, b) if n % 2 == 0 else (b, a):
+            (result.a if target is a else result.b).append(measure(target, seconds, connections))
+    print(
+        f"http  {connections} connections: {b.label} / {a.label} = {result.ratios.format('.2f')}; "
+        f"p99 {result.p99(result.b).format('.1f', ' ms')} vs {result.p99(result.a).format('.1f', ' ms')}",
+        flush=True,
+    )
+    return result
+
+
+def shows_needed(seconds: int, runs: int) -> int:
+    return -(-MAX_RATE * seconds * runs // SEATS_PER_SHOW) + 1
+
+
+@contextmanager
+def service(label: str, shows: int, root: Path = ROOT, loop: str = "uvloop") -> Iterator[Target]:
+    """A prepared database and a `cinema serve` process of the tree at `root`, logged in as the bench user."""
+    with tempfile.TemporaryDirectory(prefix="cinema-bench-http-") as scratch:
+        url = f"sqlite+aiosqlite:///{scratch}/bench.db"
+        prepared = subprocess.run(
+            [sys.executable, "-c", PREPARE, url, str(shows), str(STORM_USERS), PASSWORD, USER, str(SEATS_PER_SHOW)],
+            cwd=root,
+            capture_output=True,
+            text=True,
+            timeout=300,
+            check=True,
+        )
+        show_ids = tuple(json.loads(prepared.stdout.splitlines()[-1]))
+        server = ServerProcess(url, root=root, CINEMA_BCRYPT_ROUNDS="12", CINEMA_EVENT_LOOP=loop)
+        try:
+            server.wait_ready()
+            token, _ = asyncio.run(_login_once(server.url, USER))
+            target = Target(label, server.url, token, show_ids)
+            warm_up(target)
+            yield target
+        finally:
+            server.terminate()
+            server.close()
+
+
+@contextmanager
+def bare_handler() -> Iterator[Target]:
+    port = free_port()
+    process = subprocess.Popen([sys.executable, "-m", "scripts.bare_server", "--port", str(port)], cwd=ROOT)
+    try:
+        target = Target("bare handler (uvloop, orjson)", f"http://127.0.0.1:{port}")
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=1).close()
+                break
+            except OSError:
+                assert time.monotonic() < deadline and process.poll() is None, "the bare handler did not start"
+                time.sleep(0.1)
+        yield target
+    finally:
+        process.terminate()
+        process.wait(10)
+
+
+def warm_up(target: Target) -> None:
+    """Load the shows' actors and warm the caches: start-up is not what is measured."""
+    measure(target, 2, 50)
+
+
+def run(seconds: int = 8, pairs: int = 5, connections: tuple[int, ...] = (100, 200)) -> list[Pairs]:
+    """The booking path (b) against the bare handler (a)."""
+    shows = shows_needed(seconds, pairs * len(connections))
+    with ExitStack() as stack:
+        book = stack.enter_context(service("POST /shows/{id}/book/", shows))
+        bare = stack.enter_context(bare_handler())
+        return [alternate(bare, book, pairs, seconds, c) for c in connections]
+
+
+def storm(seconds: int = 8, pairs: int = 3, connections: int = 100) -> StormFigures:
+    """Booking alone (a) against booking while STORM_USERS logins (bcrypt cost 12) run at once (b)."""
+    with service("book", shows_needed(seconds, 2 * pairs)) as target:
+        result = Pairs(connections, [], [])
+        totals: list[float] = []
+        logins: list[float] = []
+        for n in range(pairs):
+            for stormy in (False, True) if n % 2 == 0 else (True, False):
+                if not stormy:
+                    result.a.append(measure(target, seconds, connections))
+                    continue
+                process = _start_wrk(target, seconds, connections)
+                started = time.perf_counter()
+                times = asyncio.run(login_storm(target.url, STORM_USERS))  # waits for every login
+                figure = _collect(process, "book during the login storm")
+                target.used += figure.requests + 2 * connections
+                result.b.append(figure)
+                totals.append(time.perf_counter() - started)
+                logins += times
+        logins.sort()
+        login_p99 = logins[int(0.99 * (len(logins) - 1))] * 1000
+    print(
+        f"storm booking during/alone = {result.ratios.format('.2f')}; {STORM_USERS} logins took "
+        f"{Spread.of(totals).format('.0f', ' s')}, login p99 {login_p99:,.0f} ms",
+        flush=True,
+    )
+    return StormFigures(result, totals, login_p99)
+
+
+def compare_revisions(before: str, seconds: int, pairs: int, connections: tuple[int, ...]) -> list[Pairs]:
+    """The booking path of git revision `before` (a) against the working tree (b)."""
+    shows = shows_needed(seconds, pairs * len(connections))
+    with tempfile.TemporaryDirectory(prefix="cinema-before-") as tree, ExitStack() as stack:
+        archive = subprocess.run(["git", "archive", before], cwd=ROOT, capture_output=True, check=True).stdout
+        subprocess.run(["tar", "-x", "-C", tree], input=archive, check=True)
+        old = stack.enter_context(service(f"book @ {before}", shows, Path(tree)))
+        new = stack.enter_context(service("book @ working tree", shows))
+        return [alternate(old, new, pairs, seconds, c) for c in connections]
 
 
 async def login(session: aiohttp.ClientSession, base: str, username: str) -> tuple[str, float]:
@@ -92,59 +271,29 @@ async def login(session: aiohttp.ClientSession, base: str, username: str) -> tup
 
 
 async def login_storm(base: str, count: int) -> list[float]:
-    async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=count)) as session:
-        await asyncio.sleep(2)  # let wrk reach its steady state first
+    """`count` logins at once, fired one second into a wrk run; the seconds each took."""
+    await asyncio.sleep(1)
+    timeout = aiohttp.ClientTimeout(total=600)
+    async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=count), timeout=timeout) as session:
         results = await asyncio.gather(*(login(session, base, f"storm-{n}") for n in range(count)))
-    return sorted(seconds for _, seconds in results)
+    return [seconds for _, seconds in results]
 
 
-def run(seconds: int = 10, loop: str = "uvloop") -> HttpFigures:
-    with tempfile.TemporaryDirectory(prefix="cinema-bench-http-") as scratch:
-        url = f"sqlite+aiosqlite:///{scratch}/bench.db"
-        shows = asyncio.run(prepare(url))
-        server = ServerProcess(url, CINEMA_BCRYPT_ROUNDS="12", CINEMA_EVENT_LOOP=loop)
-        bare_port = free_port()
-        bare = subprocess.Popen([sys.executable, "-m", "scripts.bare_server", "--port", str(bare_port)], cwd=ROOT)
-        try:
-            server.wait_ready()
-            time.sleep(1)
-            token = asyncio.run(_token(server.url))
-            used = 0
-            bare_figure = wrk("bare aiohttp handler", f"http://127.0.0.1:{bare_port}", token, shows, 0, seconds)
-            real_figure = wrk(f"POST /shows/{{id}}/book/ ({loop})", server.url, token, shows, used, seconds)
-            used += real_figure.requests + 1000
-            storm_seconds = max(seconds, 20)
-            wrk_process = _start_wrk(server.url, token, shows, used, storm_seconds)
-            logins = asyncio.run(login_storm(server.url, 200))
-            storm_figure = _collect(wrk_process, "book during 200 concurrent logins")
-            login_p99 = logins[int(0.99 * (len(logins) - 1))] * 1000
-            print(f"http  200 concurrent logins: p99 {login_p99:,.0f} ms, all {logins[-1]:.1f} s", flush=True)
-        finally:
-            bare.terminate()
-            bare.wait(10)
-            server.terminate()
-            server.close()
-    return HttpFigures(bare_figure, real_figure, storm_figure, 200, login_p99, loop)
-
-
-async def _token(base: str) -> str:
+async def _login_once(base: str, username: str) -> tuple[str, float]:
     async with aiohttp.ClientSession() as session:
-        token, _ = await login(session, base, USER)
-    return token
+        return await login(session, base, username)
 
 
-def _start_wrk(
-    base_url: str, token: str, shows: list[int], start: int, seconds: int, connections: int = 200
-) -> subprocess.Popen[str]:
+def _start_wrk(target: Target, seconds: int, connections: int) -> subprocess.Popen[str]:
     env = {
         **os.environ,
-        "BENCH_TOKEN": token,
-        "BENCH_SHOWS": ",".join(map(str, shows)),
+        "BENCH_TOKEN": target.token,
+        "BENCH_SHOWS": ",".join(map(str, target.shows)),
         "BENCH_SEATS": str(SEATS_PER_SHOW),
-        "BENCH_START": str(start),
+        "BENCH_START": str(target.used),
     }
     return subprocess.Popen(
-        ["wrk", "-t1", f"-c{connections}", f"-d{seconds}s", "--timeout", "10s", "-s", str(LUA), base_url],
+        ["wrk", "-t1", f"-c{connections}", f"-d{seconds}s", "--timeout", "10s", "-s", str(LUA), target.url],
         env=env,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
@@ -178,5 +327,20 @@ def _collect(process: subprocess.Popen[str], label: str) -> WrkFigure:
     return figure
 
 
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m scripts.bench_http", description=__doc__)
+    parser.add_argument("--before", help="a git revision: measure its booking path against the working tree")
+    parser.add_argument("--seconds", type=int, default=8)
+    parser.add_argument("--pairs", type=int, default=5)
+    parser.add_argument("--connections", default="100,200", help="comma-separated wrk connection counts")
+    args = parser.parse_args(argv)
+    connections = tuple(int(c) for c in args.connections.split(","))
+    if args.before:
+        compare_revisions(args.before, args.seconds, args.pairs, connections)
+    else:
+        run(args.seconds, args.pairs, connections)
+    return 0
+
+
 if __name__ == "__main__":
-    run(int(os.environ.get("BENCH_SECONDS", "10")), os.environ.get("CINEMA_EVENT_LOOP", "uvloop"))
+    sys.exit(main())

@@ -18,7 +18,9 @@ from scripts import bench, rush
 from storage.database import open_engine
 from storage.migrate import SchemaBehind, current_revision, ensure_current, head_revision, upgrade
 from storage.repository import Repository, UsernameTaken
+from web import serving
 from web.app import create_app
+from web.cluster import ClusterRefused, default_node_url, settings_problem
 from web.observability import configure_logging
 from web.passwords import PasswordHasher
 from web.settings import Settings
@@ -78,19 +80,42 @@ async def _with_repository(url: str, work: Callable[[Repository], Coroutine[Any,
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
-    settings = Settings.from_env(database_url=_database_url(args), migrate_on_start=args.migrate or None)
+    host = args.host or os.environ.get("CINEMA_HOST", "127.0.0.1")
+    port = int(args.port or os.environ.get("CINEMA_PORT", "8000"))
+    try:
+        settings = Settings.from_env(
+            database_url=_database_url(args),
+            migrate_on_start=args.migrate or None,
+            cluster_secret=args.cluster_secret,
+            node_url=args.node_url or os.environ.get("CINEMA_NODE_URL") or default_node_url(host, port),
+            lease_seconds=args.lease_seconds,
+        )
+    except ValueError as error:
+        print(f"cinema: {error}", file=sys.stderr)
+        return 2
+    problem = settings_problem(settings)
+    if problem is not None:
+        print(f"cinema: {problem}", file=sys.stderr)
+        return 2
     if not settings.migrate_on_start:
         try:
             asyncio.run(_check_schema(settings.database_url))
         except SchemaBehind as error:
             print(f"cinema: {error}", file=sys.stderr)
             return 2
-    host = args.host or os.environ.get("CINEMA_HOST", "127.0.0.1")
-    port = int(args.port or os.environ.get("CINEMA_PORT", "8000"))
-    print(f"cinema: serving on http://{host}:{port}/ (Swagger UI at /swagger/), database {_safe(settings)}")
     app = create_app(settings)
+    role = f", cluster node {settings.node_url}" if settings.cluster_secret else ""
+
+    async def announce(_: web.Application) -> None:  # after start-up succeeded, not before a refusal
+        print(f"cinema: serving on http://{host}:{port}/ (Swagger UI at /swagger/), database {_safe(settings)}{role}")
+
+    app.on_startup.append(announce)
     app.on_startup.append(_tune_gc)
-    web.run_app(app, host=host, port=port, print=None, access_log=None, loop=_event_loop())
+    try:
+        serving.run(app, settings, host, port, _event_loop())
+    except ClusterRefused as error:
+        print(f"cinema: {error}", file=sys.stderr)
+        return 2
     return 0
 
 
@@ -166,7 +191,7 @@ def cmd_seed_demo(args: argparse.Namespace) -> int:
                     )
                     screen = screens[name]
                     await repository.create_show(
-                        movie,
+                        movie.id,
                         name,
                         when,
                         screen.layout.total_seats,
@@ -237,6 +262,14 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--host", help="address to listen on (env CINEMA_HOST; default 127.0.0.1)")
     serve.add_argument("--port", type=int, help="port (env CINEMA_PORT; default 8000)")
     serve.add_argument("--migrate", action="store_true", help="upgrade the schema first if it is behind")
+    serve.add_argument(
+        "--cluster-secret",
+        help="shared by every node: cluster mode on (env CINEMA_CLUSTER_SECRET, better: a flag shows in ps)",
+    )
+    serve.add_argument("--node-url", help="how the other nodes reach this one (env CINEMA_NODE_URL; default host:port)")
+    serve.add_argument(
+        "--lease-seconds", type=float, help="a silent node loses its place after this (env CINEMA_LEASE_SECONDS; 5)"
+    )
     command("migrate", cmd_migrate, "Create or upgrade the database schema to the latest version")
     command("seed-demo", cmd_seed_demo, "Add demo screens, movies, priced shows, a demo user and door staff")
     admin = command("create-admin", cmd_create_admin, "Create an admin user, or make an existing user admin")

@@ -34,7 +34,8 @@ def run_cinema(args: list[str], database_url: str, **extra: str) -> subprocess.C
 
 
 class ServerProcess:
-    def __init__(self, database_url: str, *args: str, **extra: str) -> None:
+    def __init__(self, database_url: str, *args: str, root: Path = ROOT, **extra: str) -> None:
+        """`root`: the source tree to run (benchmarks compare an older revision's checkout with this one)."""
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.log = ROOT / ".pytest_cache" / f"server-{self.port}.log"
@@ -43,7 +44,7 @@ class ServerProcess:
         self.process = subprocess.Popen(
             [*CINEMA, "serve", "--port", str(self.port), *args],
             env=cinema_env(database_url, **extra),
-            cwd=ROOT,
+            cwd=root,
             stdout=self._out,
             stderr=subprocess.STDOUT,
         )

@@ -4,6 +4,14 @@ Records wait in one bounded queue. The writer takes up to `max_batch` of them an
 (cancels, then bookings, then the journal rows: one multi-row statement each); only after the commit does it run
 each record's callback. While one transaction is in flight the queue fills, so the busier the service, the
 larger the batches.
+
+Each transaction first runs one statement (whatever the batch's size) that takes the batch's booking ids from
+the database and checks the fence: every show written must still carry the owner epoch its actor loaded with.
+The rows read are locked against a new owner (FOR SHARE on PostgreSQL; on SQLite the transaction holds the
+write lock from BEGIN IMMEDIATE), so an epoch taken later waits for this commit and then reads it. Units of
+stale shows are refused (StaleOwner) and the rest committed. A batch that fails on its data (a constraint, a
+deleted user's foreign key) is split in halves until the offending units stand alone; only they fail, each
+with an answer fitting its cause. An unavailable database fails the batch and every unit queued behind it.
 """
 
 from __future__ import annotations
@@ -12,16 +20,17 @@ import asyncio
 import logging
 import time
 from collections import deque
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 
 import orjson
-from sqlalchemy import func, select
+from sqlalchemy import Connection, event, func, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from engine.errors import ShowNotFound
 from engine.ports import (
     BlockRecord,
     BookRecord,
@@ -32,30 +41,51 @@ from engine.ports import (
     OnCommit,
     OnFail,
     Record,
+    StaleOwner,
     StorageUnavailable,
+    UserGone,
 )
 from storage.database import is_unavailable, open_sync_sqlite
-from storage.models import Booking, JournalEntry
+from storage.models import Show, User
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
-Unit = tuple[tuple[Record, ...], OnCommit, OnFail]
 
-BOOKINGS = Booking.__table__
-JOURNAL = JournalEntry.__table__
 
-NEXT_BOOKING_ID = select(func.coalesce(func.max(BOOKINGS.c.id), 0) + 1)
+@dataclass(slots=True)
+class Unit:
+    """Records that commit together or not at all, decided by one actor holding `epoch` for `show_id`."""
+
+    records: tuple[Record, ...]
+    show_id: int
+    epoch: int
+    on_commit: OnCommit
+    on_fail: OnFail
+
+
+Fences = dict[int, int]  # show id -> the owner epoch its units were decided under
+
+
+class StaleShows(Exception):
+    """The fence check found shows whose owner epoch moved on; the transaction was rolled back."""
+
+    def __init__(self, show_ids: set[int]) -> None:
+        super().__init__(f"shows {sorted(show_ids)} have a newer owner")
+        self.show_ids = show_ids
 
 
 @dataclass(slots=True)
 class JournalStats:
     batches: int = 0
     records: int = 0
-    failed_batches: int = 0
+    failed_batches: int = 0  # refused whole because the database was unavailable
     largest_batch: int = 0
     last_commit_seconds: float = 0.0
     commit_seconds: float = 0.0  # summed over committed batches
     last_error: str | None = None
+    stale_units: int = 0  # refused by the owner-epoch fence
+    refused_units: int = 0  # refused alone for their own data (deleted user, constraint)
+    isolation_commits: int = 0  # extra transactions spent finding refused units
 
 
 class GroupCommitJournal:
@@ -66,7 +96,9 @@ class GroupCommitJournal:
         max_batch: int = 1000,
         max_queue: int = 20_000,
         observer: Callable[[int, float], None] | None = None,
+        fence: bool = True,
     ) -> None:
+        """`fence=False` skips the owner-epoch check: only for measuring what the check costs."""
         assert 1 <= max_batch <= max_queue
         self._max_batch = max_batch
         self._max_queue = max_queue
@@ -75,15 +107,12 @@ class GroupCommitJournal:
         self._wake = asyncio.Event()
         self._closing = False
         self._task: asyncio.Task[None] | None = None
+        self._fence = fence
         self._writer = (
             _SqliteWriter(engine.url.render_as_string(False))
             if engine.dialect.name == "sqlite"
             else (_AsyncWriter(engine))
         )
-        # Booking ids are handed out here, not by the database: one plain multi-row INSERT per batch is far
-        # cheaper than INSERT ... RETURNING, which SQLite can only keep in order one row at a time. This writer
-        # is the only one that inserts bookings; after a failed batch the next id is read again.
-        self._next_booking_id: int | None = None
         self.stats = JournalStats()
         self._observer = observer  # told (records, seconds) after each committed batch
 
@@ -110,9 +139,11 @@ class GroupCommitJournal:
     def has_room(self, records: int = 1) -> bool:
         return not self._closing and self._queued + records <= self._max_queue
 
-    def append(self, unit: Sequence[Record], on_commit: OnCommit, on_fail: OnFail) -> None:
+    def append(self, unit: Sequence[Record], epoch: int, on_commit: OnCommit, on_fail: OnFail) -> None:
         assert unit and self.has_room(len(unit)), "callers must check has_room() first"
-        self._queue.append((tuple(unit), on_commit, on_fail))
+        show_id = unit[0].show_id
+        assert all(r.show_id == show_id for r in unit), "a unit belongs to one show"
+        self._queue.append(Unit(tuple(unit), show_id, epoch, on_commit, on_fail))
         self._queued += len(unit)
         self._wake.set()
 
@@ -126,63 +157,105 @@ class GroupCommitJournal:
                 await self._wake.wait()
                 continue
             batch = [queue.popleft()]  # whole units only: a unit commits entirely or not at all
-            records = list(batch[0][0])
-            while queue and len(records) + len(queue[0][0]) <= self._max_batch:
+            size = len(batch[0].records)
+            while queue and size + len(queue[0].records) <= self._max_batch:
                 batch.append(queue.popleft())
-                records.extend(batch[-1][0])
-            self._queued -= len(records)
-            started = time.perf_counter()
+                size += len(batch[-1].records)
+            self._queued -= size
+            parts = [batch]  # what is still to commit, in order
             try:
-                ids = await self._commit(records)
+                while parts:
+                    await self._commit_part(parts)
             except Exception as error:  # every fault must reach the waiting callers, never kill the writer
-                self._fail(batch, error)
-                continue
-            self.stats.batches += 1
-            self.stats.records += len(records)
-            self.stats.largest_batch = max(self.stats.largest_batch, len(records))
-            self.stats.last_commit_seconds = time.perf_counter() - started
-            self.stats.commit_seconds += self.stats.last_commit_seconds
-            self.stats.last_error = None
-            if self._observer is not None:
-                self._observer(len(records), self.stats.last_commit_seconds)
-            position = 0
-            for unit, on_commit, _ in batch:
-                on_commit(ids[position : position + len(unit)])
-                position += len(unit)
+                self._fail([unit for part in parts for unit in part], error)
 
-    def _fail(self, batch: list[Unit], error: Exception) -> None:
-        self._next_booking_id = None
+    async def _commit_part(self, parts: list[list[Unit]]) -> None:
+        """Commit parts[0], or refuse what in it is stale or poisoned and put the rest back in front.
+
+        Raises only when the database is unavailable (parts[0] still holds what was not committed)."""
+        part = parts[0]
+        records = [record for unit in part for record in unit.records]
+        fences = {unit.show_id: unit.epoch for unit in part} if self._fence else {}
+        started = time.perf_counter()
+        try:
+            ids = await self._writer.write(records, fences)
+        except StaleShows as stale:
+            parts[0] = [unit for unit in part if unit.show_id not in stale.show_ids]
+            self._refuse(
+                [unit for unit in part if unit.show_id in stale.show_ids],
+                StaleOwner("this show was taken over by a newer loader; nothing was changed"),
+            )
+            self.stats.stale_units += len(part) - len(parts[0])
+            self.stats.isolation_commits += 1
+            if not parts[0]:
+                parts.pop(0)
+            return
+        except Exception as error:
+            if is_unavailable(error):
+                raise
+            self.stats.isolation_commits += 1
+            if len(part) > 1:  # the data of some unit in it is refused: halve until it stands alone
+                middle = len(part) // 2
+                parts[0:1] = [part[:middle], part[middle:]]
+                return
+            parts.pop(0)
+            cause = await self._cause(part[0], error)
+            self.stats.refused_units += 1
+            if isinstance(cause, StorageUnavailable):  # not explained by the unit's own data: not ready
+                self.stats.last_error = f"{type(error).__name__}: {error}"
+            log.warning("journal refused one unit of show %d: %s (%s)", part[0].show_id, cause, error.__class__)
+            self._refuse(part, cause)
+            return
+        parts.pop(0)
+        seconds = time.perf_counter() - started
+        self.stats.batches += 1
+        self.stats.records += len(records)
+        self.stats.largest_batch = max(self.stats.largest_batch, len(records))
+        self.stats.last_commit_seconds = seconds
+        self.stats.commit_seconds += seconds
+        self.stats.last_error = None
+        if self._observer is not None:
+            self._observer(len(records), seconds)
+        position = 0
+        for unit in part:
+            unit.on_commit(ids[position : position + len(unit.records)])
+            position += len(unit.records)
+
+    async def _cause(self, unit: Unit, error: Exception) -> Exception:
+        """What to tell the callers of a unit whose data the database refused."""
+        users = sorted({record.user_id for record in unit.records})
+        missing_users, show_exists = await self._writer.look_up(users, unit.show_id)
+        if not show_exists:
+            return ShowNotFound()
+        if missing_users:
+            return UserGone("the account no longer exists")
+        return StorageUnavailable(f"the change could not be saved ({type(error).__name__}); nothing was changed")
+
+    @staticmethod
+    def _refuse(units: list[Unit], error: Exception) -> None:
+        for unit in units:
+            unit.on_fail(error)
+
+    def _fail(self, units: list[Unit], error: Exception) -> None:
         # Units still queued were decided on top of the failed ones: they fail too, and the actors reload.
-        failed = batch + list(self._queue)
+        failed = units + list(self._queue)
         self._queue.clear()
         self._queued = 0
         self.stats.failed_batches += 1
         self.stats.last_error = f"{type(error).__name__}: {error}"
         if is_unavailable(error):
-            log.warning("journal commit failed, %d records refused: %s", len(failed), self.stats.last_error)
+            log.warning("journal commit failed, %d units refused: %s", len(failed), self.stats.last_error)
         else:
-            log.exception("journal commit failed unexpectedly, %d records refused", len(failed))
-        unavailable = StorageUnavailable("the booking could not be saved; nothing was booked or cancelled")
-        for _, _, on_fail in failed:
-            on_fail(unavailable)
-
-    async def _commit(self, records: list[Record]) -> list[int | None]:
-        first_id = self._next_booking_id
-        if first_id is None:
-            first_id = await self._writer.next_booking_id()
-        ids, statements = _plan(records, first_id, self._writer.sql)
-        await self._writer.write(statements)
-        self._next_booking_id = first_id + sum(isinstance(r, BookRecord) for r in records)
-        return ids
+            log.exception("journal commit failed unexpectedly, %d units refused", len(failed))
+        self._refuse(failed, StorageUnavailable("the booking could not be saved; nothing was booked or cancelled"))
 
 
 Statement = tuple[str, Any, int | None]  # sql, parameters (a list of tuples: executemany), the row count it must report
 
 
-def _plan(records: list[Record], first_id: int, sql: _BatchSql) -> tuple[list[int | None], list[Statement]]:
+def _plan(records: list[Record], new_ids: Iterator[int], sql: _BatchSql) -> tuple[list[int | None], list[Statement]]:
     """The booking ids of a batch and the statements that write it, in order."""
     stamp = sql.stamp
-    new_ids = iter(range(first_id, first_id + len(records)))
     ids: list[int | None] = [
         next(new_ids)
         if isinstance(r, BookRecord)
@@ -252,6 +325,18 @@ def _check(statement: Statement, rowcount: int) -> None:
         raise RuntimeError(f"{statement[2]} changes matched {rowcount} rows: {statement[0][:40]}")
 
 
+def _check_fences(fences: Fences, owners: dict[int, int]) -> None:
+    stale = {show_id for show_id, epoch in fences.items() if owners.get(show_id) != epoch}
+    if stale:
+        raise StaleShows(stale)
+
+
+def _look_up(conn: Connection, user_ids: list[int], show_id: int) -> tuple[set[int], bool]:
+    found = set(conn.execute(select(User.id).where(User.id.in_(user_ids))).scalars())
+    show = conn.execute(select(func.count()).select_from(Show).where(Show.id == show_id)).scalar_one()
+    return set(user_ids) - found, show > 0
+
+
 class _AsyncWriter:
     """PostgreSQL: the batch's statements on one pooled asyncpg connection, in one transaction."""
 
@@ -261,17 +346,42 @@ class _AsyncWriter:
         self._engine = engine
         self.sql = POSTGRESQL
 
-    async def next_booking_id(self) -> int:
-        async with self._engine.connect() as conn:
-            return (await conn.execute(NEXT_BOOKING_ID)).scalar_one()
-
-    async def write(self, statements: list[Statement]) -> None:
+    async def write(self, records: list[Record], fences: Fences) -> list[int | None]:
+        books = sum(isinstance(r, BookRecord) for r in records)
         async with self._engine.begin() as conn:
+            new_ids: Iterator[int] = iter(())
+            if fences or books:
+                rows = (await conn.exec_driver_sql(PG_CLAIM, (list(fences), books))).all()
+                new_ids = iter(sorted(value for show_id, value in rows if show_id is None))
+                _check_fences(fences, {show_id: value for show_id, value in rows if show_id is not None})
+            ids, statements = _plan(records, new_ids, self.sql)
             for statement in statements:
                 _check(statement, (await conn.exec_driver_sql(statement[0], statement[1])).rowcount)
+        return ids
+
+    async def look_up(self, user_ids: list[int], show_id: int) -> tuple[set[int], bool]:
+        """Which of `user_ids` no longer exist, and whether the show does."""
+        async with self._engine.connect() as conn:
+            return await conn.run_sync(_look_up, user_ids, show_id)
 
     async def close(self) -> None:
         pass
+
+
+# One statement per batch: the shows' owner epochs, locked FOR SHARE until commit (a new owner's epoch update
+# waits for it), and the batch's booking ids from the sequence (safe across writers). Rows with a show id are
+# epochs; rows without one are ids.
+PG_CLAIM = (
+    "WITH owners AS (SELECT show_id, epoch FROM show_owners WHERE show_id = ANY($1::int[]) FOR SHARE) "
+    "SELECT show_id, epoch FROM owners "
+    "UNION ALL SELECT NULL, nextval('bookings_id_seq') FROM generate_series(1, $2::int)"
+)
+# SQLite: the transaction began IMMEDIATE, so it holds the write lock: max(id) + 1 is safe across writers, and
+# no new epoch can be committed until this transaction ends.
+SQLITE_CLAIM = (
+    "SELECT (SELECT coalesce(max(id), 0) FROM bookings), (SELECT json_group_object(show_id, epoch) "
+    "FROM show_owners WHERE show_id IN (SELECT value FROM json_each(?)))"
+)
 
 
 class _SqliteWriter:
@@ -283,14 +393,17 @@ class _SqliteWriter:
 
     def __init__(self, url: str) -> None:
         self._engine = open_sync_sqlite(url)
+        # BEGIN IMMEDIATE: take the write lock before the fence is read, not at the first write.
+        event.listen(self._engine, "connect", _driver_autocommit)
+        event.listen(self._engine, "begin", _begin_immediate)
         self._thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="journal-sqlite")
         self.sql = SQLITE
 
-    async def next_booking_id(self) -> int:
-        return await self._run(self._next_booking_id)
+    async def write(self, records: list[Record], fences: Fences) -> list[int | None]:
+        return await self._run(self._write, records, fences)
 
-    async def write(self, statements: list[Statement]) -> None:
-        await self._run(self._write, statements)
+    async def look_up(self, user_ids: list[int], show_id: int) -> tuple[set[int], bool]:
+        return await self._run(self._look_up, user_ids, show_id)
 
     async def close(self) -> None:
         await self._run(self._engine.dispose)
@@ -299,14 +412,26 @@ class _SqliteWriter:
     async def _run(self, fn: Callable[..., T], *args: Any) -> T:
         return await asyncio.get_running_loop().run_in_executor(self._thread, fn, *args)
 
-    def _next_booking_id(self) -> int:
+    def _look_up(self, user_ids: list[int], show_id: int) -> tuple[set[int], bool]:
         with self._engine.connect() as conn:
-            return conn.execute(NEXT_BOOKING_ID).scalar_one()
+            return _look_up(conn, user_ids, show_id)
 
-    def _write(self, statements: list[Statement]) -> None:
+    def _write(self, records: list[Record], fences: Fences) -> list[int | None]:
         with self._engine.begin() as conn:
+            top, owners = conn.exec_driver_sql(SQLITE_CLAIM, (orjson.dumps(list(fences)).decode(),)).one()
+            _check_fences(fences, {int(show_id): epoch for show_id, epoch in orjson.loads(owners).items()})
+            ids, statements = _plan(records, iter(range(top + 1, top + 1 + len(records))), self.sql)
             for statement in statements:
                 _check(statement, conn.exec_driver_sql(statement[0], statement[1]).rowcount)
+        return ids
+
+
+def _driver_autocommit(dbapi_connection: Any, _record: object) -> None:
+    dbapi_connection.isolation_level = None  # SQLAlchemy's begin event below says how a transaction starts
+
+
+def _begin_immediate(conn: Connection) -> None:
+    conn.exec_driver_sql("BEGIN IMMEDIATE")
 
 
 @dataclass(frozen=True, slots=True)

@@ -9,6 +9,7 @@ from sqlalchemy import (
     Boolean,
     CheckConstraint,
     DateTime,
+    Float,
     ForeignKey,
     Index,
     Integer,
@@ -189,6 +190,22 @@ class BlockedSeat(Base):
     seat_number: Mapped[int] = mapped_column(Integer, primary_key=True)
 
 
+class ShowOwner(Base):
+    """The fence of a show's one decider: the owner epoch its current actor loaded with.
+
+    Every load takes the next epoch; every journal batch checks, in its own transaction, that the shows it
+    writes still carry its actors' epochs, so a stale actor (of this process or another) can never commit.
+    A lease row per show: `owner` names the process, and `expires_at` is left for leases across nodes."""
+
+    __tablename__ = "show_owners"
+
+    show_id: Mapped[int] = mapped_column(ForeignKey("shows.id", ondelete="CASCADE"), primary_key=True)
+    epoch: Mapped[int] = mapped_column(BigInteger)
+    owner: Mapped[str] = mapped_column(String(200))
+    taken_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+
+
 class IdempotencyKey(Base):
     """The first answer to a request sent with an Idempotency-Key, replayed for retries for 24 hours."""
 
@@ -200,3 +217,21 @@ class IdempotencyKey(Base):
     status_code: Mapped[int | None] = mapped_column(Integer, nullable=True)  # None while the first is running
     body: Mapped[str | None] = mapped_column(Text, nullable=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
+
+
+class ClusterNode(Base):
+    """A `cinema serve` node in cluster mode; alive while its heartbeat keeps `expires_at` ahead of the
+    database clock (the one clock every node shares)."""
+
+    __tablename__ = "cluster_nodes"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    url: Mapped[str] = mapped_column(String(255))  # how the other nodes reach this one
+    # HMAC-SHA256 of fixed labels under the cluster and JWT secrets: a node started with other secrets than
+    # the live nodes' is refused, without any secret being stored.
+    secret_check: Mapped[str] = mapped_column(String(64))
+    jwt_check: Mapped[str] = mapped_column(String(64))
+    lease_seconds: Mapped[float] = mapped_column(Float)
+    started_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    heartbeat_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)

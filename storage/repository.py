@@ -2,21 +2,42 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+import os
+import socket
+import uuid
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from functools import wraps
 from typing import Any, ParamSpec, TypeVar
 
 import orjson
-from sqlalchemy import Row, func, select, update
+from sqlalchemy import Row, bindparam, func, select, text, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from engine.layout import Layout, Prices, layout_from_stored
 from engine.ports import ShowInfo, ShowSnapshot, StorageUnavailable, StoredHold
 from storage.database import is_unavailable
-from storage.models import BlockedSeat, Booking, IdempotencyKey, JournalEntry, Movie, Screen, SeatHold, Show, User
+from storage.models import (
+    BlockedSeat,
+    Booking,
+    IdempotencyKey,
+    JournalEntry,
+    Movie,
+    Screen,
+    SeatHold,
+    Show,
+    User,
+    UTCDateTime,
+)
+
+# Take the show's next owner epoch (the first is 1); no row comes back when the show does not exist.
+TAKE_EPOCH = text(
+    "INSERT INTO show_owners (show_id, epoch, owner, taken_at) SELECT id, 1, :owner, :now FROM shows WHERE id = :id "
+    "ON CONFLICT (show_id) DO UPDATE SET epoch = show_owners.epoch + 1, owner = excluded.owner, "
+    "taken_at = excluded.taken_at RETURNING epoch"
+).bindparams(bindparam("now", type_=UTCDateTime()))
 
 P = ParamSpec("P")
 T = TypeVar("T")
@@ -31,6 +52,10 @@ class ScreenNameTaken(Exception):
 
 
 class ScreenNotFound(Exception):
+    pass
+
+
+class MovieNotFound(Exception):
     pass
 
 
@@ -154,8 +179,10 @@ def _user_row(row: Row[Any] | None) -> UserRow | None:
 
 
 class Repository:
-    def __init__(self, engine: AsyncEngine) -> None:
+    def __init__(self, engine: AsyncEngine, node: str | None = None) -> None:
         self._engine = engine
+        # Who took a show's epoch, recorded beside it (for people and for leases across nodes later).
+        self.node = node or f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
 
     # --- users -------------------------------------------------------------------------------------------
     @unavailable_as_storage_error
@@ -260,7 +287,7 @@ class Repository:
     @unavailable_as_storage_error
     async def create_show(
         self,
-        movie: MovieRow,
+        movie_id: int,
         screen_name: str,
         date_time: datetime,
         total_seats: int,
@@ -273,8 +300,13 @@ class Repository:
         """Insert a show. On a screen, first lock the screen's row, then refuse an overlap (ScheduleClash):
         two admins scheduling the same screen at once are serialised by that lock, so one of them sees the other."""
         date_time = date_time.astimezone(UTC)  # answer with what a later read will return
-        ends_at = date_time + timedelta(minutes=movie.duration_minutes)
         async with self._engine.begin() as conn:
+            duration = (
+                await conn.execute(select(Movie.duration_minutes).where(Movie.id == movie_id))
+            ).scalar_one_or_none()
+            if duration is None:
+                raise MovieNotFound(movie_id)
+            ends_at = date_time + timedelta(minutes=duration)
             if screen_id is not None:
                 screens = Screen.__table__
                 locked = await conn.execute(
@@ -301,7 +333,7 @@ class Repository:
             result = await conn.execute(
                 Show.__table__.insert().returning(Show.__table__.c.id),
                 {
-                    "movie_id": movie.id,
+                    "movie_id": movie_id,
                     "screen_name": screen_name,
                     "date_time": date_time,
                     "total_seats": total_seats,
@@ -312,7 +344,7 @@ class Repository:
                     "currency": prices.currency if prices else None,
                 },
             )
-            return ShowInfo(result.scalar_one(), movie.id, screen_name, date_time, total_seats)
+            return ShowInfo(result.scalar_one(), movie_id, screen_name, date_time, total_seats)
 
     @unavailable_as_storage_error
     async def show(self, show_id: int) -> ShowInfo | None:
@@ -490,6 +522,14 @@ class Repository:
     # --- the engine's ShowStore --------------------------------------------------------------------------
     @unavailable_as_storage_error
     async def load_show(self, show_id: int) -> ShowSnapshot | None:
+        # The epoch is committed before anything is read: a batch of the previous owner either committed
+        # before (and is read below) or checks its epoch after, and is refused.
+        async with self._engine.begin() as conn:
+            epoch = (
+                await conn.execute(TAKE_EPOCH, {"id": show_id, "owner": self.node, "now": datetime.now(UTC)})
+            ).scalar_one_or_none()
+        if epoch is None:
+            return None
         async with self._engine.connect() as conn:
             show = (await conn.execute(select(*SHOW_COLUMNS).where(Show.id == show_id))).one_or_none()
             if show is None:
@@ -545,7 +585,14 @@ class Repository:
             ends_at,
             orders,
             checked_in,
+            epoch,
         )
+
+    @unavailable_as_storage_error
+    async def missing_users(self, user_ids: Sequence[int]) -> set[int]:
+        async with self._engine.connect() as conn:
+            found = set((await conn.execute(select(User.id).where(User.id.in_(user_ids)))).scalars())
+        return set(user_ids) - found
 
     @unavailable_as_storage_error
     async def show_of_hold(self, hold_id: str) -> int | None:

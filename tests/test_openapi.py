@@ -70,3 +70,38 @@ async def test_swagger_ui_is_served_locally(api: Api) -> None:
         assert len(await response.read()) > 100
     redirect = await api.client.get("/swagger", allow_redirects=False)
     assert redirect.status == 302 and redirect.headers["Location"] == "/swagger/"
+
+
+UNDOCUMENTED = ("/swagger", "/kiosk/static")  # the documentation itself and static files
+
+
+async def test_every_route_the_app_serves_is_documented_and_nothing_else(api: Api) -> None:
+    spec = await (await api.client.get("/swagger.json")).json()
+    documented = {(path, method) for path, operations in spec["paths"].items() for method in operations}
+    served = set()
+    for route in api.app.router.routes():
+        info = route.resource.get_info() if route.resource else {}
+        path = info.get("path") or info.get("formatter") or info.get("prefix", "")
+        if route.method in ("HEAD", "*") or path.startswith(UNDOCUMENTED):
+            continue
+        served.add((re.sub(r"\{(\w+):[^}]*\}", r"{\1}", path), route.method.lower()))
+    assert served == documented
+    assert {("/metrics", "get"), ("/healthz", "get"), ("/readyz", "get"), ("/kiosk/{id}", "get")} <= documented
+
+
+async def test_documented_statuses_and_headers(api: Api) -> None:
+    paths = (await (await api.client.get("/swagger.json")).json())["paths"]
+    events = paths["/shows/{id}/events"]["get"]
+    assert "text/event-stream" in events["responses"]["200"]["content"]
+    assert {"400", "404"} <= set(events["responses"])
+    for path in ("/shows/{id}/block/", "/shows/{id}/unblock/"):
+        assert {"401", "403", "404", "415"} <= set(paths[path]["post"]["responses"])
+    assert {"400", "401", "404", "409", "422"} <= set(paths["/bookings/{id}/cancel/"]["post"]["responses"])
+    assert {"400", "401", "404", "409", "422"} <= set(paths["/holds/{hold_id}/confirm/"]["post"]["responses"])
+    for path in ("/shows/{id}/book/", "/shows/{id}/hold/", "/holds/{hold_id}/confirm/", "/bookings/{id}/cancel/"):
+        names = [parameter["name"] for parameter in paths[path]["post"]["parameters"]]
+        assert "Idempotency-Key" in names, path
+    for path, operations in paths.items():
+        for method, operation in operations.items():
+            if "requestBody" in operation:
+                assert {"408", "413", "415"} <= set(operation["responses"]), (path, method)

@@ -12,7 +12,7 @@ from storage.database import open_engine
 from storage.journal import GroupCommitJournal
 from storage.migrate import ensure_current, upgrade
 from storage.repository import Repository
-from web import accounts, bookings, catalog, events, kiosk, observability, orders, screens, tickets
+from web import accounts, bookings, catalog, cluster, events, forwarding, kiosk, observability, orders, screens, tickets
 from web.auth import TOKENS, Tokens
 from web.context import ENGINE, HASHER, JOURNAL, LOGIN_LIMITS, REPOSITORY, SETTINGS, LoginLimits
 from web.errors import error_middleware
@@ -27,7 +27,13 @@ VERSION = "1.0.0"
 
 
 def create_app(settings: Settings) -> web.Application:
-    app = web.Application(middlewares=[observe, error_middleware], client_max_size=settings.max_body_bytes)
+    # Cluster mode only: a middleware on the hot path of a single node would cost it for nothing.
+    clustered = [forwarding.forward_to_owner] if settings.cluster_secret else []
+    app = web.Application(
+        middlewares=[observe, error_middleware, *clustered],
+        client_max_size=settings.max_body_bytes,
+        handler_args={"auto_decompress": False},  # web/requestbody.py decodes, with a bound and JSON errors
+    )
     app[SETTINGS] = settings
     app[METRICS] = Metrics()
     app[METRICS].watch(app)
@@ -49,6 +55,10 @@ def create_app(settings: Settings) -> web.Application:
     app.add_routes(events.routes)
     app.add_routes(observability.routes)
     app.add_routes(kiosk.routes)
+    app.add_routes(cluster.routes)
+    if settings.cluster_secret:
+        app.add_routes(cluster.internal_routes)  # undocumented: OpenApi3 lists only @docs handlers
+        app.add_routes(forwarding.routes)
     OpenApi3(app, VERSION)
     app.cleanup_ctx.append(_lifecycle)
     app.on_shutdown.append(_end_live_streams)
@@ -69,6 +79,10 @@ async def _lifecycle(app: web.Application) -> AsyncIterator[None]:
         if settings.migrate_on_start:
             await upgrade(database)
         await ensure_current(database)
+        await cluster.enter(app, database)
+        if settings.cluster_secret:
+            app[forwarding.FORWARDER] = forwarding.Forwarder(settings.cluster_secret)
+            await app[forwarding.FORWARDER].start()
         repository = Repository(database)
         journal = GroupCommitJournal(
             database,
@@ -77,14 +91,24 @@ async def _lifecycle(app: web.Application) -> AsyncIterator[None]:
             observer=app[METRICS].observe_batch,
         )
         journal.start()
-        timing = Timing(settings.cancel_cutoff_minutes * 60.0, settings.check_in_opens_minutes * 60.0)
-        limits = EngineLimits(mailbox_size=settings.mailbox_size, hold_seconds=settings.hold_seconds, timing=timing)
-        engine = BookingEngine(repository, journal, limits)
+        engine = BookingEngine(
+            repository,
+            journal,
+            EngineLimits(
+                mailbox_size=settings.mailbox_size,
+                hold_seconds=settings.hold_seconds,
+                user_recheck_seconds=settings.user_recheck_seconds,
+                timing=Timing(settings.cancel_cutoff_minutes * 60.0, settings.check_in_opens_minutes * 60.0),
+            ),
+        )
         app[REPOSITORY], app[JOURNAL], app[ENGINE], app[HASHER] = repository, journal, engine, hasher
         yield
         # Order matters: actors finish their mailboxes, then the journal commits the last batch.
         await engine.close()
         await journal.close()
     finally:
+        if forwarding.FORWARDER in app:
+            await app[forwarding.FORWARDER].close()
+        await cluster.leave(app)
         hasher.close()
         await database.dispose()

@@ -5,12 +5,14 @@ from __future__ import annotations
 import time
 import uuid
 from dataclasses import dataclass
+from typing import Any
 
 import jwt
 from aiohttp import web
 
 from web.context import REPOSITORY
 from web.errors import unauthorized
+from web.schemas import MAX_ID, canonical_int
 
 ALGORITHM = "HS256"
 TOKEN_CACHE_LIMIT = 50_000
@@ -21,6 +23,7 @@ class Principal:
     user_id: int
     username: str
     expires_at: float
+    token_id: str = ""  # the `jti`: refresh tokens are tracked by it
 
 
 class Tokens:
@@ -69,10 +72,10 @@ class Tokens:
             raise unauthorized(
                 f"Token is not an {kind} token." if kind == "access" else f"Token is not a {kind} token."
             )
-        try:
-            return Principal(int(claims["sub"]), str(claims.get("name", "")), float(claims["exp"]))
-        except (ValueError, TypeError):
-            raise unauthorized("Token is invalid.") from None
+        user_id = _claims_user(claims)
+        if user_id is None:
+            raise unauthorized("Token is invalid.")
+        return Principal(user_id, claims.get("name", ""), claims["exp"], claims.get("jti", ""))
 
     def cached(self, token: str) -> Principal | None:
         entry = self._verified.get(token)
@@ -84,6 +87,20 @@ class Tokens:
         if len(self._verified) >= TOKEN_CACHE_LIMIT:
             self._verified.clear()
         self._verified[token] = (principal, min(principal.expires_at, time.time() + self._recheck_seconds))
+
+
+def _claims_user(claims: dict[str, Any]) -> int | None:
+    """The user id of claims whose every field has its exact type (PyJWT accepts `"exp": "123"`), with `sub`
+    a canonical id that fits the id column; None otherwise."""
+    typed = (
+        all(type(claims[name]) is int for name in ("exp", "iat"))
+        and all(type(claims.get(name, "")) is str for name in ("sub", "type", "name", "jti"))
+        and len(claims.get("jti", "")) <= 64
+    )
+    if not typed:
+        return None
+    user_id = canonical_int(claims["sub"], MAX_ID)
+    return user_id if user_id else None
 
 
 TOKENS = web.AppKey("tokens", Tokens)

@@ -15,6 +15,7 @@ from web.auth import authenticate
 from web.catalog import show_brief
 from web.context import ENGINE, REPOSITORY, SETTINGS
 from web.errors import ApiError
+from web.idempotency import PARAMETER as IDEMPOTENCY_KEY
 from web.idempotency import idempotent
 from web.jsonio import json_response
 from web.ticket_codes import TICKETS, TicketCodes
@@ -118,6 +119,7 @@ def bookings_json(request: web.Request, show_id: int, bookings: tuple[Booking, .
     "seat without its wheelchair space",
 )
 @response_schema(schemas.Error, 422, description="Idempotency-Key reused with a different request")
+@docs(parameters=[IDEMPOTENCY_KEY])
 @routes.post(r"/shows/{id:\d+}/book/")
 async def book(request: web.Request) -> web.Response:
     principal = await authenticate(request)
@@ -163,6 +165,7 @@ def _bookings_answer(request: web.Request, show_id: int, bookings: tuple[Booking
 @response_schema(schemas.Error, 404, description="No such show")
 @response_schema(schemas.Error, 409, description="Some seats are not free (listed in `seats`)")
 @response_schema(schemas.Error, 422, description="Idempotency-Key reused with a different request")
+@docs(parameters=[IDEMPOTENCY_KEY])
 @routes.post(r"/shows/{id:\d+}/hold/")
 async def hold(request: web.Request) -> web.Response:
     principal = await authenticate(request)
@@ -194,6 +197,7 @@ async def hold(request: web.Request) -> web.Response:
 @response_schema(schemas.Error, 404, description="No such hold, or not yours")
 @response_schema(schemas.Error, 409, description="The hold has expired")
 @response_schema(schemas.Error, 422, description="Idempotency-Key reused with a different request")
+@docs(parameters=[IDEMPOTENCY_KEY])
 @routes.post(r"/holds/{hold_id:[0-9a-f]{32}}/confirm/")
 async def confirm_hold(request: web.Request) -> web.Response:
     principal = await authenticate(request)
@@ -226,6 +230,7 @@ async def release_hold(request: web.Request) -> web.Response:
 @response_schema(schemas.Error, 401, description="Not authenticated")
 @response_schema(schemas.Error, 404, description="No such booking, or not yours")
 @response_schema(schemas.Error, 409, description="Already cancelled, past the cancel cutoff, or scanned at the door")
+@docs(parameters=[IDEMPOTENCY_KEY])
 @routes.post(r"/bookings/{id:\d+}/cancel/")
 async def cancel(request: web.Request) -> web.Response:
     principal = await authenticate(request)

@@ -11,7 +11,7 @@ from aiohttp_apispec import docs, querystring_schema, request_schema, response_s
 
 from engine.layout import Layout, Prices, plain_layout
 from engine.ports import ShowInfo
-from storage.repository import ScheduleClash, ScreenNotFound, ShowListing
+from storage.repository import MovieNotFound, ScheduleClash, ScreenNotFound, ShowListing
 from web import schemas
 from web.auth import authenticate
 from web.context import REPOSITORY, SETTINGS
@@ -64,7 +64,13 @@ def _listing(item: ShowListing) -> dict[str, Any]:
 
 
 def _page_url(request: web.Request, page: int) -> str:
-    return str(request.url.update_query(page=page))
+    """Absolute, as the Django service answered, but on the configured public URL or the address this server
+    listens on: never the client's Host header, which would let anyone plant links in a cached page."""
+    base = request.app[SETTINGS].public_url
+    if not base:
+        host, port = request.transport.get_extra_info("sockname")[:2] if request.transport else ("localhost", 80)
+        base = f"{request.scheme}://{f'[{host}]' if ':' in host else host}:{port}"
+    return base + str(request.rel_url.update_query(page=page))
 
 
 @docs(tags=["movies"], summary="List movies, a page at a time", security=[])
@@ -164,7 +170,7 @@ async def create_show(request: web.Request) -> web.Response:
     cleaning = timedelta(minutes=request.app[SETTINGS].cleaning_minutes)
     try:
         show = await repository.create_show(
-            movie,
+            movie_id,
             screen_name,
             data["date_time"],
             total_seats,
@@ -173,6 +179,8 @@ async def create_show(request: web.Request) -> web.Response:
             prices=prices,
             cleaning=cleaning,
         )
+    except MovieNotFound:
+        raise ApiError(404, "Movie not found.") from None
     except ScreenNotFound:
         raise ApiError(404, "Screen not found.", code="unknown_screen") from None
     except ScheduleClash as clash:

@@ -9,7 +9,7 @@ from typing import Any
 from aiohttp import web
 
 from engine.errors import Busy, ShowNotFound, ShuttingDown
-from engine.ports import StorageUnavailable
+from engine.ports import StorageUnavailable, UserGone
 from web.jsonio import json_response
 
 log = logging.getLogger(__name__)
@@ -50,10 +50,15 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
         return error_response(error.status, error.reason, headers or None)
     except ShowNotFound:
         return error_response(404, "Show not found.")
+    except UserGone:  # deleted while a cached token still named it: the token is no good any more
+        return unauthorized("User not found.").response
     except Busy as error:
         return unavailable(f"The service is busy ({error}); try again shortly.", error.retry_after)
     except (StorageUnavailable, ShuttingDown):
         return unavailable("The booking store is unavailable; nothing was changed. Try again shortly.")
+    except ConnectionResetError:  # the client went away mid-answer: its business, not a server fault
+        log.info("client went away during %s %s", request.method, request.path[:200])
+        return error_response(499, "Client closed the connection.")
     except Exception:
-        log.exception("unhandled error on %s %s", request.method, request.path)
+        log.exception("unhandled error on %s %s", request.method, request.path[:200])
         return error_response(500, "Internal server error.")

@@ -20,6 +20,7 @@ from web.errors import ApiError
 from web.jsonio import json_response
 
 routes = web.RouteTableDef()
+MAX_SEQ = 2**63 - 1
 KEEPALIVE_SECONDS = 15.0  # an idle SSE stream writes a comment this often, which also detects a gone client
 
 
@@ -47,6 +48,7 @@ async def _seat_map(request: web.Request, show_id: int) -> dict[str, Any]:
 @request_schema(schemas.BlockRequest)
 @response_schema(schemas.SeatMap, 200, description="The seat map after the change")
 @response_schema(schemas.Error, 400, description="Invalid body or seat outside 1..total_seats")
+@response_schema(schemas.Error, 401, description="Not authenticated")
 @response_schema(schemas.Error, 403, description="Not an admin")
 @response_schema(schemas.Error, 404, description="No such show")
 @response_schema(schemas.Error, 409, description="Some seats are booked or held (listed in `seats`)")
@@ -59,6 +61,7 @@ async def block(request: web.Request) -> web.Response:
 @request_schema(schemas.BlockRequest)
 @response_schema(schemas.SeatMap, 200, description="The seat map after the change")
 @response_schema(schemas.Error, 400, description="Invalid body or seat outside 1..total_seats")
+@response_schema(schemas.Error, 401, description="Not authenticated")
 @response_schema(schemas.Error, 403, description="Not an admin")
 @response_schema(schemas.Error, 404, description="No such show")
 @routes.post(r"/shows/{id:\d+}/unblock/")
@@ -89,8 +92,17 @@ async def _set_blocked(request: web.Request, blocked: bool) -> web.Response:
     security=[],
 )
 @querystring_schema(schemas.EventsQuery)
-@response_schema(schemas.SeatMap, 200, description="text/event-stream, or a WebSocket")
+@docs(
+    responses={
+        "200": {
+            "description": "Server-Sent Events (`id`, `event`, `data` with a JSON seat map or change), or a WebSocket",
+            "content": {"text/event-stream": {"schema": {"type": "string"}}},
+        }
+    }
+)
+@response_schema(schemas.Error, 400, description="since is not a sequence number")
 @response_schema(schemas.Error, 404, description="No such show")
+@response_schema(schemas.Error, 503, description="Too many watchers of this show (see Retry-After)")
 @routes.get(r"/shows/{id:\d+}/events")
 async def events(request: web.Request) -> web.StreamResponse:
     show_id = schemas.path_id(request)
@@ -110,11 +122,8 @@ def _since(request: web.Request) -> int | None:
     raw = request.query.get("since") or request.headers.get("Last-Event-ID")
     if raw is None:
         return None
-    try:
-        since = int(raw)
-    except ValueError:
-        raise ApiError(400, "since must be an event sequence number.") from None
-    if since < 0:
+    since = schemas.canonical_int(raw, MAX_SEQ)
+    if since is None:
         raise ApiError(400, "since must be an event sequence number.")
     return since
 
@@ -166,9 +175,8 @@ async def _server_sent_events(
     response = web.StreamResponse(
         headers={"Content-Type": "text/event-stream", "Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
     )
-    await response.prepare(request)
-
     try:
+        await response.prepare(request)
         for item in backlog:
             await response.write(_sse_frame(item))
         while True:

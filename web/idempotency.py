@@ -17,9 +17,17 @@ from aiohttp import web
 
 from web.context import REPOSITORY
 from web.errors import ApiError
+from web.requestbody import read_body
 
 HEADER = "Idempotency-Key"
 KEEP_SECONDS = 24 * 3600
+PARAMETER = {  # for the OpenAPI document of every route that calls `idempotent`
+    "in": "header",
+    "name": HEADER,
+    "required": False,
+    "schema": {"type": "string", "minLength": 1, "maxLength": 255},
+    "description": "Retry safely: a repeat with the same key and body answers what the first answered (24 h)",
+}
 WAIT_SECONDS = 10.0  # how long a retry waits for the first attempt's answer
 POLL_SECONDS = 0.02
 
@@ -31,7 +39,7 @@ async def idempotent(request: web.Request, user_id: int, run: Callable[[], Await
     if not 1 <= len(key) <= 255 or not key.isprintable():
         raise ApiError(400, f"{HEADER} must be 1 to 255 printable characters.")
     digest = hashlib.sha256(
-        request.method.encode() + b" " + request.path.encode() + b"\n" + await request.read()
+        request.method.encode() + b" " + request.path.encode() + b"\n" + await read_body(request)
     ).hexdigest()
     repository = request.app[REPOSITORY]
     existing = await repository.claim_idempotency_key(user_id, key, digest, time.time() - KEEP_SECONDS)

@@ -13,6 +13,8 @@ from typing import Any
 
 import orjson
 from aiohttp import web
+from aiohttp_apispec import docs, response_schema
+from marshmallow import INCLUDE, Schema, fields
 from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
 from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
@@ -40,6 +42,16 @@ def _record_with_request_id(*args: Any, **kwargs: Any) -> logging.LogRecord:
 
 logging.setLogRecordFactory(_record_with_request_id)
 routes = web.RouteTableDef()
+TEXT = {"type": "string"}
+
+
+class Status(Schema):
+    class Meta:
+        unknown = INCLUDE
+
+    status = fields.String(required=True)
+    database = fields.String()
+    journal = fields.String()
 
 
 class Metrics:
@@ -179,17 +191,28 @@ def configure_logging(level: str, access_log_enabled: bool = False) -> None:
     access_log.setLevel(logging.INFO if access_log_enabled else logging.WARNING)
 
 
+@docs(
+    tags=["operations"],
+    summary="Prometheus metrics",
+    security=[],
+    responses={"200": {"description": "Prometheus text format", "content": {"text/plain": {"schema": TEXT}}}},
+)
 @routes.get("/metrics")
 async def metrics(request: web.Request) -> web.Response:
     body = generate_latest(request.app[METRICS].registry)
     return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE_LATEST})
 
 
+@docs(tags=["operations"], summary="Liveness: the process answers", security=[])
+@response_schema(Status, 200, description="Alive")
 @routes.get("/healthz")
 async def healthz(_: web.Request) -> web.Response:
     return json_response({"status": "ok"})
 
 
+@docs(tags=["operations"], summary="Readiness: the database answers and the journal writer runs", security=[])
+@response_schema(Status, 200, description="Ready")
+@response_schema(Status, 503, description="Not ready; each check says why")
 @routes.get("/readyz")
 async def readyz(request: web.Request) -> web.Response:
     checks = {"database": "ok", "journal": "ok"}

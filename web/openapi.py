@@ -14,6 +14,8 @@ from aiohttp_apispec import AiohttpApiSpec
 from aiohttp_apispec.utils import get_path_keys
 from apispec import APISpec
 
+from web.idempotency import HEADER
+
 TITLE = "Cinema seat booking"
 LOCATIONS = {"querystring": "query", "match_info": "path", "headers": "header", "cookies": "cookie"}
 INTEGER_ID = {"type": "integer", "minimum": 1}
@@ -76,9 +78,21 @@ class OpenApi3(AiohttpApiSpec):
             elif "schema" in response:
                 entry["content"] = {"application/json": {"schema": response["schema"]}}
             responses[code] = entry
-        # Answers any operation may give: a body over the size limit, and a busy or unreachable database.
-        if "requestBody" in operation:
-            responses.setdefault("413", {"description": "Request body too large", "content": ERROR_CONTENT})
+        # Answers the shared helpers give, so each route need not repeat them: every id route refuses an id it
+        # cannot hold; every body is size-, type- and time-checked (web/requestbody.py); every token is checked.
+        idempotent = any(parameter.get("name") == HEADER for parameter in parameters)
+        has_body = "requestBody" in operation
+        for code, description, applies in (
+            ("404", "Not found (or an id not written in canonical decimal)", "{" in url_path),
+            ("400", "Invalid Idempotency-Key header", idempotent),
+            ("422", "Idempotency-Key reused with a different request", idempotent),
+            ("401", "Not authenticated", operation["security"] != []),
+            ("408", "The request body did not arrive in time", has_body),
+            ("413", "Request body too large", has_body),
+            ("415", "The body is not application/json, or has an unsupported Content-Encoding", has_body),
+        ):
+            if applies:
+                responses.setdefault(code, {"description": description, "content": ERROR_CONTENT})
         responses.setdefault(
             "503",
             {"description": "Busy or storage unavailable; nothing changed (see Retry-After)", "content": ERROR_CONTENT},

@@ -13,9 +13,11 @@ from engine.layout import KINDS
 from web import jsonio
 from web.errors import ApiError
 from web.passwords import MAX_PASSWORD_BYTES
+from web.requestbody import read_body
 
 MAX_ID = 2**31 - 1  # ids and seat numbers are 32-bit integers on every backend
 MAX_SEATS = 10_000
+NO_NUL = validate.Regexp(r"^[^\x00]*$", error="Text must not contain NUL characters.")  # PostgreSQL refuses it
 USERNAME = validate.Regexp(r"^[\w.@+-]+\Z", error="Letters, digits and @/./+/-/_ only.")
 
 
@@ -31,17 +33,17 @@ def _bcrypt_sized(password: str) -> None:
 
 class SignupRequest(Request):
     username = fields.String(required=True, validate=[validate.Length(1, 150), USERNAME])
-    email = fields.Email(required=True, validate=validate.Length(max=254))
-    password = fields.String(required=True, validate=[validate.Length(min=8), _bcrypt_sized], load_only=True)
+    email = fields.Email(required=True, validate=[validate.Length(max=254), NO_NUL])
+    password = fields.String(required=True, validate=[validate.Length(min=8), _bcrypt_sized, NO_NUL], load_only=True)
 
 
 class LoginRequest(Request):
-    username = fields.String(required=True, validate=validate.Length(1, 150))
-    password = fields.String(required=True, validate=validate.Length(1, 1024), load_only=True)
+    username = fields.String(required=True, validate=[validate.Length(1, 150), NO_NUL])
+    password = fields.String(required=True, validate=[validate.Length(1, 1024), NO_NUL], load_only=True)
 
 
 class RefreshRequest(Request):
-    refresh = fields.String(required=True, validate=validate.Length(1, 4096))
+    refresh = fields.String(required=True, validate=[validate.Length(1, 4096), NO_NUL])
 
 
 MAX_SEATS_PER_REQUEST = 10  # a family, not a block booking
@@ -54,14 +56,18 @@ def _distinct(seats: list[int]) -> None:
 
 
 def seat_list(most: int) -> fields.List:
-    return fields.List(SEAT, required=True, validate=[validate.Length(1, most), _distinct])
+    return fields.List(
+        SEAT, required=True, validate=[validate.Length(1, most), _distinct], metadata={"uniqueItems": True}
+    )
 
 
 class BookRequest(Request):
     """One of: the seed's `seat_number`, several `seat_numbers` (all or none), or `count` best adjacent seats."""
 
     seat_number = fields.Integer(strict=True, validate=validate.Range(1, MAX_ID))
-    seat_numbers = fields.List(SEAT, validate=[validate.Length(1, MAX_SEATS_PER_REQUEST), _distinct])
+    seat_numbers = fields.List(
+        SEAT, validate=[validate.Length(1, MAX_SEATS_PER_REQUEST), _distinct], metadata={"uniqueItems": True}
+    )
     count = fields.Integer(strict=True, validate=validate.Range(1, MAX_SEATS_PER_REQUEST))
     wheelchair = fields.Integer(
         strict=True,
@@ -85,8 +91,21 @@ class BlockRequest(Request):
     seat_numbers = seat_list(MAX_SEATS)
 
 
+FIRST_YEAR, LAST_YEAR = 1900, 9998  # PostgreSQL and Python both hold these, whatever the offset
+
+
+def _storable_time(value: datetime) -> None:
+    """`0001-01-01T00:00:00+14:00` is valid ISO 8601 but has no UTC equivalent; it once answered 500."""
+    try:
+        year = value.astimezone(UTC).year
+    except OverflowError:
+        year = 0
+    if not FIRST_YEAR <= year <= LAST_YEAR:
+        raise ValidationError(f"The time must fall in the years {FIRST_YEAR} to {LAST_YEAR} (UTC).")
+
+
 class RowRequest(Request):
-    label = fields.String(required=True, validate=validate.Length(1, 8))
+    label = fields.String(required=True, validate=[validate.Length(1, 8), NO_NUL])
     seats = fields.Integer(required=True, strict=True, validate=validate.Range(1, 500))
 
 
@@ -95,13 +114,13 @@ MAX_PRICE = 10**8  # minor units: a million in a two-decimal currency
 
 
 class PositionRequest(Request):
-    label = fields.String(required=True, validate=validate.Length(1, 16))
+    label = fields.String(required=True, validate=[validate.Length(1, 16), NO_NUL])
     category = fields.String(load_default="standard", validate=CATEGORY)
     kind = fields.String(load_default="standard", validate=validate.OneOf(KINDS))
 
 
 class ScreenRowRequest(Request):
-    label = fields.String(required=True, validate=validate.Length(1, 8))
+    label = fields.String(required=True, validate=[validate.Length(1, 8), NO_NUL])
     positions = fields.List(
         fields.Nested(PositionRequest, allow_none=True),
         required=True,
@@ -113,7 +132,7 @@ class ScreenRowRequest(Request):
 class ScreenRequest(Request):
     """A hall: rows front to back, each a list of seats and gaps. Seats are numbered 1.. in that order."""
 
-    name = fields.String(required=True, validate=validate.Length(1, 100))
+    name = fields.String(required=True, validate=[validate.Length(1, 100), NO_NUL])
     rows = fields.List(fields.Nested(ScreenRowRequest), required=True, validate=validate.Length(1, 100))
 
     @validates_schema
@@ -144,7 +163,7 @@ def _prices_and_currency(data: dict[str, Any]) -> None:
 
 
 class MovieRequest(Request):
-    title = fields.String(required=True, validate=validate.Length(1, 200))
+    title = fields.String(required=True, validate=[validate.Length(1, 200), NO_NUL])
     duration_minutes = fields.Integer(required=True, strict=True, validate=validate.Range(1, 24 * 60))
 
 
@@ -154,9 +173,12 @@ class ShowRequest(Request):
 
     screen_id = fields.Integer(strict=True, validate=validate.Range(1, MAX_ID))
     rows = fields.List(fields.Nested(RowRequest), validate=validate.Length(1, 100))
-    screen_name = fields.String(validate=validate.Length(1, 100))
+    screen_name = fields.String(validate=[validate.Length(1, 100), NO_NUL])
     date_time = fields.AwareDateTime(
-        required=True, default_timezone=UTC, metadata={"description": "naive means UTC; must be in the future"}
+        required=True,
+        default_timezone=UTC,
+        validate=_storable_time,
+        metadata={"description": f"naive means UTC; in the future; years {FIRST_YEAR} to {LAST_YEAR} in UTC"},
     )
     total_seats = fields.Integer(strict=True, validate=validate.Range(1, MAX_SEATS))
     prices = fields.Dict(
@@ -192,7 +214,9 @@ class ShowRequest(Request):
 
 
 class CheckInRequest(Request):
-    code = fields.String(required=True, validate=validate.Length(1, 64), metadata={"description": "the ticket code"})
+    code = fields.String(
+        required=True, validate=[validate.Length(1, 64), NO_NUL], metadata={"description": "the ticket code"}
+    )
     show_id = fields.Integer(
         required=True, strict=True, validate=validate.Range(1, MAX_ID), metadata={"description": "the door's show"}
     )
@@ -402,7 +426,7 @@ class HoldReleased(Schema):
 
 
 async def read_json_object(request: web.Request) -> dict[str, Any]:
-    body = await request.read()  # over client_max_size: 413, rendered by the error middleware
+    body = await read_body(request)
     try:
         data = jsonio.loads(body)
     except jsonio.JSONDecodeError:
@@ -412,6 +436,16 @@ async def read_json_object(request: web.Request) -> dict[str, Any]:
     return data
 
 
+def _has_nul(value: Any) -> bool:
+    if isinstance(value, str):
+        return "\x00" in value
+    if isinstance(value, dict):
+        return any(_has_nul(k) or _has_nul(v) for k, v in value.items())
+    if isinstance(value, list):
+        return any(_has_nul(item) for item in value)
+    return False
+
+
 @functools.cache
 def _schema(kind: type[Schema]) -> Schema:
     return kind()  # building a Schema deep-copies its fields: once per kind, not once per request
@@ -419,9 +453,12 @@ def _schema(kind: type[Schema]) -> Schema:
 
 def validate_body(data: dict[str, Any], kind: type[Schema]) -> dict[str, Any]:
     try:
-        return _schema(kind).load(data)
+        loaded = _schema(kind).load(data)
     except ValidationError as error:
         raise ApiError(400, "Invalid input.", errors=error.messages) from None
+    if _has_nul(loaded):  # a field that forgot NO_NUL: PostgreSQL would answer 500 for it
+        raise ApiError(400, "Text must not contain NUL characters.", code="nul_character")
+    return loaded
 
 
 async def load_body(request: web.Request, kind: type[Schema]) -> dict[str, Any]:
@@ -439,15 +476,28 @@ def plain_seat_number(data: dict[str, Any]) -> int | None:
 
 def load_page(request: web.Request) -> int:
     """The 1-based `?page=`; like the Django service, a page that cannot exist is a 404."""
-    try:
-        return _schema(PageQuery).load(dict(request.query))["page"]
-    except ValidationError:
-        raise ApiError(404, "Invalid page.") from None
+    raw = request.query.get("page")
+    page = 1 if raw is None else canonical_int(raw, MAX_ID)
+    if page is None or page < 1:
+        raise ApiError(404, "Invalid page.")
+    return page
+
+
+def canonical_int(text: str, most: int) -> int | None:
+    """`text` as an int in 0..most when it is written the one canonical way (ASCII digits, no sign, no
+    leading zero, no spaces or underscores); None otherwise. The length is checked before `int()`, which
+    refuses more than 4,300 digits with a ValueError and accepts `١٢`, ` 12` and `1_2`."""
+    if not 1 <= len(text) <= len(str(most)) or not text.isascii() or not text.isdigit():
+        return None
+    if text[0] == "0" and text != "0":
+        return None
+    value = int(text)
+    return value if value <= most else None
 
 
 def path_id(request: web.Request, name: str = "id") -> int:
-    """A positive 32-bit id from the path; anything else cannot name a row, so it is a 404."""
-    value = int(request.match_info[name])  # the route pattern admits digits only
-    if not 1 <= value <= MAX_ID:
+    """A positive 32-bit id from the path, spelled canonically; anything else cannot name a row: 404."""
+    value = canonical_int(request.match_info[name], MAX_ID)
+    if value is None or value < 1:
         raise ApiError(404, "Not found.")
     return value

@@ -26,6 +26,13 @@ class Settings:
     login_attempts_per_username: int = 10  # per minute; a success starts the count again
     login_attempts_per_address: int = 300  # per minute, whatever the username
     max_body_bytes: int = 64 * 1024
+    body_timeout_seconds: float = 10.0  # a body that has not fully arrived by then: 408 and the connection closed
+    # `cinema serve` only (scripts/cli.py): a connection with no complete request for this long is closed
+    # (slow headers as much as idle keep-alive), and connections beyond `max_connections` get a 503 at once.
+    header_timeout_seconds: float = 15.0
+    max_connections: int = 4096
+    max_connections_per_source: int = 256  # per client address: a kiosk hall behind one NAT still fits
+    public_url: str = ""  # e.g. https://tickets.example.com; pagination links use it, never the Host header
     mailbox_size: int = 4096
     hold_seconds: float = 300.0
     journal_max_batch: int = 1000
@@ -34,6 +41,9 @@ class Settings:
     cleaning_minutes: int = 15  # a screen's gap between one show's end and the next one's start
     cancel_cutoff_minutes: int = 30  # bookings can be cancelled until this long before the start
     check_in_opens_minutes: int = 60  # the door opens this long before the start (and closes at the film's end)
+    cluster_secret: str = field(default="", repr=False)  # set: cluster mode (see web/cluster.py)
+    node_url: str = ""  # how the other nodes reach this one; `cinema serve` derives it from host and port
+    lease_seconds: float = 5.0  # a node silent this long loses its place (and, later, its shows)
 
     @classmethod
     def from_env(cls, **overrides: object) -> Settings:
@@ -46,12 +56,27 @@ class Settings:
             "cleaning_minutes": int(env.get("CINEMA_CLEANING_MINUTES", "15")),
             "cancel_cutoff_minutes": int(env.get("CINEMA_CANCEL_CUTOFF_MINUTES", "30")),
             "check_in_opens_minutes": int(env.get("CINEMA_CHECK_IN_OPENS_MINUTES", "60")),
+            "cluster_secret": env.get("CINEMA_CLUSTER_SECRET") or None,
+            "node_url": env.get("CINEMA_NODE_URL") or None,
+            "lease_seconds": _seconds(env, "CINEMA_LEASE_SECONDS", "5"),
+            "max_connections": int(env.get("CINEMA_MAX_CONNECTIONS", "4096")),
+            "max_connections_per_source": int(env.get("CINEMA_MAX_CONNECTIONS_PER_SOURCE", "256")),
+            "header_timeout_seconds": float(env.get("CINEMA_HEADER_TIMEOUT", "15")),
+            "body_timeout_seconds": float(env.get("CINEMA_BODY_TIMEOUT", "10")),
+            "public_url": env.get("CINEMA_PUBLIC_URL", "").rstrip("/"),
         }
         values.update({k: v for k, v in overrides.items() if v is not None})
         values["database_url"] = normalize_url(str(values["database_url"]))
         if not values.get("jwt_secret"):
             values["jwt_secret"] = env.get("CINEMA_JWT_SECRET") or stored_secret(str(values["database_url"]))
         return cls(**{k: v for k, v in values.items() if v is not None})  # type: ignore[arg-type]
+
+
+def _seconds(env: os._Environ[str], name: str, default: str) -> float:
+    try:
+        return float(env.get(name, default))
+    except ValueError:
+        raise ValueError(f"{name} must be a number of seconds, not {env.get(name)!r}") from None
 
 
 def secret_path(database_url: str) -> Path:

@@ -1,0 +1,151 @@
+"""Slow and piled-up connections against a real `cinema serve` process (SQLite and PostgreSQL).
+
+Attackers connect from 127.0.0.2 and up (all of 127/8 is loopback on Linux); the customer from 127.0.0.1.
+"""
+
+from __future__ import annotations
+
+import socket
+import time
+from collections.abc import Iterator
+
+import pytest
+
+from scripts.server_process import ServerProcess
+from tests.hostile import ADMIN, bearer, call, login, new_show, start_server
+
+LIMITS = {
+    "CINEMA_HEADER_TIMEOUT": "2",
+    "CINEMA_BODY_TIMEOUT": "2",
+    "CINEMA_MAX_CONNECTIONS": "300",
+    "CINEMA_MAX_CONNECTIONS_PER_SOURCE": "100",
+}
+
+
+@pytest.fixture
+def server(database_url: str) -> Iterator[ServerProcess]:
+    process = start_server(database_url, **LIMITS)
+    try:
+        yield process
+        assert process.terminate() == 0, process.output()
+        assert "Traceback" not in process.output(), process.output()
+        assert '"level":"ERROR"' not in process.output(), process.output()
+    finally:
+        process.close()
+
+
+def open_slow(server: ServerProcess, count: int, source: str, first: bytes) -> list[socket.socket]:
+    sockets = []
+    for _ in range(count):
+        sock = socket.create_connection(("127.0.0.1", server.port), timeout=5, source_address=(source, 0))
+        sock.sendall(first)
+        sockets.append(sock)
+    return sockets
+
+
+def state(sock: socket.socket) -> str:
+    """'open' while the server neither answered nor closed; else 'refused' (a JSON 503) or 'closed'."""
+    sock.setblocking(False)
+    try:
+        data = sock.recv(4096)
+    except BlockingIOError:
+        return "open"
+    except ConnectionResetError:
+        return "closed"
+    finally:
+        sock.setblocking(True)
+    if data.startswith(b"HTTP/1.1 503") and b'"code":"busy"' in data:
+        return "refused"
+    return "closed" if not data else f"answered {data[:40]!r}"
+
+
+def test_slow_headers_are_cut_and_one_source_cannot_take_every_slot(server: ServerProcess) -> None:
+    customer = bearer(login(server, *ADMIN))
+    show = new_show(server, total_seats=50)
+    attack = open_slow(server, 250, "127.0.0.2", f"POST /shows/{show}/book/ HTTP/1.1\r\n".encode())
+    try:
+        time.sleep(0.3)
+        states = [state(sock) for sock in attack]
+        assert states.count("open") == 100, states  # the per-source bound
+        assert states.count("refused") == 150, states
+        # a customer from another address books at once, during the attack
+        started = time.monotonic()
+        booked = call(server, "POST", f"/shows/{show}/book/", {"seat_number": 1}, customer, timeout=5)
+        assert booked.status == 201, booked
+        assert time.monotonic() - started < 1.5
+        # the attacker keeps trickling header lines; the header deadline (2 s) cuts it regardless
+        alive = [sock for sock, seen in zip(attack, states, strict=True) if seen == "open"]
+        deadline = time.monotonic() + 6
+        while time.monotonic() < deadline:
+            for sock in alive:
+                try:
+                    sock.sendall(b"X-Slow: 1\r\n")
+                except OSError:
+                    pass
+            time.sleep(0.5)
+            if all(state(sock) != "open" for sock in alive):
+                break
+        assert all(state(sock) == "closed" for sock in alive)
+        assert time.monotonic() < deadline
+        booked = call(server, "POST", f"/shows/{show}/book/", {"seat_number": 2}, customer)
+        assert booked.status == 201, booked
+    finally:
+        for sock in attack:
+            sock.close()
+
+
+def test_the_total_bound_refuses_cleanly_and_recovers(server: ServerProcess) -> None:
+    customer = bearer(login(server, *ADMIN))
+    show = new_show(server, total_seats=50)
+    attack = []
+    try:
+        for n in range(2, 6):  # 4 addresses x 90 = 360 connections against a bound of 300
+            attack += open_slow(server, 90, f"127.0.0.{n}", b"GET /healthz HTTP/1.1\r\n")
+        time.sleep(0.3)
+        states = [state(sock) for sock in attack]
+        assert states.count("open") == 300 and states.count("refused") == 60, states
+        refused = call(server, "GET", "/healthz")
+        assert refused.status == 503 and refused.json()["code"] == "busy"
+        assert refused.headers["retry-after"] == "1"
+    finally:
+        for sock in attack:
+            sock.close()
+    time.sleep(0.3)
+    assert call(server, "POST", f"/shows/{show}/book/", {"seat_number": 3}, customer).status == 201
+
+
+def test_a_half_sent_body_is_cut_with_408(server: ServerProcess) -> None:
+    customer = bearer(login(server, *ADMIN))
+    show = new_show(server, total_seats=50)
+    sock = socket.create_connection(("127.0.0.1", server.port), timeout=10)
+    try:
+        head = (
+            f"POST /shows/{show}/book/ HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+            f"Authorization: {customer['Authorization']}\r\nContent-Length: 100\r\n\r\n"
+        )
+        sock.sendall(head.encode() + b'{"seat_number": 4')
+        started = time.monotonic()
+        answer = b""
+        while chunk := sock.recv(4096):
+            answer += chunk
+        assert answer.startswith(b"HTTP/1.1 408"), answer
+        assert b'"code":"body_timeout"' in answer
+        assert 1.5 < time.monotonic() - started < 5
+    finally:
+        sock.close()
+    assert call(server, "GET", f"/shows/{show}/seats/").json()["booked"] == []  # nothing half-done
+
+
+def test_malformed_http_is_answered_as_json(server: ServerProcess) -> None:
+    for raw in (
+        b"GET /movies/ HTTP/1.1\r\nHost: x\r\nContent-Length: nope\r\n\r\n",
+        b"GET /movies/ HTTP/1.1\r\nHost: x\r\nX-Long: " + b"a" * 10_000 + b"\r\n\r\n",
+        b"\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03 not http\r\n\r\n",
+    ):
+        with socket.create_connection(("127.0.0.1", server.port), timeout=5) as sock:
+            sock.sendall(raw)
+            answer = b""
+            while chunk := sock.recv(4096):
+                answer += chunk
+        assert answer.startswith(b"HTTP/1.") and b" 400 " in answer.split(b"\r\n")[0], answer
+        assert b"application/json" in answer and b'"code":"malformed_request"' in answer

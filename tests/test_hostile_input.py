@@ -1,0 +1,207 @@
+"""Odd bytes from a hostile client, against a real server process on SQLite and PostgreSQL: every answer is a
+JSON 4xx, and the server's log holds no traceback and no ERROR line (checked when the server stops)."""
+
+from __future__ import annotations
+
+import gzip
+import socket
+import time
+import zlib
+from collections.abc import Iterator
+
+import jwt
+import pytest
+
+from scripts.server_process import ServerProcess
+from tests.hostile import ADMIN, JWT_SECRET, bearer, call, login, new_show, start_server
+
+HUGE = "9" * 5000
+
+
+@pytest.fixture
+def server(database_url: str) -> Iterator[ServerProcess]:
+    process = start_server(database_url)
+    try:
+        yield process
+        assert process.terminate() == 0, process.output()
+        assert "Traceback" not in process.output(), process.output()
+        assert '"level":"ERROR"' not in process.output(), process.output()
+    finally:
+        process.close()
+
+
+def id_routes(server: ServerProcess) -> list[tuple[str, str]]:
+    """Every documented operation with an integer path id (tests/test_openapi.py holds the document honest)."""
+    spec = call(server, "GET", "/swagger.json").json()
+    return [
+        (method.upper(), path) for path, operations in spec["paths"].items() for method in operations if "{id}" in path
+    ]
+
+
+def test_ids_are_canonical_ascii_decimal_on_every_id_route(server: ServerProcess) -> None:
+    admin = bearer(login(server, *ADMIN))
+    show = new_show(server)
+    routes = id_routes(server)
+    assert len(routes) >= 9, routes
+    for method, path in routes:
+        for spelling in (HUGE, "0" + str(show), "%D9%A1", "%EF%BC%91", "1_0", "+1", "2147483648", "0"):
+            for headers in ({}, admin):
+                target = path.replace("{id}", spelling)
+                answer = call(server, method, target, {"seat_numbers": [1]}, headers)
+                assert answer.status in (401, 404), (method, target[:60], headers, answer.status)
+                assert answer.json()["detail"]
+    # the canonical spelling still works
+    assert call(server, "GET", f"/shows/{show}/seats/").status == 200
+    assert call(server, "GET", f"/shows/{show}/events?since={HUGE}").status == 400
+    assert call(server, "GET", f"/shows/{show}/events?since=%D9%A1").status == 400
+    assert call(server, "GET", f"/movies/?page={HUGE}").status == 404
+    assert call(server, "GET", "/movies/?page=%EF%BC%91").status == 404
+
+
+def test_nul_characters_are_refused_everywhere(server: ServerProcess) -> None:
+    admin = bearer(login(server, *ADMIN))
+    new_show(server)  # movie 1
+    attempts = [
+        ("/login", {"username": "a\u0000b", "password": "whatever1"}, {}),
+        ("/signup", {"username": "nul\u0000", "email": "n@example.com", "password": "a-fine-password"}, {}),
+        ("/movies/", {"title": "Nul\u0000Movie", "duration_minutes": 90}, admin),
+        (
+            "/movies/1/shows/",
+            {"screen_name": "Screen\u0000", "date_time": "2030-01-01T20:00:00Z", "total_seats": 5},
+            admin,
+        ),
+        ("/login/refresh/", {"refresh": "x\u0000y"}, {}),
+    ]
+    for path, body, headers in attempts:
+        answer = call(server, "POST", path, body, headers)
+        assert answer.status == 400, (path, answer)
+        assert answer.json()["detail"]
+
+
+@pytest.mark.parametrize("when", ["0001-01-01T00:00:00+14:00", "9999-12-31T23:59:59-14:00", "0001-01-01T00:00:00"])
+def test_date_time_edges_are_400(server: ServerProcess, when: str) -> None:
+    admin = bearer(login(server, *ADMIN))
+    new_show(server)
+    answer = call(
+        server, "POST", "/movies/1/shows/", {"screen_name": "Edge", "date_time": when, "total_seats": 5}, admin
+    )
+    assert answer.status == 400, answer
+    assert "date_time" in answer.json()["errors"]
+
+
+def test_content_encodings(server: ServerProcess) -> None:
+    body = b'{"username": "nobody", "password": "whatever1"}'
+    json_type = {"Content-Type": "application/json"}
+    cases = [
+        ("gzip", b"not gzip at all", 400),
+        ("gzip", gzip.compress(body)[:-6], 400),  # truncated
+        ("deflate", b"\x00\x01\x02", 400),
+        ("br", b"\x0b\x02\x80", 415),
+        ("zstd", body, 415),
+        ("gzip", gzip.compress(b'{"a": "' + b"x" * 10_000_000 + b'"}'), 413),  # 10 MB from ~10 kB
+        ("gzip", gzip.compress(body), 401),  # decoded and checked: a real answer
+        ("deflate", zlib.compress(body), 401),
+    ]
+    for encoding, raw, status in cases:
+        answer = call(server, "POST", "/login", raw=raw, headers={**json_type, "Content-Encoding": encoding})
+        assert answer.status == status, (encoding, answer)
+        assert answer.json()["detail"]
+
+
+def test_json_routes_take_json_only(server: ServerProcess) -> None:
+    spec = call(server, "GET", "/swagger.json").json()
+    admin = bearer(login(server, *ADMIN))
+    show = new_show(server)
+    with_bodies = [
+        (method.upper(), path.replace("{id}", str(show)))
+        for path, operations in spec["paths"].items()
+        for method, operation in operations.items()
+        if "requestBody" in operation
+    ]
+    assert len(with_bodies) >= 8, with_bodies
+    for method, path in with_bodies:
+        for content_type in ("application/x-www-form-urlencoded", "text/plain", "application/jsonx", None):
+            headers = {**admin, **({"Content-Type": content_type} if content_type else {})}
+            answer = call(server, method, path, raw=b'{"seat_number": 1}', headers=headers)
+            assert answer.status == 415, (method, path, content_type, answer)
+            assert answer.json()["code"] == "unsupported_media_type"
+    # the seed clients send application/json (with or without a charset)
+    answer = call(
+        server,
+        "POST",
+        f"/shows/{show}/book/",
+        raw=b'{"seat_number": 2}',
+        headers={**admin, "Content-Type": "application/json; charset=utf-8"},
+    )
+    assert answer.status == 201, answer
+
+
+def test_token_claims_have_exact_types_and_fitting_ids(server: ServerProcess) -> None:
+    show = new_show(server)
+    now = int(time.time())
+
+    def token(kind: str, **claims: object) -> str:
+        base = {"sub": "1", "name": ADMIN[0], "type": kind, "iat": now, "exp": now + 600, "jti": "j" * 32}
+        return jwt.encode({**base, **claims}, JWT_SECRET, algorithm="HS256")
+
+    forged = [
+        {"sub": str(2**31)},
+        {"sub": str(2**63)},
+        {"sub": str(10**30)},
+        {"sub": "9" * 2000},
+        {"sub": "0"},
+        {"sub": "-1"},
+        {"sub": " 1"},
+        {"sub": "01"},
+        {"sub": 1},
+        {"exp": str(now + 600)},
+        {"exp": float(now + 600)},
+        {"iat": str(now)},
+        {"name": 7},
+        {"jti": ["x"]},
+    ]
+    for claims in forged:
+        book = call(
+            server,
+            "POST",
+            f"/shows/{show}/book/",
+            {"seat_number": 1},
+            {"Authorization": f"Bearer {token('access', **claims)}"},
+        )
+        assert book.status == 401, (claims, book)
+        refresh = call(server, "POST", "/login/refresh/", {"refresh": token("refresh", **claims)})
+        assert refresh.status == 401, (claims, refresh)
+
+
+def test_sse_clients_that_go_away_are_not_errors(server: ServerProcess) -> None:
+    shows = [new_show(server) for _ in range(3)]
+    for show in shows:
+        for n in range(20):
+            sock = socket.create_connection(("127.0.0.1", server.port))
+            sock.sendall(f"GET /shows/{show}/events HTTP/1.1\r\nHost: x\r\n\r\n".encode())
+            if n % 2:  # an abortive close (RST) half of the time
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, b"\x01\x00\x00\x00\x00\x00\x00\x00")
+            sock.close()
+    time.sleep(0.5)
+    assert call(server, "GET", "/healthz").status == 200
+    # the fixture checks that the log holds no ERROR line and no traceback
+
+
+def test_kiosk_page_cannot_be_framed(server: ServerProcess) -> None:
+    answer = call(server, "GET", "/kiosk/1")
+    assert answer.status == 200
+    assert answer.headers["x-frame-options"] == "DENY"
+    policy = answer.headers["content-security-policy"]
+    assert "frame-ancestors 'none'" in policy and "default-src 'self'" in policy
+    assert answer.headers["x-content-type-options"] == "nosniff"
+    assert call(server, "GET", f"/kiosk/{HUGE}").status == 404
+
+
+def test_pagination_links_ignore_the_host_header(server: ServerProcess) -> None:
+    admin = bearer(login(server, *ADMIN))
+    for n in range(25):
+        assert call(server, "POST", "/movies/", {"title": f"M{n}", "duration_minutes": 90}, admin).status == 201
+    page = call(server, "GET", "/movies/?page=2", headers={"Host": "evil.example", "X-Forwarded-Host": "evil.example"})
+    links = page.json()
+    assert links["previous"] == f"http://127.0.0.1:{server.port}/movies/?page=1"
+    assert "evil" not in page.body.decode()
