@@ -16,6 +16,7 @@ from web.bookings import refuse_in
 from web.catalog import show_brief
 from web.context import ENGINE, REPOSITORY
 from web.errors import ApiError
+from web.idempotency import PARAMETER as IDEMPOTENCY_KEY
 from web.idempotency import idempotent
 from web.jsonio import json_response
 from web.ticket_codes import TICKETS, TicketCodes
@@ -95,6 +96,7 @@ async def my_orders(request: web.Request) -> web.Response:
 @response_schema(
     schemas.Error, 409, description="Already cancelled, past the cancel cutoff, or a ticket was scanned at the door"
 )
+@docs(parameters=[IDEMPOTENCY_KEY])
 @routes.post(r"/orders/{id:\d+}/cancel/")
 async def cancel_order(request: web.Request) -> web.Response:
     principal = await authenticate(request)
