@@ -4,8 +4,8 @@ Every comparison is made of alternating pairs in one run (the machine is shared 
 measured side by side mean much): wrk with one thread, a token on every request and a seat never booked before
 (scripts/book.lua). Servers are separate processes on this machine, beside wrk.
 
-`python -m scripts.bench_http --before REV` measures the booking path of git revision REV against the working
-tree the same way: how each change's effect in the history was measured.
+`python -m scripts.bench_http --before REV [--after REV2]` measures the booking path of git revision REV against
+the working tree (or REV2) the same way: how each change's effect in the history was measured.
 """
 
 from __future__ import annotations
@@ -21,6 +21,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import urllib.request
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
@@ -78,10 +79,16 @@ class WrkFigure:
     max_ms: float
     errors: int
     non_2xx: int
+    cpu_seconds: float = 0.0  # the server process's CPU time (all threads) during the run, when known
 
     @property
     def per_second(self) -> float:
         return self.requests / self.seconds
+
+    @property
+    def cpu_us(self) -> float:
+        """Server CPU per request: less disturbed by other work on the machine than requests/s."""
+        return self.cpu_seconds / max(self.requests, 1) * 1e6
 
 
 @dataclass
@@ -93,6 +100,7 @@ class Target:
     token: str = "none"
     shows: tuple[int, ...] = (1,)
     used: int = 0
+    pid: int | None = None  # the server process, for its CPU time
 
 
 @dataclass(frozen=True)
@@ -139,9 +147,29 @@ class StormFigures:
 
 
 def measure(target: Target, seconds: int, connections: int) -> WrkFigure:
+    cpu = cpu_seconds(target.pid)
     figure = _collect(_start_wrk(target, seconds, connections), target.label)
+    figure.cpu_seconds = cpu_seconds(target.pid) - cpu
+    show(figure)
     target.used += figure.requests + 2 * connections  # requests in flight at the end are not counted
     return figure
+
+
+def show(figure: WrkFigure) -> None:
+    print(
+        f"http  {figure.label:34} {figure.per_second:>8,.0f} req/s  p50 {figure.p50_ms:.1f} ms  "
+        f"p99 {figure.p99_ms:.1f} ms  non-2xx {figure.non_2xx}  errors {figure.errors}"
+        + (f"  server CPU {figure.cpu_us:.1f} µs/request" if figure.cpu_seconds else ""),
+        flush=True,
+    )
+
+
+def cpu_seconds(pid: int | None) -> float:
+    """User and system CPU time of a process so far (0 when unknown)."""
+    if pid is None:
+        return 0.0
+    fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def alternate(a: Target, b: Target, pairs: int, seconds: int, connections: int) -> Pairs:
@@ -150,9 +178,11 @@ def alternate(a: Target, b: Target, pairs: int, seconds: int, connections: int) 
     for n in range(pairs):
         for target in (a, b) if n % 2 == 0 else (b, a):
             (result.a if target is a else result.b).append(measure(target, seconds, connections))
+    cpu = Spread.of([y.cpu_us / x.cpu_us for x, y in zip(result.a, result.b, strict=True)]) if a.pid else None
     print(
         f"http  {connections} connections: {b.label} / {a.label} = {result.ratios.format('.2f')}; "
-        f"p99 {result.p99(result.b).format('.1f', ' ms')} vs {result.p99(result.a).format('.1f', ' ms')}",
+        f"p99 {result.p99(result.b).format('.1f', ' ms')} vs {result.p99(result.a).format('.1f', ' ms')}"
+        + (f"; server CPU per request {cpu.format('.2f')} times" if cpu else ""),
         flush=True,
     )
     return result
@@ -180,7 +210,7 @@ def service(label: str, shows: int, root: Path = ROOT, loop: str = "uvloop") -> 
         try:
             server.wait_ready()
             token, _ = asyncio.run(_login_once(server.url, USER))
-            target = Target(label, server.url, token, show_ids)
+            target = Target(label, server.url, token, show_ids, pid=server.process.pid)
             warm_up(target)
             yield target
         finally:
@@ -237,6 +267,7 @@ def storm(seconds: int = 8, pairs: int = 3, connections: int = 100) -> StormFigu
                 started = time.perf_counter()
                 times = asyncio.run(login_storm(target.url, STORM_USERS))  # waits for every login
                 figure = _collect(process, "book during the login storm")
+                show(figure)
                 target.used += figure.requests + 2 * connections
                 result.b.append(figure)
                 totals.append(time.perf_counter() - started)
@@ -251,15 +282,40 @@ def storm(seconds: int = 8, pairs: int = 3, connections: int = 100) -> StormFigu
     return StormFigures(result, totals, login_p99)
 
 
-def compare_revisions(before: str, seconds: int, pairs: int, connections: tuple[int, ...]) -> list[Pairs]:
-    """The booking path of git revision `before` (a) against the working tree (b)."""
+def compare_revisions(
+    before: str, after: str | None, seconds: int, pairs: int, connections: tuple[int, ...]
+) -> list[Pairs]:
+    """The booking path of git revision `before` (a) against `after` or the working tree (b)."""
     shows = shows_needed(seconds, pairs * len(connections))
-    with tempfile.TemporaryDirectory(prefix="cinema-before-") as tree, ExitStack() as stack:
-        archive = subprocess.run(["git", "archive", before], cwd=ROOT, capture_output=True, check=True).stdout
+    with ExitStack() as stack:
+        old = stack.enter_context(service(f"book @ {before}", shows, stack.enter_context(checkout(before))))
+        new_root = stack.enter_context(checkout(after)) if after else ROOT
+        new = stack.enter_context(service(f"book @ {after or 'working tree'}", shows, new_root))
+        results = [alternate(old, new, pairs, seconds, c) for c in connections]
+        for target in (old, new):
+            print(f"http  {target.label}: {journal_figures(target.url)}", flush=True)
+        return results
+
+
+@contextmanager
+def checkout(revision: str) -> Iterator[Path]:
+    """The files of a git revision in a temporary directory."""
+    with tempfile.TemporaryDirectory(prefix="cinema-rev-") as tree:
+        archive = subprocess.run(["git", "archive", revision], cwd=ROOT, capture_output=True, check=True).stdout
         subprocess.run(["tar", "-x", "-C", tree], input=archive, check=True)
-        old = stack.enter_context(service(f"book @ {before}", shows, Path(tree)))
-        new = stack.enter_context(service("book @ working tree", shows))
-        return [alternate(old, new, pairs, seconds, c) for c in connections]
+        yield Path(tree)
+
+
+def journal_figures(base: str) -> str:
+    """Mean batch size and commit time from the server's /metrics: where the commit's latency goes."""
+    with urllib.request.urlopen(f"{base}/metrics", timeout=10) as response:
+        text = response.read().decode()
+    value = {m[1]: float(m[2]) for m in re.finditer(r"^(cinema_journal_\w+?_(?:sum|count)) (\S+)$", text, re.M)}
+    batches = value["cinema_journal_commit_seconds_count"]
+    return (
+        f"{batches:,.0f} commits, {value['cinema_journal_batch_records_sum'] / batches:.1f} records "
+        f"and {value['cinema_journal_commit_seconds_sum'] / batches * 1000:.2f} ms each on average"
+    )
 
 
 async def login(session: aiohttp.ClientSession, base: str, username: str) -> tuple[str, float]:
@@ -319,24 +375,20 @@ def _collect(process: subprocess.Popen[str], label: str) -> WrkFigure:
         int(values["errors"]),
         int(values["status_errors"]),
     )
-    print(
-        f"http  {label:34} {figure.per_second:>8,.0f} req/s  p50 {figure.p50_ms:.1f} ms  p99 {figure.p99_ms:.1f} ms"
-        f"  non-2xx {figure.non_2xx}  errors {figure.errors}",
-        flush=True,
-    )
     return figure
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m scripts.bench_http", description=__doc__)
     parser.add_argument("--before", help="a git revision: measure its booking path against the working tree")
+    parser.add_argument("--after", help="with --before: a git revision instead of the working tree")
     parser.add_argument("--seconds", type=int, default=8)
     parser.add_argument("--pairs", type=int, default=5)
     parser.add_argument("--connections", default="100,200", help="comma-separated wrk connection counts")
     args = parser.parse_args(argv)
     connections = tuple(int(c) for c in args.connections.split(","))
     if args.before:
-        compare_revisions(args.before, args.seconds, args.pairs, connections)
+        compare_revisions(args.before, args.after, args.seconds, args.pairs, connections)
     else:
         run(args.seconds, args.pairs, connections)
     return 0

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import dataclasses
 import gc
 import os
 import sys
@@ -18,7 +19,7 @@ from scripts import bench, rush
 from storage.database import open_engine
 from storage.migrate import SchemaBehind, current_revision, ensure_current, head_revision, upgrade
 from storage.repository import Repository, UsernameTaken
-from web import serving
+from web import serving, workers
 from web.app import create_app
 from web.cluster import ClusterRefused, default_node_url, settings_problem
 from web.observability import configure_logging
@@ -82,28 +83,39 @@ async def _with_repository(url: str, work: Callable[[Repository], Coroutine[Any,
 def cmd_serve(args: argparse.Namespace) -> int:
     host = args.host or os.environ.get("CINEMA_HOST", "127.0.0.1")
     port = int(args.port or os.environ.get("CINEMA_PORT", "8000"))
+    node_url = args.node_url or os.environ.get("CINEMA_NODE_URL") or default_node_url(host, port)
+    private = workers.private_listener(host) if args.worker else None
+    if private is not None:  # one of several workers: the others reach it on its own port
+        node_url = workers.worker_node_url(node_url, private)
     try:
         settings = Settings.from_env(
             database_url=_database_url(args),
             migrate_on_start=args.migrate or None,
             cluster_secret=args.cluster_secret,
-            node_url=args.node_url or os.environ.get("CINEMA_NODE_URL") or default_node_url(host, port),
+            node_url=node_url,
             lease_seconds=args.lease_seconds,
         )
+        wanted = args.workers if args.workers is not None else os.environ.get("CINEMA_WORKERS")
+        count = int(wanted) if wanted not in (None, "") else workers.default_workers(settings)
     except ValueError as error:
         print(f"cinema: {error}", file=sys.stderr)
         return 2
-    problem = settings_problem(settings)
+    problem = settings_problem(settings) or workers.workers_problem(count, settings)
     if problem is not None:
         print(f"cinema: {problem}", file=sys.stderr)
         return 2
-    if not settings.migrate_on_start:
-        try:
+    try:
+        if settings.migrate_on_start and not args.worker:
+            asyncio.run(_migrate(settings.database_url))
+        elif not args.worker:
             asyncio.run(_check_schema(settings.database_url))
-        except SchemaBehind as error:
-            print(f"cinema: {error}", file=sys.stderr)
-            return 2
-    app = create_app(settings)
+    except SchemaBehind as error:
+        print(f"cinema: {error}", file=sys.stderr)
+        return 2
+    if count > 1 and not args.worker:
+        print(f"cinema: serving on http://{host}:{port}/ with {count} worker processes, database {_safe(settings)}")
+        return workers.supervise([a for a in args.argv if a != "--migrate"], count)
+    app = create_app(dataclasses.replace(settings, migrate_on_start=False))
     role = f", cluster node {settings.node_url}" if settings.cluster_secret else ""
 
     async def announce(_: web.Application) -> None:  # after start-up succeeded, not before a refusal
@@ -112,11 +124,19 @@ def cmd_serve(args: argparse.Namespace) -> int:
     app.on_startup.append(announce)
     app.on_startup.append(_tune_gc)
     try:
-        serving.run(app, settings, host, port, _event_loop())
+        serving.run(app, settings, host, port, _event_loop(), private)
     except ClusterRefused as error:
         print(f"cinema: {error}", file=sys.stderr)
         return 2
     return 0
+
+
+async def _migrate(url: str) -> None:
+    engine = open_engine(url)
+    try:
+        await upgrade(engine)
+    finally:
+        await engine.dispose()
 
 
 async def _tune_gc(_: web.Application) -> None:
@@ -268,6 +288,13 @@ def build_parser() -> argparse.ArgumentParser:
     )
     serve.add_argument("--node-url", help="how the other nodes reach this one (env CINEMA_NODE_URL; default host:port)")
     serve.add_argument(
+        "--workers",
+        type=int,
+        help="node processes sharing the port (env CINEMA_WORKERS; default: every core in cluster mode on "
+        "PostgreSQL, else 1)",
+    )
+    serve.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)  # set by the supervisor
+    serve.add_argument(
         "--lease-seconds", type=float, help="a silent node loses its place after this (env CINEMA_LEASE_SECONDS; 5)"
     )
     command("migrate", cmd_migrate, "Create or upgrade the database schema to the latest version")
@@ -294,6 +321,7 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     configure_logging(os.environ.get("CINEMA_LOG_LEVEL", "INFO"), os.environ.get("CINEMA_ACCESS_LOG", "0") == "1")
     args = build_parser().parse_args(argv)
+    args.argv = (sys.argv[1:] if argv is None else argv)[1:]  # after the command name: what workers repeat
     return args.handler(args)
 
 

@@ -13,7 +13,7 @@ import pytest
 from scripts.rush import RushConfig, rush
 from tests.conftest import Api
 from tests.test_durability import install_fault, remove_fault
-from web.observability import JsonLogFormatter
+from web.observability import JsonLogFormatter, LoopHistogram
 
 
 def sample(text: str, name: str, **labels: str) -> float:
@@ -109,3 +109,20 @@ def test_exceptions_stay_on_one_line() -> None:
         record: Any = logging.LogRecord("x", logging.ERROR, __file__, 1, "failed", None, __import__("sys").exc_info())
     line = JsonLogFormatter().format(record)
     assert "\n" not in line and json.loads(line)["exc"].startswith("Traceback")
+
+
+async def test_request_counts_have_a_bounded_label_set(api: Api) -> None:
+    for method in ("PROPFIND", "MKCOL", "GET"):  # any method token aiohttp accepts could be sent
+        await api.client.request(method, "/movies/")
+    text = await (await api.client.get("/metrics")).text()
+    assert sample(text, "cinema_http_requests_total", method="other", route="unmatched", status="405") == 2
+    assert sample(text, "cinema_http_requests_total", method="GET", route="/movies/", status="200") >= 1
+    assert "PROPFIND" not in text and "MKCOL" not in text
+
+
+def test_booking_histogram_buckets_are_inclusive() -> None:
+    histogram = LoopHistogram((0.001, 0.01))
+    for value in (0.0005, 0.001, 0.002, 0.01, 3.0):
+        histogram.observe(value)
+    assert histogram.cumulative() == [("0.001", 2), ("0.01", 4), ("+Inf", 5)]
+    assert histogram.sum == 3.0135

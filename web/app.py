@@ -81,9 +81,13 @@ async def _lifecycle(app: web.Application) -> AsyncIterator[None]:
         await ensure_current(database)
         await cluster.enter(app, database)
         if settings.cluster_secret:
-            app[forwarding.FORWARDER] = forwarding.Forwarder(settings.cluster_secret)
+            app[forwarding.FORWARDER] = forwarding.Forwarder(settings.cluster_secret, settings.lease_seconds)
             await app[forwarding.FORWARDER].start()
-        repository = Repository(database)
+        membership = app.get(cluster.CLUSTER)
+        if membership is None:
+            repository = Repository(database)
+        else:  # shows are loaded under a lease (and forwarded to their owner when another node holds it)
+            repository = Repository(database, node=membership.identity.id, lease_seconds=settings.lease_seconds)
         journal = GroupCommitJournal(
             database,
             max_batch=settings.journal_max_batch,

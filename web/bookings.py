@@ -12,7 +12,7 @@ from engine.layout import ShowPlan
 from engine.seats import Outcome
 from web import schemas
 from web.auth import authenticate
-from web.catalog import show_brief
+from web.catalog import show_brief, show_brief_json
 from web.context import ENGINE, REPOSITORY, SETTINGS
 from web.errors import ApiError
 from web.idempotency import PARAMETER as IDEMPOTENCY_KEY
@@ -62,14 +62,15 @@ def refuse_in(request: web.Request, outcome: Outcome, seats: tuple[int, ...] = (
 
 
 def booking_json(booking: Booking, plan: ShowPlan, tickets: TicketCodes) -> dict[str, Any]:
-    """The seed's booking answer, plus its order, ticket code and (when the show has them) seat label and price."""
+    """The seed's booking answer, plus its order, ticket code and (when the show has them) seat label and price.
+    For json_response: orjson writes the datetime as isoformat() would, without a Python call per answer."""
     answer = {
         "id": booking.id,
         "user": booking.user_id,
-        "show": show_brief(booking.show),
+        "show": show_brief_json(booking.show),
         "seat_number": booking.seat_number,
         "status": booking.status,
-        "created_at": booking.created_at.isoformat(),
+        "created_at": booking.created_at,
         "order": booking.order_id or booking.id,
         "ticket": tickets.code(booking.id),
     }

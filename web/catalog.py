@@ -6,6 +6,7 @@ import functools
 from datetime import timedelta
 from typing import Any
 
+import orjson
 from aiohttp import web
 from aiohttp_apispec import docs, querystring_schema, request_schema, response_schema
 
@@ -34,6 +35,12 @@ def show_brief(show: ShowInfo) -> dict[str, Any]:
         "date_time": show.date_time.isoformat(),
         "total_seats": show.total_seats,
     }
+
+
+@functools.lru_cache(maxsize=10_000)
+def show_brief_json(show: ShowInfo) -> orjson.Fragment:
+    """show_brief encoded once per show: a booking answer embeds it instead of encoding it again each time."""
+    return orjson.Fragment(orjson.dumps(show_brief(show)))
 
 
 async def require_admin(request: web.Request) -> int:
