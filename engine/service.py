@@ -129,6 +129,15 @@ class BookingEngine:
             return actor.feed.snapshot()
         return await self._ask(show_id, Look())
 
+    def committed_free_seats(self, show_id: int) -> int | None:
+        """Free seats as the committed seat map counts them, when the show's actor is in memory; None rather than
+        loading it."""
+        actor = self._actors.get(show_id)
+        if actor is None or actor.feed is None:
+            return None
+        feed = actor.feed
+        return feed.total_seats - len(feed.booked) - len(feed.held) - len(feed.blocked)
+
     def end_subscriptions(self) -> None:
         for feed in self._feeds.values():
             feed.close()

@@ -5,18 +5,25 @@ from __future__ import annotations
 import argparse
 import asyncio
 import dataclasses
+import errno
+import functools
 import gc
+import getpass
 import os
+import socket
 import sys
 from collections.abc import Callable, Coroutine
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from aiohttp import web
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError, DBAPIError
 
 from engine.layout import Layout, Prices, detailed_layout
+from engine.ports import StorageUnavailable
 from scripts import bench, rush
-from storage.database import open_engine
+from storage.database import DEFAULT_URL, normalize_url, open_engine
 from storage.migrate import SchemaBehind, current_revision, ensure_current, head_revision, upgrade
 from storage.repository import Repository, UsernameTaken
 from web import serving, workers
@@ -80,6 +87,44 @@ async def _with_repository(url: str, work: Callable[[Repository], Coroutine[Any,
         await engine.dispose()
 
 
+class Fault(Exception):
+    """A problem the operator can fix: printed as one line, exit status 2, no traceback."""
+
+
+def _fault(message: str) -> int:
+    print(f"cinema: {message}", file=sys.stderr)
+    return 2
+
+
+def _database_problem(error: BaseException) -> str:
+    """One line for what went wrong reaching or using the database (the driver's own first line)."""
+    cause = error.orig if isinstance(error, DBAPIError) and error.orig is not None else error
+    if isinstance(cause, ConnectionRefusedError | socket.gaierror | TimeoutError):
+        return f"cannot connect ({cause.strerror or cause}); is the database server running and the address right?"
+    text = str(cause).strip().splitlines()
+    return text[0] if text else type(cause).__name__
+
+
+def uses_database(command: Callable[[argparse.Namespace], int]) -> Callable[[argparse.Namespace], int]:
+    """Database faults (unreachable, missing, behind the code's schema) end the command with one clear line."""
+
+    @functools.wraps(command)
+    def run(args: argparse.Namespace) -> int:
+        url = _database_url(args) or os.environ.get("CINEMA_DATABASE_URL") or DEFAULT_URL
+        try:
+            url = _safe(normalize_url(url))
+            return command(args)
+        except (Fault, SchemaBehind) as error:
+            return _fault(str(error))
+        except ArgumentError as error:
+            return _fault(f"database URL {url!r} is not usable: {error}")
+        except (DBAPIError, StorageUnavailable, OSError) as error:
+            return _fault(f"database {url}: {_database_problem(error)}")
+
+    return run
+
+
+@uses_database
 def cmd_serve(args: argparse.Namespace) -> int:
     host = args.host or os.environ.get("CINEMA_HOST", "127.0.0.1")
     port = int(args.port or os.environ.get("CINEMA_PORT", "8000"))
@@ -98,36 +143,37 @@ def cmd_serve(args: argparse.Namespace) -> int:
         wanted = args.workers if args.workers is not None else os.environ.get("CINEMA_WORKERS")
         count = int(wanted) if wanted not in (None, "") else workers.default_workers(settings)
     except ValueError as error:
-        print(f"cinema: {error}", file=sys.stderr)
-        return 2
+        raise Fault(str(error)) from None
     problem = settings_problem(settings) or workers.workers_problem(count, settings)
     if problem is not None:
-        print(f"cinema: {problem}", file=sys.stderr)
-        return 2
-    try:
-        if settings.migrate_on_start and not args.worker:
+        raise Fault(problem)
+    if not args.worker:  # workers share the port on purpose; the first process checks it for them
+        _check_port(host, port)  # before opening the database: a taken port is the commoner mistake
+        if settings.migrate_on_start:
             asyncio.run(_migrate(settings.database_url))
-        elif not args.worker:
+        else:
             asyncio.run(_check_schema(settings.database_url))
-    except SchemaBehind as error:
-        print(f"cinema: {error}", file=sys.stderr)
-        return 2
     if count > 1 and not args.worker:
-        print(f"cinema: serving on http://{host}:{port}/ with {count} worker processes, database {_safe(settings)}")
+        database = _safe(settings.database_url)
+        print(f"cinema: serving on http://{host}:{port}/ with {count} worker processes, database {database}")
         return workers.supervise([a for a in args.argv if a != "--migrate"], count)
     app = create_app(dataclasses.replace(settings, migrate_on_start=False))
     role = f", cluster node {settings.node_url}" if settings.cluster_secret else ""
-
-    async def announce(_: web.Application) -> None:  # after start-up succeeded, not before a refusal
-        print(f"cinema: serving on http://{host}:{port}/ (Swagger UI at /swagger/), database {_safe(settings)}{role}")
-
-    app.on_startup.append(announce)
+    listening = f"serving on http://{host}:{port}/ (Swagger UI at /swagger/), database {_safe(settings.database_url)}"
     app.on_startup.append(_tune_gc)
+
+    def announce() -> None:  # called once the socket is bound: never a promise the server cannot keep
+        print(f"cinema: {listening}{role}", flush=True)
+
     try:
-        serving.run(app, settings, host, port, _event_loop(), private)
+        serving.run(app, settings, host, port, _event_loop(), private, announce)
     except ClusterRefused as error:
-        print(f"cinema: {error}", file=sys.stderr)
-        return 2
+        raise Fault(str(error)) from None
+    except OSError as error:
+        if error.errno in LISTEN_ERRORS:
+            raise _listen_fault(host, port, error) from None
+        raise
+    print("cinema: stopped", flush=True)
     return 0
 
 
@@ -137,6 +183,31 @@ async def _migrate(url: str) -> None:
         await upgrade(engine)
     finally:
         await engine.dispose()
+
+
+LISTEN_ERRORS = {errno.EADDRINUSE: "the address is already in use", errno.EACCES: "permission denied"}
+
+
+def _listen_fault(host: str, port: int, error: OSError) -> Fault:
+    reason = LISTEN_ERRORS.get(error.errno or 0, error.strerror)
+    return Fault(f"cannot listen on {host}:{port}: {reason} (choose another with --port or CINEMA_PORT)")
+
+
+def _check_port(host: str, port: int) -> None:
+    """Fail at once, before any start-up work, when the port is taken; binding for real may still race."""
+    try:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
+    except socket.gaierror as error:
+        raise Fault(f"cannot listen on {host}:{port}: {error.strerror}") from None
+    family, kind, proto, _, address = infos[0]
+    with socket.socket(family, kind, proto) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as the server itself binds
+        try:
+            probe.bind(address)
+        except OSError as error:
+            if error.errno in LISTEN_ERRORS:
+                raise _listen_fault(host, port, error) from None
+            raise
 
 
 async def _tune_gc(_: web.Application) -> None:
@@ -167,12 +238,11 @@ async def _check_schema(url: str) -> None:
         await engine.dispose()
 
 
-def _safe(settings: Settings) -> str:
-    from sqlalchemy.engine import make_url
-
-    return make_url(settings.database_url).render_as_string(hide_password=True)
+def _safe(url: str) -> str:
+    return make_url(url).render_as_string(hide_password=True)
 
 
+@uses_database
 def cmd_migrate(args: argparse.Namespace) -> int:
     settings = Settings.from_env(database_url=_database_url(args))
 
@@ -181,7 +251,7 @@ def cmd_migrate(args: argparse.Namespace) -> int:
         try:
             before = await current_revision(engine)
             await upgrade(engine)
-            print(f"cinema: schema {before or 'empty'} -> {head_revision()} on {_safe(settings)}")
+            print(f"cinema: schema {before or 'empty'} -> {head_revision()} on {_safe(settings.database_url)}")
         finally:
             await engine.dispose()
 
@@ -189,6 +259,7 @@ def cmd_migrate(args: argparse.Namespace) -> int:
     return 0
 
 
+@uses_database
 def cmd_seed_demo(args: argparse.Namespace) -> int:
     settings = Settings.from_env(database_url=_database_url(args))
 
@@ -220,7 +291,10 @@ def cmd_seed_demo(args: argparse.Namespace) -> int:
                         prices=DEMO_PRICES,
                         cleaning=cleaning,
                     )
-            print(f"cinema: added {len(screens)} screens and {len(DEMO_MOVIES)} demo movies with their shows")
+            print(
+                f"cinema: added {len(screens)} screens and {len(DEMO_MOVIES)} demo movies with their shows "
+                "(shows 1 to 5, each with rows and prices)"
+            )
         hasher = PasswordHasher(settings.bcrypt_rounds)
         try:
             for (username, email, password), role in ((DEMO_USER, "user"), (DEMO_STAFF, "door staff")):
@@ -236,33 +310,67 @@ def cmd_seed_demo(args: argparse.Namespace) -> int:
     return 0
 
 
+ADMIN_PASSWORD_ENV = "CINEMA_ADMIN_PASSWORD"
+
+
+def _admin_password(args: argparse.Namespace) -> str:
+    """From CINEMA_ADMIN_PASSWORD, else a prompt (twice) in a terminal, else one line of standard input; never
+    the command line, where every user of the machine can read it."""
+    if args.password is not None:
+        print(f"cinema: warning: --password is visible to other users; prefer {ADMIN_PASSWORD_ENV}", file=sys.stderr)
+        password = args.password
+    elif os.environ.get(ADMIN_PASSWORD_ENV):
+        password = os.environ[ADMIN_PASSWORD_ENV]
+    elif sys.stdin.isatty():
+        password = getpass.getpass(f"Password for {args.username}: ")
+        if getpass.getpass("The same again: ") != password:
+            raise Fault("the two passwords differ; nothing changed")
+    else:
+        password = sys.stdin.readline().rstrip("\n")
+    if not password:
+        raise Fault(f"no password: set {ADMIN_PASSWORD_ENV}, or type it at the prompt; nothing changed")
+    if len(password) < 8:
+        raise Fault("the password must have at least 8 characters; nothing changed")
+    return password
+
+
+@uses_database
 def cmd_create_admin(args: argparse.Namespace) -> int:
-    return _create_role_user(args, "is_admin", "admin")
+    return _create_role_user(args, "is_admin", "an admin")
 
 
+@uses_database
 def cmd_create_staff(args: argparse.Namespace) -> int:
     return _create_role_user(args, "is_staff", "door staff")
 
 
 def _create_role_user(args: argparse.Namespace, role: str, title: str) -> int:
+    """A new user with `role` (is_admin or is_staff), or with --reset-password an existing one given it."""
     settings = Settings.from_env(database_url=_database_url(args))
-    if len(args.password) < 8:
-        print("cinema: the password must have at least 8 characters", file=sys.stderr)
-        return 2
+    password = _admin_password(args)
 
     async def create(repository: Repository) -> None:
+        existing = await repository.user_by_name(args.username)
+        if existing is not None and not args.reset_password:
+            raise Fault(
+                f"user '{args.username}' already exists; nothing changed "
+                f"(add --reset-password to make them {title} with this password)"
+            )
         hasher = PasswordHasher(settings.bcrypt_rounds)
         try:
-            password_hash = await hasher.hash(args.password)
+            password_hash = await hasher.hash(password)
         finally:
             hasher.close()
-        email = args.email or f"{args.username}@localhost"
-        try:
-            await repository.create_user(args.username, email, password_hash, **{role: True})
-            print(f"cinema: {title} '{args.username}' created")
-        except UsernameTaken:
+        if existing is not None:
             await repository.set_admin(args.username, password_hash, role)
-            print(f"cinema: existing user '{args.username}' is now {title} (password reset)")
+            print(f"cinema: existing user '{args.username}' is now {title}, with the new password")
+            return
+        try:
+            email = args.email or f"{args.username}@localhost"
+            await repository.create_user(args.username, email, password_hash, **{role: True})
+        except UsernameTaken:
+            raise Fault(f"user '{args.username}' was created meanwhile by someone else; nothing changed") from None
+        print(f"cinema: {'admin' if role == 'is_admin' else 'door staff'} '{args.username}' created")
 
     asyncio.run(_with_repository(settings.database_url, create))
     return 0
@@ -299,14 +407,24 @@ def build_parser() -> argparse.ArgumentParser:
     )
     command("migrate", cmd_migrate, "Create or upgrade the database schema to the latest version")
     command("seed-demo", cmd_seed_demo, "Add demo screens, movies, priced shows, a demo user and door staff")
-    admin = command("create-admin", cmd_create_admin, "Create an admin user, or make an existing user admin")
-    admin.add_argument("username")
-    admin.add_argument("--password", required=True)
-    admin.add_argument("--email")
-    staff = command("create-staff", cmd_create_staff, "Create a door staff user (ticket check-in), or make one")
-    staff.add_argument("username")
-    staff.add_argument("--password", required=True)
-    staff.add_argument("--email")
+    for name, handler, title in (
+        ("create-admin", cmd_create_admin, "an admin user"),
+        ("create-staff", cmd_create_staff, "a door staff user (ticket check-in)"),
+    ):
+        role_user = command(
+            name,
+            handler,
+            f"Create {title}. The password comes from {ADMIN_PASSWORD_ENV}, else a prompt (or one line of "
+            "standard input when it is not a terminal).",
+        )
+        role_user.add_argument("username")
+        role_user.add_argument("--email", help="default: <username>@localhost")
+        role_user.add_argument(
+            "--reset-password",
+            action="store_true",
+            help="when the user exists: give them the role and replace their password (refused otherwise)",
+        )
+        role_user.add_argument("--password", help=argparse.SUPPRESS)  # kept for old scripts; warns
     rush_parser = commands.add_parser(
         "rush", help="Simulate a seat rush against a running service", description=rush.__doc__
     )
@@ -322,7 +440,10 @@ def main(argv: list[str] | None = None) -> int:
     configure_logging(os.environ.get("CINEMA_LOG_LEVEL", "INFO"), os.environ.get("CINEMA_ACCESS_LOG", "0") == "1")
     args = build_parser().parse_args(argv)
     args.argv = (sys.argv[1:] if argv is None else argv)[1:]  # after the command name: what workers repeat
-    return args.handler(args)
+    try:
+        return args.handler(args)
+    except KeyboardInterrupt:
+        return 130
 
 
 if __name__ == "__main__":

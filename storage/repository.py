@@ -93,7 +93,7 @@ class ScreenRow:
 @dataclass(frozen=True, slots=True)
 class ShowListing:
     show: ShowInfo
-    booked: int
+    taken: int  # seats booked, held or blocked, as committed
     prices: Prices | None
     screen_id: int | None
 
@@ -372,13 +372,15 @@ class Repository:
 
     @unavailable_as_storage_error
     async def shows_of_movie(self, movie_id: int) -> list[ShowListing]:
-        """Each show of the movie with its committed count of live bookings and its prices."""
+        """Each show of the movie with its committed count of seats not available (booked, held or blocked) and
+        its prices."""
         booked = (
             select(Booking.show_id, func.count().label("booked"))
             .where(Booking.status == "booked")
             .group_by(Booking.show_id)
             .subquery()
         )
+        blocked = select(BlockedSeat.show_id, func.count().label("blocked")).group_by(BlockedSeat.show_id).subquery()
         query = (
             select(
                 *SHOW_COLUMNS,
@@ -386,14 +388,32 @@ class Repository:
                 Show.currency,
                 Show.screen_id,
                 func.coalesce(booked.c.booked, 0).label("booked"),
+                func.coalesce(blocked.c.blocked, 0).label("blocked"),
             )
             .outerjoin(booked, booked.c.show_id == Show.id)
+            .outerjoin(blocked, blocked.c.show_id == Show.id)
             .where(Show.movie_id == movie_id)
             .order_by(Show.date_time, Show.id)
         )
+        held = (
+            select(SeatHold.show_id, SeatHold.seats)
+            .join(Show, Show.id == SeatHold.show_id)
+            .where(Show.movie_id == movie_id, SeatHold.status == "active", SeatHold.expires_at > datetime.now(UTC))
+        )
         async with self._engine.connect() as conn:
-            rows = await conn.execute(query)
-            return [ShowListing(_show_info(r), r.booked, _prices(r.prices, r.currency), r.screen_id) for r in rows]
+            rows = (await conn.execute(query)).all()
+            held_seats: dict[int, int] = {}
+            for hold in await conn.execute(held):
+                held_seats[hold.show_id] = held_seats.get(hold.show_id, 0) + len(orjson.loads(hold.seats))
+        return [
+            ShowListing(
+                _show_info(r),
+                r.booked + r.blocked + held_seats.get(r.show_id, 0),
+                _prices(r.prices, r.currency),
+                r.screen_id,
+            )
+            for r in rows
+        ]
 
     # --- bookings (read side) ----------------------------------------------------------------------------
     @unavailable_as_storage_error

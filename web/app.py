@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import AsyncIterator
 
 from aiohttp import web
@@ -12,7 +13,20 @@ from storage.database import open_engine
 from storage.journal import GroupCommitJournal
 from storage.migrate import ensure_current, upgrade
 from storage.repository import Repository
-from web import accounts, bookings, catalog, cluster, events, forwarding, kiosk, observability, orders, screens, tickets
+from web import (
+    accounts,
+    bookings,
+    catalog,
+    cluster,
+    events,
+    forwarding,
+    home,
+    kiosk,
+    observability,
+    orders,
+    screens,
+    tickets,
+)
 from web.auth import TOKENS, Tokens
 from web.context import ENGINE, HASHER, JOURNAL, LOGIN_LIMITS, REPOSITORY, SETTINGS, LoginLimits
 from web.errors import error_middleware
@@ -24,6 +38,7 @@ from web.settings import Settings
 from web.ticket_codes import TICKETS, TicketCodes
 
 VERSION = "1.0.0"
+log = logging.getLogger("cinema")
 
 
 def create_app(settings: Settings) -> web.Application:
@@ -55,6 +70,7 @@ def create_app(settings: Settings) -> web.Application:
     app.add_routes(events.routes)
     app.add_routes(observability.routes)
     app.add_routes(kiosk.routes)
+    app.add_routes(home.routes)
     app.add_routes(cluster.routes)
     if settings.cluster_secret:
         app.add_routes(cluster.internal_routes)  # undocumented: OpenApi3 lists only @docs handlers
@@ -106,10 +122,14 @@ async def _lifecycle(app: web.Application) -> AsyncIterator[None]:
             ),
         )
         app[REPOSITORY], app[JOURNAL], app[ENGINE], app[HASHER] = repository, journal, engine, hasher
+        log.info("started", extra={"fields": {"version": VERSION}})
         yield
         # Order matters: actors finish their mailboxes, then the journal commits the last batch.
+        log.info("shutting down: finishing the shows' mailboxes and the journal's last batch")
         await engine.close()
         await journal.close()
+        stats = journal.stats
+        log.info("stopped", extra={"fields": {"records_committed": stats.records, "batches": stats.batches}})
     finally:
         if forwarding.FORWARDER in app:
             await app[forwarding.FORWARDER].close()

@@ -12,14 +12,20 @@ from aiohttp_apispec import docs, querystring_schema, request_schema, response_s
 
 from engine.layout import Layout, Prices, plain_layout
 from engine.ports import ShowInfo
+from engine.service import BookingEngine
 from storage.repository import MovieNotFound, ScheduleClash, ScreenNotFound, ShowListing
 from web import schemas
 from web.auth import authenticate
-from web.context import REPOSITORY, SETTINGS
-from web.errors import ApiError
+from web.context import ENGINE, REPOSITORY, SETTINGS
+from web.errors import fail
 from web.jsonio import json_response
 
 routes = web.RouteTableDef()
+SHOW_EXAMPLE = {
+    "screen_name": "Hall 2",
+    "date_time": "2030-01-01T20:00:00Z",
+    "rows": [{"label": "A", "seats": 12}, {"label": "B", "seats": 14}],
+}
 ADMIN_ERRORS = {
     "401": {"description": "Not authenticated"},
     "403": {"description": "Not an admin"},
@@ -48,7 +54,7 @@ async def require_admin(request: web.Request) -> int:
     principal = await authenticate(request)
     user = await request.app[REPOSITORY].user_by_id(principal.user_id)
     if user is None or not user.is_admin:
-        raise ApiError(403, "You do not have permission to perform this action.")
+        raise fail("permission_denied")
     return user.id
 
 
@@ -57,12 +63,12 @@ async def require_staff(request: web.Request) -> int:
     principal = await authenticate(request)
     user = await request.app[REPOSITORY].user_by_id(principal.user_id)
     if user is None or not (user.is_staff or user.is_admin):
-        raise ApiError(403, "Only door staff can check tickets in.")
+        raise fail("permission_denied", "Only door staff can check tickets in.")
     return user.id
 
 
-def _listing(item: ShowListing) -> dict[str, Any]:
-    entry = {**show_brief(item.show), "available_seats": item.show.total_seats - item.booked}
+def _listing(engine: BookingEngine, item: ShowListing) -> dict[str, Any]:
+    entry = {**show_brief(item.show), "available_seats": _available(engine, item.show, item.taken)}
     if item.prices is not None:
         entry["prices"] = item.prices.as_json()
     if item.screen_id is not None:
@@ -90,7 +96,7 @@ async def list_movies(request: web.Request) -> web.Response:
     size = request.app[SETTINGS].page_size
     count, movies = await request.app[REPOSITORY].movies_page((page - 1) * size, size)
     if page > 1 and not movies:
-        raise ApiError(404, "Invalid page.")
+        raise fail("invalid_page")
     return json_response(
         {
             "count": count,
@@ -102,7 +108,7 @@ async def list_movies(request: web.Request) -> web.Response:
 
 
 @docs(tags=["movies"], summary="Add a movie (admin)")
-@request_schema(schemas.MovieRequest)
+@request_schema(schemas.MovieRequest, example={"title": "The Late Show", "duration_minutes": 104})
 @response_schema(schemas.Movie, 201, description="Created")
 @response_schema(schemas.Error, 400, description="Invalid input")
 @docs(responses=ADMIN_ERRORS)
@@ -122,16 +128,27 @@ async def movie_shows(request: web.Request) -> web.Response:
     repository = request.app[REPOSITORY]
     movie = await repository.movie(schemas.path_id(request))
     if movie is None:
-        raise ApiError(404, "Movie not found.")
+        raise fail("unknown_movie")
     shows = await repository.shows_of_movie(movie.id)
+    engine = request.app[ENGINE]
     return json_response(
         {
             "id": movie.id,
             "title": movie.title,
             "duration_minutes": movie.duration_minutes,
-            "shows": [_listing(item) for item in shows],
+            "shows": [_listing(engine, item) for item in shows],
         }
     )
+
+
+def _available(engine: BookingEngine, show: ShowInfo, taken: int) -> int:
+    """Free seats as the seat map counts them (not booked, held or blocked): from the show's actor when it is in
+    memory, so both answers agree; from the database otherwise."""
+    free = engine.committed_free_seats(show.id)
+    if free is None:
+        free = show.total_seats - taken
+    assert 0 <= free <= show.total_seats, (show.id, free)
+    return free
 
 
 @docs(
@@ -142,7 +159,7 @@ async def movie_shows(request: web.Request) -> web.Response:
     "`rows`) still works and is not scheduled against anything. `prices` (minor units per seat category, with "
     "`currency`) must price every category of the layout.",
 )
-@request_schema(schemas.ShowRequest)
+@request_schema(schemas.ShowRequest, example=SHOW_EXAMPLE)
 @response_schema(schemas.CreatedShow, 201, description="Created")
 @response_schema(schemas.Error, 400, description="Invalid input, a show in the past, or prices missing a category")
 @response_schema(schemas.Error, 404, description="No such movie or screen")
@@ -156,13 +173,13 @@ async def create_show(request: web.Request) -> web.Response:
     repository = request.app[REPOSITORY]
     movie = await repository.movie(movie_id)
     if movie is None:
-        raise ApiError(404, "Movie not found.")
+        raise fail("unknown_movie")
     layout: Layout | None = None
     screen_id = data.get("screen_id")
     if screen_id is not None:
         screen = await repository.screen(screen_id)
         if screen is None:
-            raise ApiError(404, "Screen not found.", code="unknown_screen")
+            raise fail("unknown_screen")
         layout, screen_name, total_seats = screen.layout, screen.name, screen.layout.total_seats
     else:
         screen_name, total_seats = data["screen_name"], data["total_seats"]
@@ -173,7 +190,7 @@ async def create_show(request: web.Request) -> web.Response:
         prices = Prices(data["prices"], data["currency"])
         missing = sorted((layout.categories if layout else {"standard"}) - set(prices.amounts))
         if missing:
-            raise ApiError(400, f"Prices are missing for seat categories: {', '.join(missing)}.", code="unpriced")
+            raise fail("unpriced", f"Prices are missing for seat categories: {', '.join(missing)}.")
     cleaning = timedelta(minutes=request.app[SETTINGS].cleaning_minutes)
     try:
         show = await repository.create_show(
@@ -187,15 +204,14 @@ async def create_show(request: web.Request) -> web.Response:
             cleaning=cleaning,
         )
     except MovieNotFound:
-        raise ApiError(404, "Movie not found.") from None
+        raise fail("unknown_movie") from None
     except ScreenNotFound:
-        raise ApiError(404, "Screen not found.", code="unknown_screen") from None
+        raise fail("unknown_screen") from None
     except ScheduleClash as clash:
-        raise ApiError(
-            409,
+        raise fail(
+            "schedule_clash",
             f"Screen {screen_name} is taken by show {clash.show_id} from {clash.starts.isoformat()} to "
             f"{clash.ends.isoformat()}, plus {cleaning.seconds // 60} minutes for cleaning.",
-            code="schedule_clash",
             clash={"show_id": clash.show_id, "starts": clash.starts.isoformat(), "ends": clash.ends.isoformat()},
         ) from None
     answer = {**show_brief(show), "movie": movie_id, "available_seats": show.total_seats}

@@ -15,7 +15,7 @@ from web.auth import authenticate
 from web.bookings import refuse_in
 from web.catalog import show_brief
 from web.context import ENGINE, REPOSITORY
-from web.errors import ApiError
+from web.errors import fail
 from web.idempotency import PARAMETER as IDEMPOTENCY_KEY
 from web.idempotency import idempotent
 from web.jsonio import json_response
@@ -73,7 +73,7 @@ async def get_order(request: web.Request) -> web.Response:
     principal = await authenticate(request)
     found = await request.app[REPOSITORY].orders(user_id=principal.user_id, order_id=schemas.path_id(request))
     if not found:
-        raise ApiError(404, "Order not found.", code=Outcome.UNKNOWN_ORDER.value)
+        raise fail("unknown_order")
     return json_response(order_json(found[0], request.app[TICKETS]))
 
 
@@ -105,7 +105,7 @@ async def cancel_order(request: web.Request) -> web.Response:
     async def run() -> web.Response:
         reply = await request.app[ENGINE].cancel_order(order_id, principal.user_id)
         if reply.outcome is not Outcome.CANCELLED:
-            raise refuse_in(request, reply.outcome)
+            raise refuse_in(request, reply.outcome, hidden_as="unknown_order")
         return json_response({"detail": "Order cancelled.", "order_id": order_id, "seat_numbers": list(reply.seats)})
 
     return await idempotent(request, principal.user_id, run)

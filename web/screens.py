@@ -12,7 +12,7 @@ from storage.repository import ScreenNameTaken, ScreenRow
 from web import schemas
 from web.catalog import ADMIN_ERRORS, require_admin
 from web.context import REPOSITORY
-from web.errors import ApiError
+from web.errors import fail
 from web.jsonio import json_response
 
 routes = web.RouteTableDef()
@@ -56,7 +56,7 @@ async def create_screen(request: web.Request) -> web.Response:
     try:
         screen = await request.app[REPOSITORY].create_screen(data["name"], layout)
     except ScreenNameTaken:
-        raise ApiError(409, f"A screen named {data['name']!r} exists already.", code="screen_name_taken") from None
+        raise fail("screen_name_taken", f"A screen named {data['name']!r} exists already.") from None
     return json_response(screen_json(screen), status=201)
 
 

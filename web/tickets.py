@@ -14,7 +14,7 @@ from web import schemas
 from web.bookings import refuse
 from web.catalog import require_staff, show_brief
 from web.context import ENGINE, REPOSITORY
-from web.errors import ApiError
+from web.errors import fail
 from web.jsonio import json_response
 from web.ticket_codes import TICKETS
 
@@ -25,7 +25,7 @@ CODE_PATTERN = r"{code:[0-9]+-[A-Za-z2-7]+}"  # the exact shape is checked with 
 def _genuine(request: web.Request) -> str:
     code = request.match_info["code"].upper()
     if request.app[TICKETS].booking_id(code) is None:
-        raise ApiError(404, "Unknown ticket.", code=Outcome.UNKNOWN_TICKET.value)
+        raise fail("unknown_ticket")
     return code
 
 
@@ -85,10 +85,9 @@ async def check_in(request: web.Request) -> web.Response:
     if reply.outcome is Outcome.ALREADY_CHECKED_IN:
         assert reply.checked_in_at is not None
         first = _iso(reply.checked_in_at)
-        raise ApiError(
-            409,
+        raise fail(
+            "already_checked_in",
             f"Already checked in at {first}.",
-            code=reply.outcome.value,
             first_checked_in_at=first,
             seat_number=reply.seats[0],
         )
