@@ -198,8 +198,8 @@ class GroupCommitJournal:
                 middle = len(part) // 2
                 parts[0:1] = [part[:middle], part[middle:]]
                 return
+            cause = await self._cause(part[0], error)  # may raise (unavailable): the unit is still in parts
             parts.pop(0)
-            cause = await self._cause(part[0], error)
             self.stats.refused_units += 1
             if isinstance(cause, StorageUnavailable):  # not explained by the unit's own data: not ready
                 self.stats.last_error = f"{type(error).__name__}: {error}"
