@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from engine.errors import Busy, ShowNotFound, ShuttingDown
+from engine.errors import Busy, NotOwner, ShowMoving, ShowNotFound, ShuttingDown
 from engine.feed import ShowFeed
 from engine.ports import (
     BlockRecord,
@@ -268,7 +268,8 @@ class ShowActor:
             self._on_exit(self)
 
     async def _load(self, reply: Reply_) -> bool | None:
-        """True when loaded, False when storage failed (retry on the next message), None when the show is gone."""
+        """True when loaded, False when storage failed (retry on the next message), None when the show is gone
+        (or, in cluster mode, decided by another node)."""
         while self._pending:  # commits still in flight settle first: a reload must see them on disk
             self._drained = asyncio.get_running_loop().create_future()
             await self._drained
@@ -279,6 +280,11 @@ class ShowActor:
             while self._mailbox:
                 _fail(self._mailbox.popleft()[1], error)
             return False
+        except (NotOwner, ShowMoving) as error:  # cluster mode: another node decides; this actor ends
+            _fail(reply, error)
+            while self._mailbox:
+                _fail(self._mailbox.popleft()[1], error)
+            return None
         if snapshot is None:
             _fail(reply, ShowNotFound())
             return None

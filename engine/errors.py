@@ -24,3 +24,13 @@ class NotOwner(Exception):
         super().__init__(f"show {show_id} is decided by {owner_url}")
         self.show_id = show_id
         self.owner_url = owner_url
+
+
+class ShowMoving(Exception):
+    """Cluster mode: the node that owned this show stopped answering and its lease has not run out; the show
+    moves to another node then (nothing was changed; retry after `retry_after` seconds)."""
+
+    def __init__(self, show_id: int, retry_after: int) -> None:
+        super().__init__(f"show {show_id} is moving to another node")
+        self.show_id = show_id
+        self.retry_after = retry_after

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from engine.actor import BestAvailable, Look, Message, Reload, Reply, ShowActor, Watch
-from engine.errors import Busy, ShuttingDown
+from engine.errors import Busy, NotOwner, ShuttingDown
 from engine.feed import SeatEvent, ShowFeed, Snapshot, SubscriberTally, Subscription
 from engine.ports import Journal, ShowSnapshot, ShowStore, StorageUnavailable
 from engine.seats import (
@@ -34,6 +34,8 @@ from engine.seats import (
 )
 
 log = logging.getLogger(__name__)
+OWNER_MEMORY_SECONDS = 1.0  # how long a show's remote owner is trusted without asking the database again
+MAX_REMEMBERED_OWNERS = 100_000
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,6 +57,8 @@ class BookingEngine:
         self._feeds: dict[int, ShowFeed] = {}  # kept while the show has an actor or a subscriber
         self._tally = SubscriberTally(limits.max_subscribers)
         self._wakeups: dict[int, asyncio.TimerHandle] = {}  # retired watched shows with holds to expire
+        # Cluster mode: shows that other nodes decide for, with their address, remembered for a moment.
+        self._elsewhere: dict[int, tuple[str, float]] = {}
         self._closed = False
         self._sweeper: asyncio.Task[None] | None = None
 
@@ -105,10 +109,20 @@ class BookingEngine:
 
     async def seat_map(self, show_id: int) -> Snapshot:
         """The committed seat map, from memory once the show's actor is loaded."""
+        self._check_elsewhere(show_id)
         actor = self._actor(show_id)
         if actor.feed is not None and actor.loaded:
             return actor.feed.snapshot()
         return await self._ask(show_id, Look())
+
+    def committed_free_seats(self, show_id: int) -> int | None:
+        """Free seats as the committed seat map counts them, when the show's actor is in memory; None rather than
+        loading it."""
+        actor = self._actors.get(show_id)
+        if actor is None or actor.feed is None:
+            return None
+        feed = actor.feed
+        return feed.total_seats - len(feed.booked) - len(feed.held) - len(feed.blocked)
 
     def end_subscriptions(self) -> None:
         for feed in self._feeds.values():
@@ -143,9 +157,28 @@ class BookingEngine:
         await asyncio.gather(*(actor.stop() for actor in actors))
 
     async def _ask(self, show_id: int, command: Message) -> Any:
+        self._check_elsewhere(show_id)
         reply: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
         self._actor(show_id).tell(command, reply)
-        return await reply
+        try:
+            return await reply
+        except NotOwner as elsewhere:
+            if len(self._elsewhere) >= MAX_REMEMBERED_OWNERS:
+                self._elsewhere.clear()
+            self._elsewhere[show_id] = (elsewhere.owner_url, time.monotonic() + OWNER_MEMORY_SECONDS)
+            raise
+
+    def _check_elsewhere(self, show_id: int) -> None:
+        """Cluster mode: a show another node was seen deciding for goes there without asking the database."""
+        known = self._elsewhere.get(show_id)
+        if known is not None:
+            if known[1] > time.monotonic():
+                raise NotOwner(show_id, known[0])
+            del self._elsewhere[show_id]
+
+    def forget_owner(self, show_id: int) -> None:
+        """The remembered owner did not answer: the next request asks the database (and may take the show)."""
+        self._elsewhere.pop(show_id, None)
 
     def _actor(self, show_id: int) -> ShowActor:
         actor = self._actors.get(show_id)

@@ -4,30 +4,45 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import dataclasses
+import errno
+import functools
 import gc
+import getpass
 import os
+import socket
 import sys
 from collections.abc import Callable, Coroutine
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from aiohttp import web
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError, DBAPIError
 
+from engine.ports import StorageUnavailable
 from scripts import bench, rush
-from storage.database import open_engine
+from storage.database import DEFAULT_URL, normalize_url, open_engine
 from storage.migrate import SchemaBehind, current_revision, ensure_current, head_revision, upgrade
 from storage.repository import Repository, UsernameTaken
-from web import serving
+from web import serving, workers
 from web.app import create_app
 from web.cluster import ClusterRefused, default_node_url, settings_problem
 from web.observability import configure_logging
 from web.passwords import PasswordHasher
 from web.settings import Settings
 
+# Each demo screen has rows (label, seats), front to back, so that best-available booking works on every show.
+SCREENS: dict[str, list[tuple[str, int]]] = {
+    "Screen 1": [(label, 10) for label in "ABCDEFGHIJ"],
+    "Screen 2": [(label, 10) for label in "ABCDEF"],
+    "Screen 3": [(label, 8) for label in "ABCDE"],
+    "IMAX": [(label, 25) for label in "ABCDEFGHIJ"],
+}
 DEMO_MOVIES = [
-    ("The Grand Premiere", 128, [("Screen 1", 100), ("Screen 2", 60)]),
-    ("Midnight Matinee", 95, [("Screen 3", 40)]),
-    ("Popcorn Odyssey", 142, [("IMAX", 250), ("Screen 1", 100)]),
+    ("The Grand Premiere", 128, ["Screen 1", "Screen 2"]),
+    ("Midnight Matinee", 95, ["Screen 3"]),
+    ("Popcorn Odyssey", 142, ["IMAX", "Screen 1"]),
 ]
 DEMO_USER = ("demo", "demo@example.com", "demo-password")
 
@@ -45,44 +60,127 @@ async def _with_repository(url: str, work: Callable[[Repository], Coroutine[Any,
         await engine.dispose()
 
 
+class Fault(Exception):
+    """A problem the operator can fix: printed as one line, exit status 2, no traceback."""
+
+
+def _fault(message: str) -> int:
+    print(f"cinema: {message}", file=sys.stderr)
+    return 2
+
+
+def _database_problem(error: BaseException) -> str:
+    """One line for what went wrong reaching or using the database (the driver's own first line)."""
+    cause = error.orig if isinstance(error, DBAPIError) and error.orig is not None else error
+    if isinstance(cause, ConnectionRefusedError | socket.gaierror | TimeoutError):
+        return f"cannot connect ({cause.strerror or cause}); is the database server running and the address right?"
+    text = str(cause).strip().splitlines()
+    return text[0] if text else type(cause).__name__
+
+
+def uses_database(command: Callable[[argparse.Namespace], int]) -> Callable[[argparse.Namespace], int]:
+    """Database faults (unreachable, missing, behind the code's schema) end the command with one clear line."""
+
+    @functools.wraps(command)
+    def run(args: argparse.Namespace) -> int:
+        url = _database_url(args) or os.environ.get("CINEMA_DATABASE_URL") or DEFAULT_URL
+        try:
+            url = _safe(normalize_url(url))
+            return command(args)
+        except (Fault, SchemaBehind) as error:
+            return _fault(str(error))
+        except ArgumentError as error:
+            return _fault(f"database URL {url!r} is not usable: {error}")
+        except (DBAPIError, StorageUnavailable, OSError) as error:
+            return _fault(f"database {url}: {_database_problem(error)}")
+
+    return run
+
+
+@uses_database
 def cmd_serve(args: argparse.Namespace) -> int:
     host = args.host or os.environ.get("CINEMA_HOST", "127.0.0.1")
     port = int(args.port or os.environ.get("CINEMA_PORT", "8000"))
+    node_url = args.node_url or os.environ.get("CINEMA_NODE_URL") or default_node_url(host, port)
+    private = workers.private_listener(host) if args.worker else None
+    if private is not None:  # one of several workers: the others reach it on its own port
+        node_url = workers.worker_node_url(node_url, private)
     try:
         settings = Settings.from_env(
             database_url=_database_url(args),
             migrate_on_start=args.migrate or None,
             cluster_secret=args.cluster_secret,
-            node_url=args.node_url or os.environ.get("CINEMA_NODE_URL") or default_node_url(host, port),
+            node_url=node_url,
             lease_seconds=args.lease_seconds,
         )
+        wanted = args.workers if args.workers is not None else os.environ.get("CINEMA_WORKERS")
+        count = int(wanted) if wanted not in (None, "") else workers.default_workers(settings)
     except ValueError as error:
-        print(f"cinema: {error}", file=sys.stderr)
-        return 2
-    problem = settings_problem(settings)
+        raise Fault(str(error)) from None
+    problem = settings_problem(settings) or workers.workers_problem(count, settings)
     if problem is not None:
-        print(f"cinema: {problem}", file=sys.stderr)
-        return 2
-    if not settings.migrate_on_start:
-        try:
+        raise Fault(problem)
+    if not args.worker:  # workers share the port on purpose; the first process checks it for them
+        _check_port(host, port)  # before opening the database: a taken port is the commoner mistake
+        if settings.migrate_on_start:
+            asyncio.run(_migrate(settings.database_url))
+        else:
             asyncio.run(_check_schema(settings.database_url))
-        except SchemaBehind as error:
-            print(f"cinema: {error}", file=sys.stderr)
-            return 2
-    app = create_app(settings)
+    if count > 1 and not args.worker:
+        database = _safe(settings.database_url)
+        print(f"cinema: serving on http://{host}:{port}/ with {count} worker processes, database {database}")
+        return workers.supervise([a for a in args.argv if a != "--migrate"], count)
+    app = create_app(dataclasses.replace(settings, migrate_on_start=False))
     role = f", cluster node {settings.node_url}" if settings.cluster_secret else ""
-
-    async def announce(_: web.Application) -> None:  # after start-up succeeded, not before a refusal
-        print(f"cinema: serving on http://{host}:{port}/ (Swagger UI at /swagger/), database {_safe(settings)}{role}")
-
-    app.on_startup.append(announce)
+    listening = f"serving on http://{host}:{port}/ (Swagger UI at /swagger/), database {_safe(settings.database_url)}"
     app.on_startup.append(_tune_gc)
+
+    def announce() -> None:  # called once the socket is bound: never a promise the server cannot keep
+        print(f"cinema: {listening}{role}", flush=True)
+
     try:
-        serving.run(app, settings, host, port, _event_loop())
+        serving.run(app, settings, host, port, _event_loop(), private, announce)
     except ClusterRefused as error:
-        print(f"cinema: {error}", file=sys.stderr)
-        return 2
+        raise Fault(str(error)) from None
+    except OSError as error:
+        if error.errno in LISTEN_ERRORS:
+            raise _listen_fault(host, port, error) from None
+        raise
+    print("cinema: stopped", flush=True)
     return 0
+
+
+async def _migrate(url: str) -> None:
+    engine = open_engine(url)
+    try:
+        await upgrade(engine)
+    finally:
+        await engine.dispose()
+
+
+LISTEN_ERRORS = {errno.EADDRINUSE: "the address is already in use", errno.EACCES: "permission denied"}
+
+
+def _listen_fault(host: str, port: int, error: OSError) -> Fault:
+    reason = LISTEN_ERRORS.get(error.errno or 0, error.strerror)
+    return Fault(f"cannot listen on {host}:{port}: {reason} (choose another with --port or CINEMA_PORT)")
+
+
+def _check_port(host: str, port: int) -> None:
+    """Fail at once, before any start-up work, when the port is taken; binding for real may still race."""
+    try:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
+    except socket.gaierror as error:
+        raise Fault(f"cannot listen on {host}:{port}: {error.strerror}") from None
+    family, kind, proto, _, address = infos[0]
+    with socket.socket(family, kind, proto) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as the server itself binds
+        try:
+            probe.bind(address)
+        except OSError as error:
+            if error.errno in LISTEN_ERRORS:
+                raise _listen_fault(host, port, error) from None
+            raise
 
 
 async def _tune_gc(_: web.Application) -> None:
@@ -113,12 +211,11 @@ async def _check_schema(url: str) -> None:
         await engine.dispose()
 
 
-def _safe(settings: Settings) -> str:
-    from sqlalchemy.engine import make_url
-
-    return make_url(settings.database_url).render_as_string(hide_password=True)
+def _safe(url: str) -> str:
+    return make_url(url).render_as_string(hide_password=True)
 
 
+@uses_database
 def cmd_migrate(args: argparse.Namespace) -> int:
     settings = Settings.from_env(database_url=_database_url(args))
 
@@ -127,7 +224,7 @@ def cmd_migrate(args: argparse.Namespace) -> int:
         try:
             before = await current_revision(engine)
             await upgrade(engine)
-            print(f"cinema: schema {before or 'empty'} -> {head_revision()} on {_safe(settings)}")
+            print(f"cinema: schema {before or 'empty'} -> {head_revision()} on {_safe(settings.database_url)}")
         finally:
             await engine.dispose()
 
@@ -135,6 +232,7 @@ def cmd_migrate(args: argparse.Namespace) -> int:
     return 0
 
 
+@uses_database
 def cmd_seed_demo(args: argparse.Namespace) -> int:
     settings = Settings.from_env(database_url=_database_url(args))
 
@@ -146,10 +244,11 @@ def cmd_seed_demo(args: argparse.Namespace) -> int:
             start = datetime.now(UTC).replace(minute=0, second=0, microsecond=0) + timedelta(days=1)
             for index, (title, minutes, shows) in enumerate(DEMO_MOVIES):
                 movie = await repository.create_movie(title, minutes)
-                for offset, (screen, seats) in enumerate(shows):
+                for offset, screen in enumerate(shows):
                     when = start + timedelta(hours=3 * offset + index)
-                    await repository.create_show(movie.id, screen, when, seats)
-            print(f"cinema: added {len(DEMO_MOVIES)} demo movies with their shows")
+                    rows = SCREENS[screen]
+                    await repository.create_show(movie.id, screen, when, sum(seats for _, seats in rows), rows)
+            print(f"cinema: added {len(DEMO_MOVIES)} demo movies with their shows (shows 1 to 5, each with rows)")
         username, email, password = DEMO_USER
         hasher = PasswordHasher(settings.bcrypt_rounds)
         try:
@@ -164,25 +263,57 @@ def cmd_seed_demo(args: argparse.Namespace) -> int:
     return 0
 
 
+ADMIN_PASSWORD_ENV = "CINEMA_ADMIN_PASSWORD"
+
+
+def _admin_password(args: argparse.Namespace) -> str:
+    """From CINEMA_ADMIN_PASSWORD, else a prompt (twice) in a terminal, else one line of standard input; never
+    the command line, where every user of the machine can read it."""
+    if args.password is not None:
+        print(f"cinema: warning: --password is visible to other users; prefer {ADMIN_PASSWORD_ENV}", file=sys.stderr)
+        password = args.password
+    elif os.environ.get(ADMIN_PASSWORD_ENV):
+        password = os.environ[ADMIN_PASSWORD_ENV]
+    elif sys.stdin.isatty():
+        password = getpass.getpass(f"Password for {args.username}: ")
+        if getpass.getpass("The same again: ") != password:
+            raise Fault("the two passwords differ; nothing changed")
+    else:
+        password = sys.stdin.readline().rstrip("\n")
+    if not password:
+        raise Fault(f"no password: set {ADMIN_PASSWORD_ENV}, or type it at the prompt; nothing changed")
+    if len(password) < 8:
+        raise Fault("the password must have at least 8 characters; nothing changed")
+    return password
+
+
+@uses_database
 def cmd_create_admin(args: argparse.Namespace) -> int:
     settings = Settings.from_env(database_url=_database_url(args))
-    if len(args.password) < 8:
-        print("cinema: the password must have at least 8 characters", file=sys.stderr)
-        return 2
+    password = _admin_password(args)
 
     async def create(repository: Repository) -> None:
+        existing = await repository.user_by_name(args.username)
+        if existing is not None and not args.reset_password:
+            raise Fault(
+                f"user '{args.username}' already exists; nothing changed "
+                "(add --reset-password to make them an admin with this password)"
+            )
         hasher = PasswordHasher(settings.bcrypt_rounds)
         try:
-            password_hash = await hasher.hash(args.password)
+            password_hash = await hasher.hash(password)
         finally:
             hasher.close()
-        email = args.email or f"{args.username}@localhost"
-        try:
-            await repository.create_user(args.username, email, password_hash, is_admin=True)
-            print(f"cinema: admin '{args.username}' created")
-        except UsernameTaken:
+        if existing is not None:
             await repository.set_admin(args.username, password_hash)
-            print(f"cinema: existing user '{args.username}' is now an admin (password reset)")
+            print(f"cinema: existing user '{args.username}' is now an admin, with the new password")
+            return
+        try:
+            email = args.email or f"{args.username}@localhost"
+            await repository.create_user(args.username, email, password_hash, is_admin=True)
+        except UsernameTaken:
+            raise Fault(f"user '{args.username}' was created meanwhile by someone else; nothing changed") from None
+        print(f"cinema: admin '{args.username}' created")
 
     asyncio.run(_with_repository(settings.database_url, create))
     return 0
@@ -208,14 +339,31 @@ def build_parser() -> argparse.ArgumentParser:
     )
     serve.add_argument("--node-url", help="how the other nodes reach this one (env CINEMA_NODE_URL; default host:port)")
     serve.add_argument(
+        "--workers",
+        type=int,
+        help="node processes sharing the port (env CINEMA_WORKERS; default: every core in cluster mode on "
+        "PostgreSQL, else 1)",
+    )
+    serve.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)  # set by the supervisor
+    serve.add_argument(
         "--lease-seconds", type=float, help="a silent node loses its place after this (env CINEMA_LEASE_SECONDS; 5)"
     )
     command("migrate", cmd_migrate, "Create or upgrade the database schema to the latest version")
     command("seed-demo", cmd_seed_demo, "Add a few demo movies, shows and a demo user")
-    admin = command("create-admin", cmd_create_admin, "Create an admin user, or make an existing user admin")
+    admin = command(
+        "create-admin",
+        cmd_create_admin,
+        f"Create an admin user. The password comes from {ADMIN_PASSWORD_ENV}, else a prompt (or one line of "
+        "standard input when it is not a terminal).",
+    )
     admin.add_argument("username")
-    admin.add_argument("--password", required=True)
-    admin.add_argument("--email")
+    admin.add_argument("--email", help="default: <username>@localhost")
+    admin.add_argument(
+        "--reset-password",
+        action="store_true",
+        help="when the user exists: make them an admin and replace their password (refused otherwise)",
+    )
+    admin.add_argument("--password", help=argparse.SUPPRESS)  # kept for old scripts; warns
     rush_parser = commands.add_parser(
         "rush", help="Simulate a seat rush against a running service", description=rush.__doc__
     )
@@ -230,7 +378,11 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     configure_logging(os.environ.get("CINEMA_LOG_LEVEL", "INFO"), os.environ.get("CINEMA_ACCESS_LOG", "0") == "1")
     args = build_parser().parse_args(argv)
-    return args.handler(args)
+    args.argv = (sys.argv[1:] if argv is None else argv)[1:]  # after the command name: what workers repeat
+    try:
+        return args.handler(args)
+    except KeyboardInterrupt:
+        return 130
 
 
 if __name__ == "__main__":

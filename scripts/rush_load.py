@@ -39,6 +39,14 @@ def histogram(digits: int = 3) -> HdrHistogram:
     return HdrHistogram(1, HIGHEST_US, digits)
 
 
+def latency_ms(hist: HdrHistogram) -> dict[str, float]:
+    if hist.get_total_count() == 0:
+        return {"p50": 0.0, "p90": 0.0, "p99": 0.0, "p999": 0.0, "max": 0.0}
+    values = {f"p{q}".replace(".", ""): hist.get_value_at_percentile(q) for q in (50, 90, 99, 99.9)}
+    values["max"] = hist.get_max_value()
+    return {name: round(micros / 1000, 2) for name, micros in values.items()}
+
+
 @dataclass(frozen=True)
 class LoadPlan:
     """What one load process does; picklable, built by the parent."""

@@ -317,6 +317,12 @@ th, td { text-align: left; padding: 7px 12px; border-bottom: 1px solid #eef0f2; 
 th { background: #fafbfc; font-weight: 600; }
 td.num { font-variant-numeric: tabular-nums; }
 h2 { font-size: 16px; margin: 26px 0 8px; }
+h3 { font-size: 13px; margin: 10px 0 2px; color: #3a434d; }
+ul.checks { list-style: none; padding: 0; margin: 8px 0; }
+ul.checks li { padding: 6px 2px; border-bottom: 1px solid #eef0f2; }
+ul.checks li b { display: inline-block; width: 22px; }
+ul.checks li.pass b { color: #1a9850; } ul.checks li.fail { color: #d73027; font-weight: 600; }
+p.note { color: #5b6673; margin: 6px 0 0; }
 """
 
 
@@ -361,9 +367,9 @@ def _table(head: list[str], rows: list[list[str]]) -> str:
     return f"<table>{f'<tr>{header}</tr>' if any(head) else ''}{body}</table>"
 
 
-def _run_section(name: str, summary: dict[str, Any], many: bool) -> str:
-    inv, client, show = summary["invariants"], summary["client"], summary["show"]
-    checks = [
+def _checks(summary: dict[str, Any]) -> list[list[str]]:
+    inv = summary["invariants"]
+    return [
         ["no seat booked twice", "yes" if not inv["seats_twice"] else "NO: " + ", ".join(map(str, inv["seats_twice"]))],
         ["not over capacity", "yes" if not inv["over_capacity"] else "NO"],
         ["every 201 still booked (none lost)", "yes" if not inv["lost"] else f"NO: {len(inv['lost'])} lost"],
@@ -372,6 +378,29 @@ def _run_section(name: str, summary: dict[str, Any], many: bool) -> str:
         ["available_seats agrees with the seat map", "yes" if inv["available_matches"] else "NO"],
         ["no 5xx", "yes" if not summary["server_errors"] else f"NO: {summary['server_errors']}"],
     ]
+
+
+def verdict_panel(runs: Sequence[Run]) -> str:
+    """The invariants, read back through the API after the rush, as the sixth tile beside the plots."""
+    parts = []
+    for name, summary in runs:
+        inv = summary["invariants"]
+        head = f"<h3>{html.escape(name)}</h3>" if len(runs) > 1 else ""
+        items = "".join(
+            f'<li class="{"pass" if result == "yes" else "fail"}"><b>{"✓" if result == "yes" else "✗"}</b>'
+            f"{html.escape(check)}{'' if result == 'yes' else ': ' + html.escape(result)}</li>"
+            for check, result in _checks(summary)
+        )
+        show = (
+            f"Show {summary['show_id']}: {inv['seats_booked']} of {inv['total_seats']} seats booked at the end, "
+            f"{inv['by_this_rush']} of them by this rush's users."
+        )
+        parts.append(f'{head}<ul class="checks">{items}</ul><p class="note">{html.escape(show)}</p>')
+    return f"<figure><figcaption>Invariants (read back through the API)</figcaption>{''.join(parts)}</figure>"
+
+
+def _run_section(name: str, summary: dict[str, Any], many: bool) -> str:
+    inv, client, show = summary["invariants"], summary["client"], summary["show"]
     busy = ", ".join(f"{b:.0f}%" for b in client["cpu_percent_per_process"])
     details = [
         [
@@ -399,8 +428,6 @@ def _run_section(name: str, summary: dict[str, Any], many: bool) -> str:
         title
         + "<h2>Phases</h2>"
         + _table(["phase", "time", "requests", "req/s", "p50 / p99 / max", "statuses"], _phase_rows(summary))
-        + "<h2>Invariants</h2>"
-        + _table(["invariant", "result"], checks)
         + "<h2>Run</h2>"
         + _table(["", ""], details)
     )
@@ -437,7 +464,7 @@ def page(runs: Sequence[Run]) -> str:
 <main><div class="cards">{"".join(cards)}</div>
 <p>{latency_note} Requests/s and latency figures are the rush phase's; the sold-out tail (after the last seat was
 taken) is counted apart.</p>
-<div class="grid2">{"".join(plots(runs))}</div>
+<div class="grid2">{"".join(plots(runs))}{verdict_panel(runs)}</div>
 {sections}
 </main></body></html>
 """

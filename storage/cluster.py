@@ -30,6 +30,24 @@ HEARTBEAT = text(
     "ON CONFLICT (id) DO UPDATE SET heartbeat_at = now(), expires_at = now() + make_interval(secs => :lease)"
 )
 
+# A node's show leases (issue 15's show_owners rows naming it) are renewed with its heartbeat, in the same
+# transaction; a lease another node took names that node and is left alone.
+RENEW_LEASES = text("UPDATE show_owners SET expires_at = now() + make_interval(secs => :lease) WHERE owner = :id")
+RELEASE_LEASES = text("UPDATE show_owners SET expires_at = now() WHERE owner = :id")
+LEASES = text(
+    "SELECT owner, show_id, epoch, EXTRACT(EPOCH FROM now() - taken_at) AS held, "
+    "EXTRACT(EPOCH FROM expires_at - now()) AS left_ FROM show_owners "
+    "WHERE owner = ANY(:ids) AND expires_at IS NOT NULL ORDER BY owner, show_id"
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Lease:
+    show_id: int
+    epoch: int
+    held_for: float  # seconds since the owner took it
+    expires_in: float  # negative: expired that long ago (and free to take)
+
 
 @dataclass(frozen=True, slots=True)
 class NodeRow:
@@ -113,14 +131,33 @@ async def join(engine: AsyncEngine, me: NodeIdentity) -> list[NodeRow]:
 
 
 async def heartbeat(engine: AsyncEngine, me: NodeIdentity) -> None:
-    """Push this node's expiry one lease ahead (re-registering it if its row was forgotten)."""
+    """Push this node's expiry and its shows' leases one lease ahead (re-registering it if it was forgotten)."""
     async with engine.begin() as conn:
         await conn.execute(HEARTBEAT, _params(me))
+        await conn.execute(RENEW_LEASES, {"id": me.id, "lease": me.lease_seconds})
 
 
 async def leave(engine: AsyncEngine, node_id: str) -> None:
+    """Give up this node's shows at once (the next node to be asked takes them) and its registry row."""
     async with engine.begin() as conn:
+        await conn.execute(RELEASE_LEASES, {"id": node_id})
         await conn.execute(text("DELETE FROM cluster_nodes WHERE id = :id"), {"id": node_id})
+
+
+async def leases(engine: AsyncEngine, node_ids: list[str], most_per_node: int) -> dict[str, list[Lease]]:
+    """The show leases held by each of `node_ids`, at most `most_per_node` each; raises StorageUnavailable."""
+    found: dict[str, list[Lease]] = {node_id: [] for node_id in node_ids}
+    try:
+        async with engine.connect() as conn:
+            for row in await conn.execute(LEASES, {"ids": node_ids}):
+                held = found[row.owner]
+                if len(held) < most_per_node:
+                    held.append(Lease(row.show_id, row.epoch, float(row.held), float(row.left_)))
+    except Exception as error:
+        if is_unavailable(error):
+            raise StorageUnavailable(str(error)) from error
+        raise
+    return found
 
 
 def _params(me: NodeIdentity) -> dict[str, object]:

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import sqlite3
 import time
 from collections import deque
 from collections.abc import Callable, Iterator, Sequence
@@ -28,6 +29,7 @@ from typing import Any, TypeVar
 
 import orjson
 from sqlalchemy import Connection, event, func, select
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from engine.errors import ShowNotFound
@@ -382,7 +384,8 @@ class _SqliteWriter:
 
     def __init__(self, url: str) -> None:
         self._engine = open_sync_sqlite(url)
-        # BEGIN IMMEDIATE: take the write lock before the fence is read, not at the first write.
+        # BEGIN IMMEDIATE (in _write, and for SQLAlchemy's own transactions): take the write lock before the
+        # fence is read, not at the first write.
         event.listen(self._engine, "connect", _driver_autocommit)
         event.listen(self._engine, "begin", _begin_immediate)
         self._thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="journal-sqlite")
@@ -406,13 +409,30 @@ class _SqliteWriter:
             return _look_up(conn, user_ids, show_id)
 
     def _write(self, records: list[Record], fences: Fences) -> list[int | None]:
-        with self._engine.begin() as conn:
-            top, stale = conn.exec_driver_sql(SQLITE_CLAIM, (orjson.dumps(list(fences.items())).decode(),)).one()
-            if stale != "[]":
-                raise StaleShows(set(orjson.loads(stale)))
-            ids, statements = _plan(records, iter(range(top + 1, top + 1 + len(records))), self.sql)
-            for statement in statements:
-                _check(statement, conn.exec_driver_sql(statement[0], statement[1]).rowcount)
+        """The batch straight through the sqlite3 driver: one call per statement, no SQLAlchemy layers.
+
+        Each driver call gives up the GIL and must win it back from the busy event loop; SQLAlchemy's begin,
+        execute and commit steps added Python work between them, all of it holding the GIL."""
+        with self._engine.connect() as pooled:  # the pool's one connection, with its pragmas, in autocommit mode
+            raw: sqlite3.Connection = pooled.connection.driver_connection  # type: ignore[assignment]
+            try:
+                raw.execute("BEGIN IMMEDIATE")
+                try:
+                    claim = raw.execute(SQLITE_CLAIM, (orjson.dumps(list(fences.items())).decode(),))
+                    top, stale = claim.fetchone()
+                    if stale != "[]":
+                        raise StaleShows(set(orjson.loads(stale)))
+                    ids, statements = _plan(records, iter(range(top + 1, top + 1 + len(records))), self.sql)
+                    for sql, parameters, rows in statements:
+                        cursor = (raw.executemany if isinstance(parameters, list) else raw.execute)(sql, parameters)
+                        _check((sql, parameters, rows), cursor.rowcount)
+                    raw.execute("COMMIT")
+                except BaseException:
+                    if raw.in_transaction:
+                        raw.execute("ROLLBACK")
+                    raise
+            except sqlite3.Error as error:  # as SQLAlchemy would raise it, so is_unavailable() reads it the same
+                raise DBAPIError.instance(None, None, error, sqlite3.Error) from error
         return ids
 
 

@@ -16,6 +16,7 @@ from sqlalchemy import Row, bindparam, func, select, text
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from engine.errors import NotOwner, ShowMoving
 from engine.ports import ShowInfo, ShowSnapshot, StorageUnavailable, StoredHold
 from storage.database import is_unavailable
 from storage.models import (
@@ -36,6 +37,21 @@ TAKE_EPOCH = text(
     "ON CONFLICT (show_id) DO UPDATE SET epoch = show_owners.epoch + 1, owner = excluded.owner, "
     "taken_at = excluded.taken_at RETURNING epoch"
 ).bindparams(bindparam("now", type_=UTCDateTime()))
+# Cluster mode (PostgreSQL): the same, but only while no other live node holds the show's lease. Taking it
+# bumps the epoch, so whatever the previous owner still tries to commit is refused by the journal's fence.
+TAKE_LEASE = text(
+    "INSERT INTO show_owners (show_id, epoch, owner, taken_at, expires_at) "
+    "SELECT id, 1, :owner, now(), now() + make_interval(secs => :lease) FROM shows WHERE id = :id "
+    "ON CONFLICT (show_id) DO UPDATE SET epoch = show_owners.epoch + 1, owner = excluded.owner, "
+    "taken_at = excluded.taken_at, expires_at = excluded.expires_at "
+    "WHERE show_owners.owner = excluded.owner OR show_owners.expires_at IS NULL OR show_owners.expires_at <= now() "
+    "RETURNING epoch"
+)
+# Who holds a lease this node could not take: the owner's address while its heartbeat is fresh.
+LEASE_HOLDER = text(
+    "SELECT n.url, ceil(EXTRACT(EPOCH FROM o.expires_at - now())) AS left_ FROM show_owners o "
+    "LEFT JOIN cluster_nodes n ON n.id = o.owner AND n.expires_at > now() WHERE o.show_id = :id"
+)
 
 P = ParamSpec("P")
 T = TypeVar("T")
@@ -110,10 +126,12 @@ def _user_row(row: Row[Any] | None) -> UserRow | None:
 
 
 class Repository:
-    def __init__(self, engine: AsyncEngine, node: str | None = None) -> None:
+    def __init__(self, engine: AsyncEngine, node: str | None = None, lease_seconds: float | None = None) -> None:
+        """`lease_seconds`: cluster mode, where a show is loaded only under a lease (see web/cluster.py)."""
         self._engine = engine
-        # Who took a show's epoch, recorded beside it (for people and for leases across nodes later).
+        # Who took a show's epoch, recorded beside it (in cluster mode: the node id of the registry).
         self.node = node or f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
+        self._lease_seconds = lease_seconds
 
     # --- users -------------------------------------------------------------------------------------------
     @unavailable_as_storage_error
@@ -202,22 +220,36 @@ class Repository:
 
     @unavailable_as_storage_error
     async def shows_of_movie(self, movie_id: int) -> list[tuple[ShowInfo, int]]:
-        """Each show of the movie with its committed count of live bookings."""
+        """Each show of the movie with its committed count of seats not available: booked, held or blocked."""
         booked = (
             select(Booking.show_id, func.count().label("booked"))
             .where(Booking.status == "booked")
             .group_by(Booking.show_id)
             .subquery()
         )
+        blocked = select(BlockedSeat.show_id, func.count().label("blocked")).group_by(BlockedSeat.show_id).subquery()
         query = (
-            select(*SHOW_COLUMNS, func.coalesce(booked.c.booked, 0).label("booked"))
+            select(
+                *SHOW_COLUMNS,
+                func.coalesce(booked.c.booked, 0).label("booked"),
+                func.coalesce(blocked.c.blocked, 0).label("blocked"),
+            )
             .outerjoin(booked, booked.c.show_id == Show.id)
+            .outerjoin(blocked, blocked.c.show_id == Show.id)
             .where(Show.movie_id == movie_id)
             .order_by(Show.date_time, Show.id)
         )
+        held = (
+            select(SeatHold.show_id, SeatHold.seats)
+            .join(Show, Show.id == SeatHold.show_id)
+            .where(Show.movie_id == movie_id, SeatHold.status == "active", SeatHold.expires_at > datetime.now(UTC))
+        )
         async with self._engine.connect() as conn:
-            rows = await conn.execute(query)
-            return [(_show_info(r), r.booked) for r in rows]
+            rows = (await conn.execute(query)).all()
+            held_seats: dict[int, int] = {}
+            for hold in await conn.execute(held):
+                held_seats[hold.show_id] = held_seats.get(hold.show_id, 0) + len(orjson.loads(hold.seats))
+        return [(_show_info(r), r.booked + r.blocked + held_seats.get(r.show_id, 0)) for r in rows]
 
     # --- bookings (read side) ----------------------------------------------------------------------------
     @unavailable_as_storage_error
@@ -316,9 +348,19 @@ class Repository:
         # The epoch is committed before anything is read: a batch of the previous owner either committed
         # before (and is read below) or checks its epoch after, and is refused.
         async with self._engine.begin() as conn:
-            epoch = (
-                await conn.execute(TAKE_EPOCH, {"id": show_id, "owner": self.node, "now": datetime.now(UTC)})
-            ).scalar_one_or_none()
+            if self._lease_seconds is None:
+                taken = await conn.execute(TAKE_EPOCH, {"id": show_id, "owner": self.node, "now": datetime.now(UTC)})
+            else:
+                taken = await conn.execute(
+                    TAKE_LEASE, {"id": show_id, "owner": self.node, "lease": self._lease_seconds}
+                )
+            epoch = taken.scalar_one_or_none()
+            if epoch is None and self._lease_seconds is not None:
+                holder = (await conn.execute(LEASE_HOLDER, {"id": show_id})).one_or_none()
+                if holder is not None and holder.url is not None:
+                    raise NotOwner(show_id, holder.url)
+                if holder is not None:  # its node stopped beating: the lease runs out, then the show is free
+                    raise ShowMoving(show_id, max(1, int(holder.left_ or 1)))
         if epoch is None:
             return None
         async with self._engine.connect() as conn:

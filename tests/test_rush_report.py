@@ -74,13 +74,14 @@ def test_report_renders_in_chromium(runs: Path) -> None:
                 page.goto((runs / f"{name}.html").as_uri())
                 assert all(url.startswith("file://") for url in requested), requested
                 figures = page.locator("figure")
-                assert figures.count() == 5
+                assert figures.count() == 6  # five plots and the invariants
                 for index in range(5):
                     box = figures.nth(index).locator("svg").bounding_box()
                     assert box and box["width"] > 300 and box["height"] > 100
                     # every plot drew something: a line or (for a single bucket) a point
                     assert figures.nth(index).locator("polyline, circle").count() >= (2 if name == "compare" else 1)
                 assert page.locator(".verdict b").first.inner_text() == "OK"
+                assert page.locator("ul.checks li.pass").count() == 7 * (2 if name == "compare" else 1)
                 assert "sold-out tail" in page.inner_text("body")
                 if name == "new":
                     assert "login storm" in page.inner_text("body") and "warm-up" in page.inner_text("body")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import AsyncIterator
 
 from aiohttp import web
@@ -11,7 +12,7 @@ from storage.database import open_engine
 from storage.journal import GroupCommitJournal
 from storage.migrate import ensure_current, upgrade
 from storage.repository import Repository
-from web import accounts, bookings, catalog, cluster, events, forwarding, kiosk, observability
+from web import accounts, bookings, catalog, cluster, events, forwarding, home, kiosk, observability
 from web.auth import TOKENS, Tokens
 from web.context import ENGINE, HASHER, JOURNAL, LOGIN_LIMITS, REPOSITORY, SETTINGS, LoginLimits
 from web.errors import error_middleware
@@ -22,6 +23,7 @@ from web.ratelimit import RateLimiter
 from web.settings import Settings
 
 VERSION = "1.0.0"
+log = logging.getLogger("cinema")
 
 
 def create_app(settings: Settings) -> web.Application:
@@ -49,6 +51,7 @@ def create_app(settings: Settings) -> web.Application:
     app.add_routes(events.routes)
     app.add_routes(observability.routes)
     app.add_routes(kiosk.routes)
+    app.add_routes(home.routes)
     app.add_routes(cluster.routes)
     if settings.cluster_secret:
         app.add_routes(cluster.internal_routes)  # undocumented: OpenApi3 lists only @docs handlers
@@ -75,9 +78,13 @@ async def _lifecycle(app: web.Application) -> AsyncIterator[None]:
         await ensure_current(database)
         await cluster.enter(app, database)
         if settings.cluster_secret:
-            app[forwarding.FORWARDER] = forwarding.Forwarder(settings.cluster_secret)
+            app[forwarding.FORWARDER] = forwarding.Forwarder(settings.cluster_secret, settings.lease_seconds)
             await app[forwarding.FORWARDER].start()
-        repository = Repository(database)
+        membership = app.get(cluster.CLUSTER)
+        if membership is None:
+            repository = Repository(database)
+        else:  # shows are loaded under a lease (and forwarded to their owner when another node holds it)
+            repository = Repository(database, node=membership.identity.id, lease_seconds=settings.lease_seconds)
         journal = GroupCommitJournal(
             database,
             max_batch=settings.journal_max_batch,
@@ -95,10 +102,14 @@ async def _lifecycle(app: web.Application) -> AsyncIterator[None]:
             ),
         )
         app[REPOSITORY], app[JOURNAL], app[ENGINE], app[HASHER] = repository, journal, engine, hasher
+        log.info("started", extra={"fields": {"version": VERSION}})
         yield
         # Order matters: actors finish their mailboxes, then the journal commits the last batch.
+        log.info("shutting down: finishing the shows' mailboxes and the journal's last batch")
         await engine.close()
         await journal.close()
+        stats = journal.stats
+        log.info("stopped", extra={"fields": {"records_committed": stats.records, "batches": stats.batches}})
     finally:
         if forwarding.FORWARDER in app:
             await app[forwarding.FORWARDER].close()

@@ -13,31 +13,38 @@ from web import schemas
 from web.auth import authenticate
 from web.catalog import show_brief, show_brief_json
 from web.context import ENGINE, REPOSITORY
-from web.errors import ApiError
+from web.errors import CATALOGUE, ApiError, fail
 from web.idempotency import PARAMETER as IDEMPOTENCY_KEY
 from web.idempotency import idempotent
 from web.jsonio import json_response
 
 routes = web.RouteTableDef()
 
-REFUSALS: dict[Outcome, tuple[int, str]] = {
-    Outcome.SEAT_TAKEN: (409, "Seat {seats} is already booked."),
-    Outcome.SEATS_UNAVAILABLE: (409, "Not available (booked, held or blocked): seats {seats}."),
-    Outcome.SOLD_OUT: (409, "The show is sold out."),
-    Outcome.NO_ADJACENT_SEATS: (409, "No row has that many adjacent free seats (or the show has no row layout)."),
-    Outcome.SEAT_OUT_OF_RANGE: (400, "Seat number must be between 1 and the show's total seats."),
-    Outcome.UNKNOWN_BOOKING: (404, "Booking not found."),
-    Outcome.NOT_OWNER: (404, "Not found."),  # someone else's booking or hold is not revealed
-    Outcome.ALREADY_CANCELLED: (409, "Booking is already cancelled."),
-    Outcome.UNKNOWN_HOLD: (404, "Hold not found (it may have been confirmed, released or expired)."),
-    Outcome.HOLD_EXPIRED: (409, "The hold has expired; its seats were released."),
-}
+
+def refuse(outcome: Outcome, seats: tuple[int, ...] = (), hidden_as: str = "unknown_booking") -> ApiError:
+    """The catalogue's answer for a refused command. Someone else's booking or hold answers exactly what a missing
+    one does (`hidden_as`), so a stranger cannot learn which ids exist."""
+    if outcome is Outcome.NOT_OWNER:
+        return fail(hidden_as)
+    message = CATALOGUE[outcome.value].message
+    detail = message.format(seats=", ".join(map(str, seats))) if "{seats}" in message else None
+    return fail(outcome.value, detail, **({"seats": list(seats)} if outcome is Outcome.SEATS_UNAVAILABLE else {}))
 
 
-def refuse(outcome: Outcome, seats: tuple[int, ...] = ()) -> ApiError:
-    status, detail = REFUSALS[outcome]
-    extra = {"seats": list(seats)} if outcome is Outcome.SEATS_UNAVAILABLE else {}
-    return ApiError(status, detail.format(seats=", ".join(map(str, seats))), code=outcome.value, **extra)
+async def refuse_seats(
+    request: web.Request, show_id: int, outcome: Outcome, seats: tuple[int, ...], asked: tuple[int, ...]
+) -> ApiError:
+    """As `refuse`; a seat outside the show (0, or 101 of 100) names the show's seats, whichever end was missed."""
+    if outcome is not Outcome.SEAT_OUT_OF_RANGE:
+        return refuse(outcome, seats)
+    total = (await request.app[ENGINE].seat_map(show_id)).total_seats
+    outside = [seat for seat in asked if not 1 <= seat <= total]
+    assert outside, (asked, total)
+    named = ", ".join(map(str, outside))
+    detail = (
+        f"Seat {named} is not in this show" if len(outside) == 1 else f"Seats {named} are not in this show"
+    ) + f": its seats are 1 to {total}."
+    return fail("seat_out_of_range", detail, seats=outside, total_seats=total)
 
 
 def booking_json(booking: Booking) -> dict[str, Any]:
@@ -58,7 +65,7 @@ def booking_json(booking: Booking) -> dict[str, Any]:
     description='`{"seat_number": n}` answers one booking, as the Django service did; `seat_numbers` and '
     '`count` answer `{"bookings": [...]}`. Send an `Idempotency-Key` header to retry safely.',
 )
-@request_schema(schemas.BookRequest)
+@request_schema(schemas.BookRequest, example={"seat_number": 12})
 @docs(
     responses={
         "201": {
@@ -99,19 +106,20 @@ async def _book(request: web.Request, user_id: int, show_id: int) -> web.Respons
     if seat is not None:
         reply = await engine.book(show_id, user_id, seat)
         if reply.booking is None:
-            raise refuse(reply.outcome, (seat,))
+            raise await refuse_seats(request, show_id, reply.outcome, (seat,), (seat,))
         return json_response(booking_json(reply.booking), status=201)
-    if "seat_numbers" in body:
-        reply = await engine.book_seats(show_id, user_id, tuple(body["seat_numbers"]))
+    asked: tuple[int, ...] = tuple(body.get("seat_numbers", ()))
+    if asked:
+        reply = await engine.book_seats(show_id, user_id, asked)
     else:
         reply = await engine.book_best(show_id, user_id, body["count"])
     if not reply.bookings:
-        raise refuse(reply.outcome, reply.seats)
+        raise await refuse_seats(request, show_id, reply.outcome, reply.seats, asked)
     return json_response({"bookings": [booking_json(b) for b in reply.bookings]}, status=201)
 
 
 @docs(tags=["holds"], summary="Hold seats while the customer pays; they are freed when the hold expires")
-@request_schema(schemas.HoldRequest)
+@request_schema(schemas.HoldRequest, example={"seat_numbers": [20, 21]})
 @response_schema(schemas.HoldCreated, 201, description="Held until expires_at")
 @response_schema(schemas.Error, 400, description="Invalid body or seat outside 1..total_seats")
 @response_schema(schemas.Error, 401, description="Not authenticated")
@@ -128,7 +136,7 @@ async def hold(request: web.Request) -> web.Response:
         seats = tuple((await schemas.load_body(request, schemas.HoldRequest))["seat_numbers"])
         reply = await request.app[ENGINE].hold(show_id, principal.user_id, seats)
         if reply.hold is None:
-            raise refuse(reply.outcome, reply.seats)
+            raise await refuse_seats(request, show_id, reply.outcome, reply.seats, seats)
         return json_response(
             {
                 "hold_id": reply.hold.hold_id,
@@ -156,7 +164,7 @@ async def confirm_hold(request: web.Request) -> web.Response:
     async def run() -> web.Response:
         reply = await request.app[ENGINE].confirm_hold(request.match_info["hold_id"], principal.user_id)
         if not reply.bookings:
-            raise refuse(reply.outcome)
+            raise refuse(reply.outcome, hidden_as="unknown_hold")
         return json_response({"bookings": [booking_json(b) for b in reply.bookings]}, status=201)
 
     return await idempotent(request, principal.user_id, run)
@@ -172,7 +180,7 @@ async def release_hold(request: web.Request) -> web.Response:
     hold_id = request.match_info["hold_id"]
     reply = await request.app[ENGINE].release_hold(hold_id, principal.user_id)
     if reply.outcome is not Outcome.HOLD_RELEASED:
-        raise refuse(reply.outcome)
+        raise refuse(reply.outcome, hidden_as="unknown_hold")
     return json_response({"detail": "Hold released.", "hold_id": hold_id})
 
 

@@ -10,13 +10,19 @@ from aiohttp import web
 from aiohttp_apispec import docs, querystring_schema, request_schema, response_schema
 
 from engine.ports import ShowInfo
+from engine.service import BookingEngine
 from web import schemas
 from web.auth import authenticate
-from web.context import REPOSITORY, SETTINGS
-from web.errors import ApiError
+from web.context import ENGINE, REPOSITORY, SETTINGS
+from web.errors import fail
 from web.jsonio import json_response
 
 routes = web.RouteTableDef()
+SHOW_EXAMPLE = {
+    "screen_name": "Hall 2",
+    "date_time": "2030-01-01T20:00:00Z",
+    "rows": [{"label": "A", "seats": 12}, {"label": "B", "seats": 14}],
+}
 ADMIN_ERRORS = {
     "401": {"description": "Not authenticated"},
     "403": {"description": "Not an admin"},
@@ -45,7 +51,7 @@ async def require_admin(request: web.Request) -> int:
     principal = await authenticate(request)
     user = await request.app[REPOSITORY].user_by_id(principal.user_id)
     if user is None or not user.is_admin:
-        raise ApiError(403, "You do not have permission to perform this action.")
+        raise fail("permission_denied")
     return user.id
 
 
@@ -69,7 +75,7 @@ async def list_movies(request: web.Request) -> web.Response:
     size = request.app[SETTINGS].page_size
     count, movies = await request.app[REPOSITORY].movies_page((page - 1) * size, size)
     if page > 1 and not movies:
-        raise ApiError(404, "Invalid page.")
+        raise fail("invalid_page")
     return json_response(
         {
             "count": count,
@@ -81,7 +87,7 @@ async def list_movies(request: web.Request) -> web.Response:
 
 
 @docs(tags=["movies"], summary="Add a movie (admin)")
-@request_schema(schemas.MovieRequest)
+@request_schema(schemas.MovieRequest, example={"title": "The Late Show", "duration_minutes": 104})
 @response_schema(schemas.Movie, 201, description="Created")
 @response_schema(schemas.Error, 400, description="Invalid input")
 @docs(responses=ADMIN_ERRORS)
@@ -101,20 +107,33 @@ async def movie_shows(request: web.Request) -> web.Response:
     repository = request.app[REPOSITORY]
     movie = await repository.movie(schemas.path_id(request))
     if movie is None:
-        raise ApiError(404, "Movie not found.")
+        raise fail("unknown_movie")
     shows = await repository.shows_of_movie(movie.id)
+    engine = request.app[ENGINE]
     return json_response(
         {
             "id": movie.id,
             "title": movie.title,
             "duration_minutes": movie.duration_minutes,
-            "shows": [{**show_brief(show), "available_seats": show.total_seats - booked} for show, booked in shows],
+            "shows": [
+                {**show_brief(show), "available_seats": _available(engine, show, taken)} for show, taken in shows
+            ],
         }
     )
 
 
+def _available(engine: BookingEngine, show: ShowInfo, taken: int) -> int:
+    """Free seats as the seat map counts them (not booked, held or blocked): from the show's actor when it is in
+    memory, so both answers agree; from the database otherwise."""
+    free = engine.committed_free_seats(show.id)
+    if free is None:
+        free = show.total_seats - taken
+    assert 0 <= free <= show.total_seats, (show.id, free)
+    return free
+
+
 @docs(tags=["movies"], summary="Add a show of a movie (admin)")
-@request_schema(schemas.ShowRequest)
+@request_schema(schemas.ShowRequest, example=SHOW_EXAMPLE)
 @response_schema(schemas.CreatedShow, 201, description="Created")
 @response_schema(schemas.Error, 400, description="Invalid input")
 @response_schema(schemas.Error, 404, description="No such movie")
@@ -126,7 +145,7 @@ async def create_show(request: web.Request) -> web.Response:
     data = await schemas.load_body(request, schemas.ShowRequest)
     repository = request.app[REPOSITORY]
     if await repository.movie(movie_id) is None:
-        raise ApiError(404, "Movie not found.")
+        raise fail("unknown_movie")
     rows = [(row["label"], row["seats"]) for row in data["rows"]] if data.get("rows") else None
     show = await repository.create_show(movie_id, data["screen_name"], data["date_time"], data["total_seats"], rows)
     return json_response({**show_brief(show), "movie": movie_id, "available_seats": show.total_seats}, status=201)

@@ -39,6 +39,7 @@ INTERNAL_PREFIX = "/_cluster/"  # node-to-node routes: never in the OpenAPI docu
 MIN_SECRET_LENGTH = 16
 LEASE_RANGE = (1.0, 300.0)  # seconds; below one second a GC pause or a slow commit would cost a node its shows
 RECENTLY_DEAD_SECONDS = 300  # dead nodes stay listed by GET /cluster this long
+MAX_LISTED_SHOWS = 1000  # per node in GET /cluster
 
 
 class ClusterRefused(Exception):
@@ -179,6 +180,13 @@ def require_secret(request: web.Request) -> Membership:
     return membership
 
 
+class LeaseView(Schema):
+    show_id = fields.Integer(required=True)
+    epoch = fields.Integer(required=True, metadata={"description": "the fencing token the owner loaded with"})
+    held_seconds = fields.Float(required=True, metadata={"description": "since the owner took the show"})
+    lease_expires_in_seconds = fields.Float(required=True, metadata={"description": "negative: free to take"})
+
+
 class NodeView(Schema):
     id = fields.String(required=True)
     url = fields.String(required=True)
@@ -187,6 +195,7 @@ class NodeView(Schema):
     expires_in_seconds = fields.Float(required=True, metadata={"description": "negative: dead that long"})
     alive = fields.Boolean(required=True)
     this = fields.Boolean(required=True, metadata={"description": "the node that answered"})
+    shows = fields.List(fields.Nested(LeaseView), required=True, metadata={"description": "at most 1,000"})
 
 
 class ClusterView(Schema):
@@ -199,7 +208,7 @@ class ClusterView(Schema):
 routes = web.RouteTableDef()
 
 
-@docs(tags=["admin"], summary="Cluster nodes: their addresses and heartbeat ages (admin only)")
+@docs(tags=["admin"], summary="Cluster nodes: addresses, heartbeat ages, their shows and lease ages (admin)")
 @response_schema(ClusterView, 200, description="The live nodes, and those dead for up to five minutes")
 @response_schema(schemas.Error, 401, description=ADMIN_ERRORS["401"]["description"])
 @response_schema(schemas.Error, 403, description=ADMIN_ERRORS["403"]["description"])
@@ -210,17 +219,18 @@ async def cluster_view(request: web.Request) -> web.Response:
     if membership is None:
         return json_response({"mode": "single", "node": None, "lease_seconds": None, "nodes": []})
     rows = await registry.nodes(membership.database, dead_for_at_most=RECENTLY_DEAD_SECONDS)
+    leases = await registry.leases(membership.database, [row.id for row in rows], MAX_LISTED_SHOWS)
     return json_response(
         {
             "mode": "cluster",
             "node": membership.identity.id,
             "lease_seconds": membership.identity.lease_seconds,
-            "nodes": [_node_json(row, membership.identity.id) for row in rows],
+            "nodes": [_node_json(row, membership.identity.id, leases[row.id]) for row in rows],
         }
     )
 
 
-def _node_json(row: registry.NodeRow, me: str) -> dict[str, object]:
+def _node_json(row: registry.NodeRow, me: str, leases: list[registry.Lease]) -> dict[str, object]:
     return {
         "id": row.id,
         "url": row.url,
@@ -229,6 +239,15 @@ def _node_json(row: registry.NodeRow, me: str) -> dict[str, object]:
         "expires_in_seconds": round(row.expires_in, 3),
         "alive": row.alive,
         "this": row.id == me,
+        "shows": [
+            {
+                "show_id": lease.show_id,
+                "epoch": lease.epoch,
+                "held_seconds": round(lease.held_for, 3),
+                "lease_expires_in_seconds": round(lease.expires_in, 3),
+            }
+            for lease in leases
+        ],
     }
 
 

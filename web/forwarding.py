@@ -14,13 +14,16 @@ from aiohttp import web
 from multidict import CIMultiDict
 from yarl import URL
 
-from engine.errors import NotOwner
+from engine.errors import NotOwner, ShowMoving
 from web.cluster import INTERNAL_PREFIX, SECRET_HEADER, require_secret
+from web.context import ENGINE
 from web.errors import Handler, unavailable
 from web.observability import REQUEST_ID
 
 RELAY_PREFIX = INTERNAL_PREFIX + "relay"
-FORWARD_TIMEOUT_SECONDS = 10.0  # an owner that has not answered by then is treated as gone: 503, retry
+# An owner that has not answered within a lease and a second is treated as gone (503; the next request asks
+# the database, where its lease runs out unless it is alive and renewing it); never less than two seconds.
+MIN_FORWARD_TIMEOUT_SECONDS = 2.0
 MAX_FORWARD_CONNECTIONS = 512  # to all other nodes together
 MAX_ANSWER_BYTES = 4 * 1024 * 1024  # an answer larger than this from another node is refused (503)
 # Not passed on: hop-by-hop headers (RFC 9110 7.6.1), those the client library sets itself, and the secret.
@@ -53,17 +56,26 @@ RELAYED_ANSWER_HEADERS = (
 RELAYED = web.RequestKey("relayed", bool)
 
 
+class OwnerUnreachable(Exception):
+    """No connection to the owner could be opened: the request was not sent."""
+
+
+class OwnerSilent(Exception):
+    """The owner did not answer in time (or the connection broke): it may or may not have decided."""
+
+
 class Forwarder:
     """One bounded client session to the other nodes, kept open (keep-alive) for the life of the node."""
 
-    def __init__(self, secret: str) -> None:
+    def __init__(self, secret: str, lease_seconds: float) -> None:
         self._secret = secret
+        self._timeout = max(MIN_FORWARD_TIMEOUT_SECONDS, lease_seconds + 1.0)
         self._session: aiohttp.ClientSession | None = None
 
     async def start(self) -> None:
         self._session = aiohttp.ClientSession(
             connector=aiohttp.TCPConnector(limit=MAX_FORWARD_CONNECTIONS),
-            timeout=aiohttp.ClientTimeout(total=FORWARD_TIMEOUT_SECONDS),
+            timeout=aiohttp.ClientTimeout(total=self._timeout),
             auto_decompress=False,  # bodies pass through as the owner wrote them
             skip_auto_headers=("User-Agent", "Accept-Encoding"),
         )
@@ -75,7 +87,8 @@ class Forwarder:
     async def send(
         self, owner_url: str, method: str, path_qs: str, headers: CIMultiDict[str], body: bytes
     ) -> web.Response:
-        """The owner's answer to the request, or a 503 when the owner cannot be reached in time."""
+        """The owner's answer. OwnerUnreachable when no connection could be opened (nothing was sent),
+        OwnerSilent when it did not answer in time."""
         assert self._session is not None, "Forwarder.start() first"
         outgoing = CIMultiDict((k, v) for k, v in headers.items() if k.lower() not in NOT_FORWARDED)
         outgoing[SECRET_HEADER] = self._secret
@@ -92,8 +105,10 @@ class Forwarder:
                     return unavailable("The node deciding for this show sent an oversized answer.")
                 kept = {h: answer.headers[h] for h in RELAYED_ANSWER_HEADERS if h in answer.headers}
                 return web.Response(status=answer.status, body=payload, headers=kept)
-        except (aiohttp.ClientError, TimeoutError, OSError):
-            return unavailable("The node deciding for this show did not answer; try again shortly.")
+        except aiohttp.ClientConnectorError as error:
+            raise OwnerUnreachable(owner_url) from error
+        except (aiohttp.ClientError, TimeoutError, OSError) as error:  # it may have decided: the client retries
+            raise OwnerSilent(owner_url) from error
 
     async def forward(self, request: web.Request, owner_url: str) -> web.Response:
         body = await request.read()  # the raw bytes, already read (and cached) by the handler that was refused
@@ -108,11 +123,28 @@ async def forward_to_owner(request: web.Request, handler: Handler) -> web.Stream
     """Innermost middleware: a NotOwner from the engine becomes the owner's answer."""
     try:
         return await handler(request)
+    except ShowMoving as moving:
+        return unavailable("This show is moving to another node; try again shortly.", moving.retry_after)
     except NotOwner as elsewhere:
         forwarder = request.app.get(FORWARDER)
         if request.get(RELAYED) or forwarder is None:
             return unavailable("This show is changing owner; try again shortly.")
-        return await forwarder.forward(request, elsewhere.owner_url)
+        if request.headers.get("Upgrade") or "text/event-stream" in request.headers.get("Accept", ""):
+            # Live streams are not relayed yet: the client retries, on this node or another.
+            return unavailable(f"Live events of show {elsewhere.show_id} are served by its owner node for now.", 5)
+        try:
+            return await forwarder.forward(request, elsewhere.owner_url)
+        except OwnerUnreachable:  # nothing reached it, so asking again cannot do anything twice
+            request.app[ENGINE].forget_owner(elsewhere.show_id)
+        except OwnerSilent:  # it may have decided: only the client may retry (an Idempotency-Key makes it safe)
+            request.app[ENGINE].forget_owner(elsewhere.show_id)
+            return unavailable("The node deciding for this show did not answer in time; try again shortly.")
+    try:  # the database says who owns the show now (maybe this node, when the owner gave it up)
+        return await handler(request)
+    except ShowMoving as moving:
+        return unavailable("This show is moving to another node; try again shortly.", moving.retry_after)
+    except NotOwner:
+        return unavailable("The node deciding for this show does not answer; try again shortly.")
 
 
 routes = web.RouteTableDef()

@@ -10,7 +10,7 @@ from aiohttp import web
 from marshmallow import EXCLUDE, Schema, ValidationError, fields, validate, validates_schema
 
 from web import jsonio
-from web.errors import ApiError
+from web.errors import CATALOGUE, fail
 from web.passwords import MAX_PASSWORD_BYTES
 from web.requestbody import read_body
 
@@ -46,7 +46,10 @@ class RefreshRequest(Request):
 
 
 MAX_SEATS_PER_REQUEST = 10  # a family, not a block booking
-SEAT = fields.Integer(strict=True, validate=validate.Range(1, MAX_ID))
+# Any 32-bit seat number passes the schema; the show decides which exist, so that seat 0 and seat 101 of 100
+# get one answer (`seat_out_of_range`, naming the show's seats).
+SEAT_RANGE = validate.Range(-MAX_ID, MAX_ID)
+SEAT = fields.Integer(strict=True, validate=SEAT_RANGE)
 
 
 def _distinct(seats: list[int]) -> None:
@@ -63,7 +66,7 @@ def seat_list(most: int) -> fields.List:
 class BookRequest(Request):
     """One of: the seed's `seat_number`, several `seat_numbers` (all or none), or `count` best adjacent seats."""
 
-    seat_number = fields.Integer(strict=True, validate=validate.Range(1, MAX_ID))
+    seat_number = fields.Integer(strict=True, validate=SEAT_RANGE)
     seat_numbers = fields.List(
         SEAT, validate=[validate.Length(1, MAX_SEATS_PER_REQUEST), _distinct], metadata={"uniqueItems": True}
     )
@@ -145,7 +148,13 @@ class PageQuery(Request):
 # --- responses (documentation; handlers build the dicts directly to keep the hot path cheap) -------------
 class Error(Schema):
     detail = fields.String(required=True)
-    code = fields.String(metadata={"description": "machine-readable reason, e.g. seat_taken, sold_out"})
+    code = fields.String(
+        required=True,
+        validate=validate.OneOf(list(CATALOGUE)),
+        metadata={"description": "machine-readable reason; the list with statuses is in this document's description"},
+    )
+    hint = fields.String(metadata={"description": "for a 404: the same path with or without its trailing slash"})
+    total_seats = fields.Integer(metadata={"description": "for seat_out_of_range: the show's seats are 1..total_seats"})
     seats = fields.List(fields.Integer(), metadata={"description": "the seats that were not free"})
     errors = fields.Dict(keys=fields.String(), values=fields.Raw(), metadata={"description": "per-field messages"})
 
@@ -257,9 +266,9 @@ async def read_json_object(request: web.Request) -> dict[str, Any]:
     try:
         data = jsonio.loads(body)
     except jsonio.JSONDecodeError:
-        raise ApiError(400, "The request body must be valid JSON.") from None
+        raise fail("invalid_json") from None
     if not isinstance(data, dict):
-        raise ApiError(400, "The request body must be a JSON object.")
+        raise fail("not_an_object")
     return data
 
 
@@ -282,9 +291,9 @@ def validate_body(data: dict[str, Any], kind: type[Schema]) -> dict[str, Any]:
     try:
         loaded = _schema(kind).load(data)
     except ValidationError as error:
-        raise ApiError(400, "Invalid input.", errors=error.messages) from None
+        raise fail("invalid_input", errors=error.messages) from None
     if _has_nul(loaded):  # a field that forgot NO_NUL: PostgreSQL would answer 500 for it
-        raise ApiError(400, "Text must not contain NUL characters.", code="nul_character")
+        raise fail("nul_character")
     return loaded
 
 
@@ -296,7 +305,7 @@ async def load_body(request: web.Request, kind: type[Schema]) -> dict[str, Any]:
 def plain_seat_number(data: dict[str, Any]) -> int | None:
     """The hot path's body, `{"seat_number": n}`: recognised without the schema, which accepts the same."""
     seat = data.get("seat_number")
-    if type(seat) is int and 1 <= seat <= MAX_ID and "seat_numbers" not in data and "count" not in data:
+    if type(seat) is int and -MAX_ID <= seat <= MAX_ID and "seat_numbers" not in data and "count" not in data:
         return seat
     return None
 
@@ -306,7 +315,7 @@ def load_page(request: web.Request) -> int:
     raw = request.query.get("page")
     page = 1 if raw is None else canonical_int(raw, MAX_ID)
     if page is None or page < 1:
-        raise ApiError(404, "Invalid page.")
+        raise fail("invalid_page")
     return page
 
 
@@ -326,5 +335,5 @@ def path_id(request: web.Request, name: str = "id") -> int:
     """A positive 32-bit id from the path, spelled canonically; anything else cannot name a row: 404."""
     value = canonical_int(request.match_info[name], MAX_ID)
     if value is None or value < 1:
-        raise ApiError(404, "Not found.")
+        raise fail("not_found")
     return value

@@ -18,6 +18,7 @@ import asyncio
 import contextlib
 import logging
 import resource
+import socket
 from collections.abc import Callable
 from typing import Any, cast
 
@@ -165,7 +166,14 @@ class ConnectionGuard:
         return _Guarded(self, handler)
 
 
-async def _serve(app: web.Application, settings: Settings, host: str, port: int) -> None:
+async def _serve(
+    app: web.Application,
+    settings: Settings,
+    host: str,
+    port: int,
+    private: socket.socket | None,
+    announce: Callable[[], None] | None,
+) -> None:
     runner = web.AppRunner(
         app,
         handle_signals=True,
@@ -175,21 +183,41 @@ async def _serve(app: web.Application, settings: Settings, host: str, port: int)
     )
     await runner.setup()
     listener: asyncio.Server | None = None
+    own: asyncio.Server | None = None
     try:
         limit = connection_limit(settings.max_connections)
         guard = ConnectionGuard(runner.server, limit, min(limit, settings.max_connections_per_source))
-        listener = await asyncio.get_running_loop().create_server(guard, host, port, backlog=1024, reuse_address=True)
+        loop = asyncio.get_running_loop()
+        # A worker of `cinema serve --workers N` (web/workers.py) shares the port with its siblings, and has a
+        # private listener of its own for the forwards of the other nodes.
+        worker = private is not None
+        listener = await loop.create_server(guard, host, port, backlog=1024, reuse_address=True, reuse_port=worker)
+        if private is not None:
+            own = await loop.create_server(guard, sock=private, backlog=1024)
+        if announce is not None:  # bound and started: only now is "serving on ..." true
+            announce()
         await asyncio.Event().wait()  # until cancelled by a signal
     finally:
         if listener is not None:
             listener.close()  # stop accepting; aiohttp then drains the open connections
+        if own is not None:
+            own.close()
         await runner.cleanup()
 
 
-def run(app: web.Application, settings: Settings, host: str, port: int, loop: asyncio.AbstractEventLoop) -> None:
-    """Serve until SIGTERM or SIGINT, then shut down in the app's order (see web/app.py), like web.run_app."""
+def run(
+    app: web.Application,
+    settings: Settings,
+    host: str,
+    port: int,
+    loop: asyncio.AbstractEventLoop,
+    private: socket.socket | None = None,
+    announce: Callable[[], None] | None = None,
+) -> None:
+    """Serve until SIGTERM or SIGINT, then shut down in the app's order (see web/app.py), like web.run_app;
+    `announce` is called once the socket is bound."""
     asyncio.set_event_loop(loop)
-    main = loop.create_task(_serve(app, settings, host, port))
+    main = loop.create_task(_serve(app, settings, host, port, private, announce))
     try:
         loop.run_until_complete(main)
     except (web.GracefulExit, KeyboardInterrupt):
