@@ -14,7 +14,7 @@ import time
 import uuid
 from collections import Counter
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import asyncpg
 from sqlalchemy.engine import make_url
@@ -97,7 +97,10 @@ async def measure(
     user = await repository.create_user(f"bench-{uuid.uuid4().hex[:6]}", "bench@example.com", "x" * 60)
     movie = await repository.create_movie("Bench", 100)
     per_show = -(-decisions // shows)
-    show_ids = [(await repository.create_show(movie.id, "B", datetime.now(UTC), per_show)).id for _ in range(shows)]
+    show_ids = [
+        (await repository.create_show(movie.id, "B", datetime.now(UTC) + timedelta(days=1), per_show)).id
+        for _ in range(shows)
+    ]
 
     def alternate(records: int, seconds: float) -> None:
         assert batch_seconds is not None

@@ -37,6 +37,7 @@ from engine.ports import (
     BlockRecord,
     BookRecord,
     CancelRecord,
+    CheckInRecord,
     HoldEndRecord,
     HoldRecord,
     OnCommit,
@@ -259,20 +260,29 @@ def _plan(records: list[Record], new_ids: Iterator[int], sql: _BatchSql) -> tupl
     """The booking ids of a batch and the statements that write it, in order."""
     stamp = sql.stamp
     ids: list[int | None] = [
-        next(new_ids) if isinstance(r, BookRecord) else r.booking_id if isinstance(r, CancelRecord) else None
+        next(new_ids)
+        if isinstance(r, BookRecord)
+        else r.booking_id
+        if isinstance(r, CancelRecord | CheckInRecord)
+        else None
         for r in records
     ]
     times = [stamp(r.at) for r in records]
     cancels = [(r.booking_id, at) for r, at in zip(records, times, strict=True) if isinstance(r, CancelRecord)]
-    books = [
-        (booking_id, r.user_id, r.show_id, r.seat_number, at)
-        for r, booking_id, at in zip(records, ids, times, strict=True)
-        if isinstance(r, BookRecord)
+    books = []
+    order_id = 0
+    for r, booking_id, at in zip(records, ids, times, strict=True):
+        if isinstance(r, BookRecord):
+            order_id = booking_id if r.order_start else order_id  # the order is named by its first booking
+            assert order_id, "an order's first record starts it"
+            books.append((booking_id, r.user_id, r.show_id, r.seat_number, at, order_id))
+    check_ins = [
+        (r.booking_id, at, r.user_id) for r, at in zip(records, times, strict=True) if isinstance(r, CheckInRecord)
     ]
     journal: list[tuple[Any, ...]] = []
     for r, booking_id, at in zip(records, ids, times, strict=True):
-        if isinstance(r, BookRecord | CancelRecord):
-            op = "book" if isinstance(r, BookRecord) else "cancel"
+        if isinstance(r, BookRecord | CancelRecord | CheckInRecord):
+            op = "book" if isinstance(r, BookRecord) else "cancel" if isinstance(r, CancelRecord) else "checkin"
             journal.append((r.show_id, booking_id, None, op, r.seat_number, r.user_id, at))
         elif isinstance(r, HoldRecord | HoldEndRecord):
             op = "hold" if isinstance(r, HoldRecord) else HOLD_END_OPS[r.status]
@@ -300,6 +310,8 @@ def _plan(records: list[Record], new_ids: Iterator[int], sql: _BatchSql) -> tupl
         statements.append((sql.unblock, unblocks, None))
     if books:
         statements.append((sql.insert_bookings, sql.pack(books), None))
+    if check_ins:  # after the bookings: a ticket is scanned only once its booking has committed
+        statements.append((sql.check_in, sql.pack(check_ins), len(check_ins)))
     if holds:
         statements.append((sql.insert_hold, holds, None))
     if blocks:
@@ -454,6 +466,7 @@ class _BatchSql:
     insert_journal: str
     cancel: str
     end_hold: str
+    check_in: str
     # executemany from here on: holds and blocks are few, bookings are many
     insert_hold: str
     block: str
@@ -468,8 +481,10 @@ def _encode_time(at: datetime) -> str:
 
 
 SQLITE = _BatchSql(
-    insert_bookings="INSERT INTO bookings (id, user_id, show_id, seat_number, status, created_at) "
-    "SELECT value ->> 0, value ->> 1, value ->> 2, value ->> 3, 'booked', value ->> 4 FROM json_each(?)",
+    insert_bookings="INSERT INTO bookings (id, user_id, show_id, seat_number, status, created_at, order_id) "
+    "SELECT value ->> 0, value ->> 1, value ->> 2, value ->> 3, 'booked', value ->> 4, value ->> 5 FROM json_each(?)",
+    check_in="UPDATE bookings SET checked_in_at = c.value ->> 1, checked_in_by = c.value ->> 2 FROM json_each(?) AS c "
+    "WHERE bookings.id = c.value ->> 0 AND bookings.status = 'booked' AND bookings.checked_in_at IS NULL",
     insert_journal="INSERT INTO seat_journal (show_id, booking_id, hold_id, op, seat_number, user_id, at) "
     "SELECT value ->> 0, value ->> 1, value ->> 2, value ->> 3, value ->> 4, value ->> 5, value ->> 6 "
     "FROM json_each(?)",
@@ -485,10 +500,13 @@ SQLITE = _BatchSql(
     stamp=_encode_time,
 )
 POSTGRESQL = _BatchSql(
-    insert_bookings="INSERT INTO bookings (id, user_id, show_id, seat_number, status, created_at) "
-    "SELECT r.id, r.user_id, r.show_id, r.seat_number, 'booked', r.at "
-    "FROM unnest($1::int[], $2::int[], $3::int[], $4::int[], $5::timestamptz[]) "
-    "AS r(id, user_id, show_id, seat_number, at)",
+    insert_bookings="INSERT INTO bookings (id, user_id, show_id, seat_number, status, created_at, order_id) "
+    "SELECT r.id, r.user_id, r.show_id, r.seat_number, 'booked', r.at, r.order_id "
+    "FROM unnest($1::int[], $2::int[], $3::int[], $4::int[], $5::timestamptz[], $6::int[]) "
+    "AS r(id, user_id, show_id, seat_number, at, order_id)",
+    check_in="UPDATE bookings SET checked_in_at = c.at, checked_in_by = c.staff "
+    "FROM unnest($1::int[], $2::timestamptz[], $3::int[]) AS c(id, at, staff) "
+    "WHERE bookings.id = c.id AND bookings.status = 'booked' AND bookings.checked_in_at IS NULL",
     insert_journal="INSERT INTO seat_journal (show_id, booking_id, hold_id, op, seat_number, user_id, at) "
     "SELECT * FROM unnest($1::int[], $2::int[], $3::text[], $4::text[], $5::int[], $6::int[], $7::timestamptz[])",
     end_hold="UPDATE holds SET status = c.status, ended_at = c.at "
