@@ -137,6 +137,10 @@ class Pairs:
     def p99(figures: list[WrkFigure]) -> Spread:
         return Spread.of([f.p99_ms for f in figures])
 
+    @staticmethod
+    def cpu(figures: list[WrkFigure]) -> Spread:
+        return Spread.of([f.cpu_us for f in figures])
+
 
 @dataclass
 class StormFigures:
@@ -222,7 +226,7 @@ def bare_handler() -> Iterator[Target]:
     port = free_port()
     process = subprocess.Popen([sys.executable, "-m", "scripts.bare_server", "--port", str(port)], cwd=ROOT)
     try:
-        target = Target("bare handler (uvloop, orjson)", f"http://127.0.0.1:{port}")
+        target = Target("bare handler (uvloop, orjson)", f"http://127.0.0.1:{port}", pid=process.pid)
         deadline = time.monotonic() + 30
         while True:
             try:
