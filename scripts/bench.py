@@ -128,8 +128,14 @@ def rush_section(_: argparse.Namespace) -> str:
     return "\n".join(bench_rush.report_lines(bench_rush.ceiling(), stamp()))
 
 
+def fencing_section(args: argparse.Namespace) -> str:
+    backends = ["sqlite", "postgresql"] if args.postgres else ["sqlite"]
+    return bench_engine.fencing_section(backends, args.postgres, args.fence_pairs, args.scale, stamp())
+
+
 BENCHES: dict[str, Callable[[argparse.Namespace], str]] = {
     "engine": engine_section,
+    "fencing": fencing_section,
     "http": http_section,
     "storm": storm_section,
     "rush": rush_section,
@@ -162,6 +168,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--seconds", type=int, default=8, help="wrk duration per HTTP run")
     parser.add_argument("--pairs", type=int, default=5, help="alternating pairs per HTTP comparison")
+    parser.add_argument("--fence-pairs", type=int, default=3, help="alternating pairs for the fencing cost")
     parser.add_argument("--storm-pairs", type=int, default=3, help="alternating pairs for the login storm")
     parser.add_argument("--scale", type=float, default=1.0, help="engine benchmark size (1.0 = 100,000 decisions)")
     parser.add_argument(

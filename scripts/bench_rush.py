@@ -14,6 +14,7 @@ from pathlib import Path
 
 from scripts.rush import run_processes, split
 from scripts.rush_load import LoadPlan, Shared
+from scripts.rush_summary import BUSY_CLIENT
 from scripts.server_process import free_port
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -92,12 +93,19 @@ def report_lines(figures: list[CeilingFigure], stamp: str = "") -> list[str]:
         lines.append(
             f"| {figure.procs} | {figure.per_second:,.0f} | {', '.join(f'{b:.0f}%' for b in figure.cpu_percent)} |"
         )
-    lines += [
-        "",
-        f"**--procs 2 / --procs 1: {two.per_second / one.per_second:.2f}x.** The bare handler, the load processes",
-        "and whatever else runs share this machine's cores, so a second load process helps only as far as a core is",
-        "free; `cinema rush` prints its processes' CPU so a user can tell when the client is the limit.",
-    ]
+    busiest = max(b for f in (one, two) for b in f.cpu_percent)
+    if busiest < BUSY_CLIENT * 100:
+        reading = [
+            f"No load process was CPU-bound (the busiest used {busiest:.0f}% of a core), so the client was not the",
+            "limit here: these are floors of its ceiling, set by the bare handler (one process) on a machine shared",
+            "with other work.",
+        ]
+    else:
+        reading = [
+            f"A load process used {busiest:.0f}% of a core: there the client was the limit, and more load",
+            "processes (on free cores) raise it.",
+        ]
+    lines += ["", f"**--procs 2 / --procs 1: {two.per_second / one.per_second:.2f}x.** " + reading[0], *reading[1:]]
     return lines
 
 

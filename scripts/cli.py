@@ -5,17 +5,25 @@ from __future__ import annotations
 import argparse
 import asyncio
 import dataclasses
+import errno
+import functools
 import gc
+import getpass
 import os
+import socket
 import sys
 from collections.abc import Callable, Coroutine
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from aiohttp import web
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError, DBAPIError
 
+from engine.layout import Layout, Prices, detailed_layout
+from engine.ports import StorageUnavailable
 from scripts import bench, rush
-from storage.database import open_engine
+from storage.database import DEFAULT_URL, normalize_url, open_engine
 from storage.migrate import SchemaBehind, current_revision, ensure_current, head_revision, upgrade
 from storage.repository import Repository, UsernameTaken
 from web import serving, workers
@@ -25,12 +33,45 @@ from web.observability import configure_logging
 from web.passwords import PasswordHasher
 from web.settings import Settings
 
+# (title, minutes, [(screen, hours after the first show)]); show ids follow this order: 1..5.
 DEMO_MOVIES = [
-    ("The Grand Premiere", 128, [("Screen 1", 100), ("Screen 2", 60)]),
-    ("Midnight Matinee", 95, [("Screen 3", 40)]),
-    ("Popcorn Odyssey", 142, [("IMAX", 250), ("Screen 1", 100)]),
+    ("The Grand Premiere", 128, [("Screen 1", 0), ("Screen 2", 3)]),
+    ("Midnight Matinee", 95, [("Screen 3", None)]),  # None: starts 40 minutes after seeding, so its door is open
+    ("Popcorn Odyssey", 142, [("IMAX", 2), ("Screen 1", 5)]),
 ]
 DEMO_USER = ("demo", "demo@example.com", "demo-password")
+DEMO_STAFF = ("door", "door@example.com", "door-password")
+DEMO_PRICES = Prices({"standard": 1200, "premium": 1600}, "EUR")
+DemoRow = tuple[str, list[tuple[str, str, str] | None]]
+
+
+def _demo_row(label: str, groups: tuple[int, ...], category: str, kinds: str = "") -> DemoRow:
+    """Seats in groups split by aisles; `kinds` marks seats by index: w wheelchair, c companion, else standard."""
+    positions: list[tuple[str, str, str] | None] = []
+    number = 0
+    for group_index, size in enumerate(groups):
+        if group_index:
+            positions.append(None)
+        for _ in range(size):
+            kind = {"w": "wheelchair", "c": "companion"}.get(kinds[number] if number < len(kinds) else "", "standard")
+            number += 1
+            positions.append((f"{label}{number}", category, kind))
+    return label, positions
+
+
+def demo_screens() -> dict[str, Layout]:
+    """Screen 1: 10 rows of 3 | 4 | 3 seats (two aisles), premium rows E and F, and in row J a wheelchair space
+    with its companion seat at each end. The others: plain halls with a centre aisle."""
+    screen_1 = [_demo_row(label, (3, 4, 3), "premium" if label in "EF" else "standard") for label in "ABCDEFGHI"]
+    screen_1.append(_demo_row("J", (3, 4, 3), "standard", "wcsssssscw"))
+    return {
+        "Screen 1": detailed_layout(screen_1),
+        "Screen 2": detailed_layout([_demo_row(label, (5, 5), "standard") for label in "ABCDEF"]),
+        "Screen 3": detailed_layout([_demo_row(label, (4, 4), "standard") for label in "ABCDE"]),
+        "IMAX": detailed_layout(
+            [_demo_row(label, (5, 15, 5), "premium" if label in "DEFG" else "standard") for label in "ABCDEFGHIJ"]
+        ),
+    }
 
 
 def _database_url(args: argparse.Namespace) -> str | None:
@@ -46,6 +87,44 @@ async def _with_repository(url: str, work: Callable[[Repository], Coroutine[Any,
         await engine.dispose()
 
 
+class Fault(Exception):
+    """A problem the operator can fix: printed as one line, exit status 2, no traceback."""
+
+
+def _fault(message: str) -> int:
+    print(f"cinema: {message}", file=sys.stderr)
+    return 2
+
+
+def _database_problem(error: BaseException) -> str:
+    """One line for what went wrong reaching or using the database (the driver's own first line)."""
+    cause = error.orig if isinstance(error, DBAPIError) and error.orig is not None else error
+    if isinstance(cause, ConnectionRefusedError | socket.gaierror | TimeoutError):
+        return f"cannot connect ({cause.strerror or cause}); is the database server running and the address right?"
+    text = str(cause).strip().splitlines()
+    return text[0] if text else type(cause).__name__
+
+
+def uses_database(command: Callable[[argparse.Namespace], int]) -> Callable[[argparse.Namespace], int]:
+    """Database faults (unreachable, missing, behind the code's schema) end the command with one clear line."""
+
+    @functools.wraps(command)
+    def run(args: argparse.Namespace) -> int:
+        url = _database_url(args) or os.environ.get("CINEMA_DATABASE_URL") or DEFAULT_URL
+        try:
+            url = _safe(normalize_url(url))
+            return command(args)
+        except (Fault, SchemaBehind) as error:
+            return _fault(str(error))
+        except ArgumentError as error:
+            return _fault(f"database URL {url!r} is not usable: {error}")
+        except (DBAPIError, StorageUnavailable, OSError) as error:
+            return _fault(f"database {url}: {_database_problem(error)}")
+
+    return run
+
+
+@uses_database
 def cmd_serve(args: argparse.Namespace) -> int:
     host = args.host or os.environ.get("CINEMA_HOST", "127.0.0.1")
     port = int(args.port or os.environ.get("CINEMA_PORT", "8000"))
@@ -64,36 +143,37 @@ def cmd_serve(args: argparse.Namespace) -> int:
         wanted = args.workers if args.workers is not None else os.environ.get("CINEMA_WORKERS")
         count = int(wanted) if wanted not in (None, "") else workers.default_workers(settings)
     except ValueError as error:
-        print(f"cinema: {error}", file=sys.stderr)
-        return 2
+        raise Fault(str(error)) from None
     problem = settings_problem(settings) or workers.workers_problem(count, settings)
     if problem is not None:
-        print(f"cinema: {problem}", file=sys.stderr)
-        return 2
-    try:
-        if settings.migrate_on_start and not args.worker:
+        raise Fault(problem)
+    if not args.worker:  # workers share the port on purpose; the first process checks it for them
+        _check_port(host, port)  # before opening the database: a taken port is the commoner mistake
+        if settings.migrate_on_start:
             asyncio.run(_migrate(settings.database_url))
-        elif not args.worker:
+        else:
             asyncio.run(_check_schema(settings.database_url))
-    except SchemaBehind as error:
-        print(f"cinema: {error}", file=sys.stderr)
-        return 2
     if count > 1 and not args.worker:
-        print(f"cinema: serving on http://{host}:{port}/ with {count} worker processes, database {_safe(settings)}")
+        database = _safe(settings.database_url)
+        print(f"cinema: serving on http://{host}:{port}/ with {count} worker processes, database {database}")
         return workers.supervise([a for a in args.argv if a != "--migrate"], count)
     app = create_app(dataclasses.replace(settings, migrate_on_start=False))
     role = f", cluster node {settings.node_url}" if settings.cluster_secret else ""
-
-    async def announce(_: web.Application) -> None:  # after start-up succeeded, not before a refusal
-        print(f"cinema: serving on http://{host}:{port}/ (Swagger UI at /swagger/), database {_safe(settings)}{role}")
-
-    app.on_startup.append(announce)
+    listening = f"serving on http://{host}:{port}/ (Swagger UI at /swagger/), database {_safe(settings.database_url)}"
     app.on_startup.append(_tune_gc)
+
+    def announce() -> None:  # called once the socket is bound: never a promise the server cannot keep
+        print(f"cinema: {listening}{role}", flush=True)
+
     try:
-        serving.run(app, settings, host, port, _event_loop(), private)
+        serving.run(app, settings, host, port, _event_loop(), private, announce)
     except ClusterRefused as error:
-        print(f"cinema: {error}", file=sys.stderr)
-        return 2
+        raise Fault(str(error)) from None
+    except OSError as error:
+        if error.errno in LISTEN_ERRORS:
+            raise _listen_fault(host, port, error) from None
+        raise
+    print("cinema: stopped", flush=True)
     return 0
 
 
@@ -103,6 +183,31 @@ async def _migrate(url: str) -> None:
         await upgrade(engine)
     finally:
         await engine.dispose()
+
+
+LISTEN_ERRORS = {errno.EADDRINUSE: "the address is already in use", errno.EACCES: "permission denied"}
+
+
+def _listen_fault(host: str, port: int, error: OSError) -> Fault:
+    reason = LISTEN_ERRORS.get(error.errno or 0, error.strerror)
+    return Fault(f"cannot listen on {host}:{port}: {reason} (choose another with --port or CINEMA_PORT)")
+
+
+def _check_port(host: str, port: int) -> None:
+    """Fail at once, before any start-up work, when the port is taken; binding for real may still race."""
+    try:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
+    except socket.gaierror as error:
+        raise Fault(f"cannot listen on {host}:{port}: {error.strerror}") from None
+    family, kind, proto, _, address = infos[0]
+    with socket.socket(family, kind, proto) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as the server itself binds
+        try:
+            probe.bind(address)
+        except OSError as error:
+            if error.errno in LISTEN_ERRORS:
+                raise _listen_fault(host, port, error) from None
+            raise
 
 
 async def _tune_gc(_: web.Application) -> None:
@@ -133,12 +238,11 @@ async def _check_schema(url: str) -> None:
         await engine.dispose()
 
 
-def _safe(settings: Settings) -> str:
-    from sqlalchemy.engine import make_url
-
-    return make_url(settings.database_url).render_as_string(hide_password=True)
+def _safe(url: str) -> str:
+    return make_url(url).render_as_string(hide_password=True)
 
 
+@uses_database
 def cmd_migrate(args: argparse.Namespace) -> int:
     settings = Settings.from_env(database_url=_database_url(args))
 
@@ -147,7 +251,7 @@ def cmd_migrate(args: argparse.Namespace) -> int:
         try:
             before = await current_revision(engine)
             await upgrade(engine)
-            print(f"cinema: schema {before or 'empty'} -> {head_revision()} on {_safe(settings)}")
+            print(f"cinema: schema {before or 'empty'} -> {head_revision()} on {_safe(settings.database_url)}")
         finally:
             await engine.dispose()
 
@@ -155,6 +259,7 @@ def cmd_migrate(args: argparse.Namespace) -> int:
     return 0
 
 
+@uses_database
 def cmd_seed_demo(args: argparse.Namespace) -> int:
     settings = Settings.from_env(database_url=_database_url(args))
 
@@ -163,20 +268,41 @@ def cmd_seed_demo(args: argparse.Namespace) -> int:
         if count:
             print(f"cinema: {count} movies already present; demo movies not added")
         else:
-            start = datetime.now(UTC).replace(minute=0, second=0, microsecond=0) + timedelta(days=1)
-            for index, (title, minutes, shows) in enumerate(DEMO_MOVIES):
+            screens = {name: await repository.create_screen(name, layout) for name, layout in demo_screens().items()}
+            now = datetime.now(UTC)
+            start = now.replace(minute=0, second=0, microsecond=0) + timedelta(days=1)
+            cleaning = timedelta(minutes=settings.cleaning_minutes)
+            for title, minutes, shows in DEMO_MOVIES:
                 movie = await repository.create_movie(title, minutes)
-                for offset, (screen, seats) in enumerate(shows):
-                    when = start + timedelta(hours=3 * offset + index)
-                    await repository.create_show(movie.id, screen, when, seats)
-            print(f"cinema: added {len(DEMO_MOVIES)} demo movies with their shows")
-        username, email, password = DEMO_USER
+                for name, hours in shows:
+                    when = (
+                        now.replace(microsecond=0) + timedelta(minutes=40)
+                        if hours is None
+                        else start + timedelta(hours=hours)
+                    )
+                    screen = screens[name]
+                    await repository.create_show(
+                        movie.id,
+                        name,
+                        when,
+                        screen.layout.total_seats,
+                        screen.layout,
+                        screen_id=screen.id,
+                        prices=DEMO_PRICES,
+                        cleaning=cleaning,
+                    )
+            print(
+                f"cinema: added {len(screens)} screens and {len(DEMO_MOVIES)} demo movies with their shows "
+                "(shows 1 to 5, each with rows and prices)"
+            )
         hasher = PasswordHasher(settings.bcrypt_rounds)
         try:
-            await repository.create_user(username, email, await hasher.hash(password))
-            print(f"cinema: demo user '{username}' with password '{password}'")
-        except UsernameTaken:
-            print(f"cinema: demo user '{username}' already exists")
+            for (username, email, password), role in ((DEMO_USER, "user"), (DEMO_STAFF, "door staff")):
+                try:
+                    await repository.create_user(username, email, await hasher.hash(password), is_staff=role != "user")
+                    print(f"cinema: demo {role} '{username}' with password '{password}'")
+                except UsernameTaken:
+                    print(f"cinema: demo {role} '{username}' already exists")
         finally:
             hasher.close()
 
@@ -184,25 +310,67 @@ def cmd_seed_demo(args: argparse.Namespace) -> int:
     return 0
 
 
+ADMIN_PASSWORD_ENV = "CINEMA_ADMIN_PASSWORD"
+
+
+def _admin_password(args: argparse.Namespace) -> str:
+    """From CINEMA_ADMIN_PASSWORD, else a prompt (twice) in a terminal, else one line of standard input; never
+    the command line, where every user of the machine can read it."""
+    if args.password is not None:
+        print(f"cinema: warning: --password is visible to other users; prefer {ADMIN_PASSWORD_ENV}", file=sys.stderr)
+        password = args.password
+    elif os.environ.get(ADMIN_PASSWORD_ENV):
+        password = os.environ[ADMIN_PASSWORD_ENV]
+    elif sys.stdin.isatty():
+        password = getpass.getpass(f"Password for {args.username}: ")
+        if getpass.getpass("The same again: ") != password:
+            raise Fault("the two passwords differ; nothing changed")
+    else:
+        password = sys.stdin.readline().rstrip("\n")
+    if not password:
+        raise Fault(f"no password: set {ADMIN_PASSWORD_ENV}, or type it at the prompt; nothing changed")
+    if len(password) < 8:
+        raise Fault("the password must have at least 8 characters; nothing changed")
+    return password
+
+
+@uses_database
 def cmd_create_admin(args: argparse.Namespace) -> int:
+    return _create_role_user(args, "is_admin", "an admin")
+
+
+@uses_database
+def cmd_create_staff(args: argparse.Namespace) -> int:
+    return _create_role_user(args, "is_staff", "door staff")
+
+
+def _create_role_user(args: argparse.Namespace, role: str, title: str) -> int:
+    """A new user with `role` (is_admin or is_staff), or with --reset-password an existing one given it."""
     settings = Settings.from_env(database_url=_database_url(args))
-    if len(args.password) < 8:
-        print("cinema: the password must have at least 8 characters", file=sys.stderr)
-        return 2
+    password = _admin_password(args)
 
     async def create(repository: Repository) -> None:
+        existing = await repository.user_by_name(args.username)
+        if existing is not None and not args.reset_password:
+            raise Fault(
+                f"user '{args.username}' already exists; nothing changed "
+                f"(add --reset-password to make them {title} with this password)"
+            )
         hasher = PasswordHasher(settings.bcrypt_rounds)
         try:
-            password_hash = await hasher.hash(args.password)
+            password_hash = await hasher.hash(password)
         finally:
             hasher.close()
-        email = args.email or f"{args.username}@localhost"
+        if existing is not None:
+            await repository.set_admin(args.username, password_hash, role)
+            print(f"cinema: existing user '{args.username}' is now {title}, with the new password")
+            return
         try:
-            await repository.create_user(args.username, email, password_hash, is_admin=True)
-            print(f"cinema: admin '{args.username}' created")
+            email = args.email or f"{args.username}@localhost"
+            await repository.create_user(args.username, email, password_hash, **{role: True})
         except UsernameTaken:
-            await repository.set_admin(args.username, password_hash)
-            print(f"cinema: existing user '{args.username}' is now an admin (password reset)")
+            raise Fault(f"user '{args.username}' was created meanwhile by someone else; nothing changed") from None
+        print(f"cinema: {'admin' if role == 'is_admin' else 'door staff'} '{args.username}' created")
 
     asyncio.run(_with_repository(settings.database_url, create))
     return 0
@@ -238,11 +406,25 @@ def build_parser() -> argparse.ArgumentParser:
         "--lease-seconds", type=float, help="a silent node loses its place after this (env CINEMA_LEASE_SECONDS; 5)"
     )
     command("migrate", cmd_migrate, "Create or upgrade the database schema to the latest version")
-    command("seed-demo", cmd_seed_demo, "Add a few demo movies, shows and a demo user")
-    admin = command("create-admin", cmd_create_admin, "Create an admin user, or make an existing user admin")
-    admin.add_argument("username")
-    admin.add_argument("--password", required=True)
-    admin.add_argument("--email")
+    command("seed-demo", cmd_seed_demo, "Add demo screens, movies, priced shows, a demo user and door staff")
+    for name, handler, title in (
+        ("create-admin", cmd_create_admin, "an admin user"),
+        ("create-staff", cmd_create_staff, "a door staff user (ticket check-in)"),
+    ):
+        role_user = command(
+            name,
+            handler,
+            f"Create {title}. The password comes from {ADMIN_PASSWORD_ENV}, else a prompt (or one line of "
+            "standard input when it is not a terminal).",
+        )
+        role_user.add_argument("username")
+        role_user.add_argument("--email", help="default: <username>@localhost")
+        role_user.add_argument(
+            "--reset-password",
+            action="store_true",
+            help="when the user exists: give them the role and replace their password (refused otherwise)",
+        )
+        role_user.add_argument("--password", help=argparse.SUPPRESS)  # kept for old scripts; warns
     rush_parser = commands.add_parser(
         "rush", help="Simulate a seat rush against a running service", description=rush.__doc__
     )
@@ -258,7 +440,10 @@ def main(argv: list[str] | None = None) -> int:
     configure_logging(os.environ.get("CINEMA_LOG_LEVEL", "INFO"), os.environ.get("CINEMA_ACCESS_LOG", "0") == "1")
     args = build_parser().parse_args(argv)
     args.argv = (sys.argv[1:] if argv is None else argv)[1:]  # after the command name: what workers repeat
-    return args.handler(args)
+    try:
+        return args.handler(args)
+    except KeyboardInterrupt:
+        return 130
 
 
 if __name__ == "__main__":

@@ -39,6 +39,14 @@ def histogram(digits: int = 3) -> HdrHistogram:
     return HdrHistogram(1, HIGHEST_US, digits)
 
 
+def latency_ms(hist: HdrHistogram) -> dict[str, float]:
+    if hist.get_total_count() == 0:
+        return {"p50": 0.0, "p90": 0.0, "p99": 0.0, "p999": 0.0, "max": 0.0}
+    values = {f"p{q}".replace(".", ""): hist.get_value_at_percentile(q) for q in (50, 90, 99, 99.9)}
+    values["max"] = hist.get_max_value()
+    return {name: round(micros / 1000, 2) for name, micros in values.items()}
+
+
 @dataclass(frozen=True)
 class LoadPlan:
     """What one load process does; picklable, built by the parent."""
@@ -97,7 +105,8 @@ def arrivals(rate_from: float, rate_to: float, duration: float) -> Iterator[floa
 
 @dataclass
 class Timeline:
-    """Per bucket of completion time since the rush began: statuses, a latency histogram, seats taken."""
+    """Per bucket of answer time since the rush began: every request's status, the latency histogram of the
+    actions answered then, and the seats they took."""
 
     width: float = FIRST_WIDTH
     statuses: list[Counter[int]] = field(default_factory=list)
@@ -216,15 +225,21 @@ class Load:
             try:
                 async with asyncio.timeout(self.plan.timeout):
                     status, body = await connection.send(request)
-                statuses[status] += 1
+                self.count(status, statuses)
                 return status, body
             except (TimeoutError, ConnectionError, OSError, HttpError) as error:
                 self.errors["timeout" if isinstance(error, TimeoutError) else type(error).__name__] += 1
                 await connection.close()
                 if attempt < self.plan.retries:
                     self.retried += 1
-        statuses[0] += 1
+        self.count(0, statuses)
         return 0, b""
+
+    def count(self, status: int, statuses: Counter[int]) -> None:
+        """Every answer counts in its phase, and (outside the warm-up) in the timeline when it arrived."""
+        statuses[status] += 1
+        if statuses is not self.phase_statuses["warmup"]:
+            self.timeline.statuses[self.timeline.bucket(time.monotonic() - self.rush_start)][status] += 1
 
     def took(self, seats: int) -> None:
         """Seats taken (or, negative, given back) by the rush; the first moment the show is full starts the tail."""
@@ -318,9 +333,7 @@ class Load:
             self.kind_statuses[kind][status] += 1
             offset = answered - self.rush_start
             self.timeline.record(offset, micros)
-            index = self.timeline.bucket(offset)
-            self.timeline.statuses[index][status] += 1
-            self.timeline.seats[index] += taken
+            self.timeline.seats[self.timeline.bucket(offset)] += taken
             self.took(taken)
             self.last_answer = answered
             self.shared.done[self.plan.index] = self.actions

@@ -260,3 +260,18 @@ async def test_a_show_has_one_owner_and_the_others_forward_to_it(two_nodes: tupl
 
 def _url(api: Api) -> str:
     return str(api.client.make_url("")).rstrip("/")
+
+
+async def test_an_idempotency_key_answers_the_same_on_every_node(two_nodes: tuple[Api, Api]) -> None:
+    first, second = two_nodes
+    show = await first.show(total_seats=4)
+    user = await first.user()
+    keyed = {**user["headers"], "Idempotency-Key": "retry-me"}
+    path = f"/shows/{show['id']}/book/"
+    once = await first.client.post(path, json={"seat_number": 2}, headers=keyed)
+    assert once.status == 201
+    again = await second.client.post(path, json={"seat_number": 2}, headers=keyed)  # the retry lands elsewhere
+    assert again.status == 201 and again.headers["Idempotent-Replayed"] == "true"
+    assert await again.read() == await once.read()
+    other = await second.client.post(path, json={"seat_number": 3}, headers=keyed)
+    assert other.status == 422

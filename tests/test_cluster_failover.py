@@ -34,7 +34,8 @@ def backend_url(postgres_database: str) -> str:
 
 def start_nodes(database_url: str, count: int, lease: float = LEASE, **extra: str) -> list[ServerProcess]:
     env = {"CINEMA_CLUSTER_SECRET": SECRET, "CINEMA_JWT_SECRET": JWT, **extra}
-    nodes = [ServerProcess(database_url, "--lease-seconds", str(lease), **env) for _ in range(count)]
+    # One process per node: a kill -9 then hits the deciding process itself (see the --workers test below).
+    nodes = [ServerProcess(database_url, "--workers", "1", "--lease-seconds", str(lease), **env) for _ in range(count)]
     for node in nodes:
         node.wait_ready()
     return nodes

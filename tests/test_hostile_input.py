@@ -188,13 +188,15 @@ def test_sse_clients_that_go_away_are_not_errors(server: ServerProcess) -> None:
 
 
 def test_kiosk_page_cannot_be_framed(server: ServerProcess) -> None:
-    answer = call(server, "GET", "/kiosk/1")
+    answer = call(server, "GET", f"/kiosk/{new_show(server)}")
     assert answer.status == 200
     assert answer.headers["x-frame-options"] == "DENY"
     policy = answer.headers["content-security-policy"]
     assert "frame-ancestors 'none'" in policy and "default-src 'self'" in policy
     assert answer.headers["x-content-type-options"] == "nosniff"
     assert call(server, "GET", f"/kiosk/{HUGE}").status == 404
+    missing = call(server, "GET", "/kiosk/999")  # no such show: a page that says so, framed by nobody either
+    assert missing.status == 404 and missing.headers["x-frame-options"] == "DENY"
 
 
 def test_pagination_links_ignore_the_host_header(server: ServerProcess) -> None:

@@ -65,16 +65,17 @@ class Tokens:
                 options={"require": ["exp", "iat", "sub", "type"]},
             )
         except jwt.ExpiredSignatureError:
-            raise unauthorized("Token has expired.") from None
+            raise unauthorized("token_expired") from None
         except jwt.InvalidTokenError:
-            raise unauthorized("Token is invalid.") from None
+            raise unauthorized("token_invalid") from None
         if claims["type"] != kind:
             raise unauthorized(
-                f"Token is not an {kind} token." if kind == "access" else f"Token is not a {kind} token."
+                "wrong_token_type",
+                f"Token is not an {kind} token." if kind == "access" else f"Token is not a {kind} token.",
             )
         user_id = _claims_user(claims)
         if user_id is None:
-            raise unauthorized("Token is invalid.")
+            raise unauthorized("token_invalid")
         return Principal(user_id, claims.get("name", ""), claims["exp"], claims.get("jti", ""))
 
     def cached(self, token: str) -> Principal | None:
@@ -110,16 +111,18 @@ async def authenticate(request: web.Request) -> Principal:
     """The caller named by a valid access token of a user who still exists; 401 otherwise."""
     header = request.headers.get("Authorization")
     if not header:
-        raise unauthorized("Authentication credentials were not provided.")
+        raise unauthorized("not_authenticated")
     scheme, _, token = header.partition(" ")
     token = token.strip()
-    if scheme.lower() != "bearer" or not token:
-        raise unauthorized("Authorization header must be 'Bearer <token>'.")
+    if scheme.lower() != "bearer":
+        raise unauthorized("bad_authorization_header")
+    if not token:
+        raise unauthorized("empty_token")
     tokens = request.app[TOKENS]
     principal = tokens.cached(token)
     if principal is None:
         principal = tokens.verify(token, "access")
         if await request.app[REPOSITORY].user_by_id(principal.user_id) is None:
-            raise unauthorized("User not found.")
+            raise unauthorized("user_not_found")
         tokens.remember(token, principal)
     return principal

@@ -13,10 +13,10 @@ from aiohttp_apispec import docs, querystring_schema, request_schema, response_s
 from engine.feed import SeatEvent, Snapshot, Subscription
 from engine.seats import Outcome
 from web import schemas
-from web.bookings import refuse
+from web.bookings import refuse_seats
 from web.catalog import require_admin
 from web.context import ENGINE
-from web.errors import ApiError
+from web.errors import fail
 from web.jsonio import json_response
 
 routes = web.RouteTableDef()
@@ -37,13 +37,15 @@ async def seat_map(request: web.Request) -> web.Response:
 async def _seat_map(request: web.Request, show_id: int) -> dict[str, Any]:
     engine = request.app[ENGINE]
     snapshot = await engine.seat_map(show_id)
-    rows = engine.rows(show_id)
-    layout = [{"label": r.label, "first_seat": r.first_seat, "seats": r.seats} for r in rows] if rows else None
-    return {**snapshot.as_dict(), "rows": layout}
+    plan = engine.plan(show_id)
+    answer = {**snapshot.as_dict(), "rows": plan.layout.as_json() if plan.layout is not None else None}
+    if plan.prices is not None:
+        answer["prices"] = plan.prices.as_json()
+    return answer
 
 
 @docs(tags=["live"], summary="Block seats (house seats, broken seats): they cannot be booked or held (admin)")
-@request_schema(schemas.BlockRequest)
+@request_schema(schemas.BlockRequest, example={"seat_numbers": [1, 2]})
 @response_schema(schemas.SeatMap, 200, description="The seat map after the change")
 @response_schema(schemas.Error, 400, description="Invalid body or seat outside 1..total_seats")
 @response_schema(schemas.Error, 401, description="Not authenticated")
@@ -56,7 +58,7 @@ async def block(request: web.Request) -> web.Response:
 
 
 @docs(tags=["live"], summary="Unblock seats (admin)")
-@request_schema(schemas.BlockRequest)
+@request_schema(schemas.BlockRequest, example={"seat_numbers": [1, 2]})
 @response_schema(schemas.SeatMap, 200, description="The seat map after the change")
 @response_schema(schemas.Error, 400, description="Invalid body or seat outside 1..total_seats")
 @response_schema(schemas.Error, 401, description="Not authenticated")
@@ -73,7 +75,7 @@ async def _set_blocked(request: web.Request, blocked: bool) -> web.Response:
     seats = tuple((await schemas.load_body(request, schemas.BlockRequest))["seat_numbers"])
     reply = await request.app[ENGINE].set_blocked(show_id, seats, blocked, admin_id)
     if reply.outcome is not Outcome.BLOCKING_CHANGED:
-        raise refuse(reply.outcome, reply.seats)
+        raise await refuse_seats(request, show_id, reply.outcome, reply.seats, seats)
     return json_response(await _seat_map(request, show_id))
 
 
@@ -122,7 +124,7 @@ def _since(request: web.Request) -> int | None:
         return None
     since = schemas.canonical_int(raw, MAX_SEQ)
     if since is None:
-        raise ApiError(400, "since must be an event sequence number.")
+        raise fail("invalid_query", "since must be an event sequence number.")
     return since
 
 

@@ -16,7 +16,7 @@ from collections.abc import Awaitable, Callable
 from aiohttp import web
 
 from web.context import REPOSITORY
-from web.errors import ApiError
+from web.errors import ApiError, fail
 from web.requestbody import read_body
 
 HEADER = "Idempotency-Key"
@@ -37,7 +37,7 @@ async def idempotent(request: web.Request, user_id: int, run: Callable[[], Await
     if key is None:
         return await run()
     if not 1 <= len(key) <= 255 or not key.isprintable():
-        raise ApiError(400, f"{HEADER} must be 1 to 255 printable characters.")
+        raise fail("invalid_idempotency_key")
     digest = hashlib.sha256(
         request.method.encode() + b" " + request.path.encode() + b"\n" + await read_body(request)
     ).hexdigest()
@@ -45,7 +45,7 @@ async def idempotent(request: web.Request, user_id: int, run: Callable[[], Await
     existing = await repository.claim_idempotency_key(user_id, key, digest, time.time() - KEEP_SECONDS)
     if existing is not None:
         if existing.request_hash != digest:
-            raise ApiError(422, f"This {HEADER} was used for a different request.", code="idempotency_key_reused")
+            raise fail("idempotency_key_reused")
         deadline = time.monotonic() + WAIT_SECONDS
         while existing is not None and existing.status_code is None and time.monotonic() < deadline:
             await asyncio.sleep(POLL_SECONDS)
@@ -53,7 +53,7 @@ async def idempotent(request: web.Request, user_id: int, run: Callable[[], Await
         if existing is None:  # the first attempt changed nothing and let go of the key: run this one
             return await idempotent(request, user_id, run)
         if existing.status_code is None:
-            raise ApiError(409, f"A request with this {HEADER} is still in progress.", code="in_progress")
+            raise fail("in_progress")
         return web.Response(
             body=existing.body,
             status=existing.status_code,

@@ -14,16 +14,22 @@ from aiohttp_apispec import AiohttpApiSpec
 from aiohttp_apispec.utils import get_path_keys
 from apispec import APISpec
 
+from web.errors import catalogue_markdown
 from web.idempotency import HEADER
 
 TITLE = "Cinema seat booking"
 LOCATIONS = {"querystring": "query", "match_info": "path", "headers": "header", "cookies": "cookie"}
 INTEGER_ID = {"type": "integer", "minimum": 1}
-PATH_KEYS = {"hold_id": {"type": "string", "pattern": "^[0-9a-f]{32}$"}}
+PATH_KEYS = {
+    "hold_id": {"type": "string", "pattern": "^[0-9a-f]{32}$"},
+    "code": {"type": "string", "pattern": "^[0-9]{1,10}-[A-Za-z2-7]{24}$", "description": "a ticket code"},
+}
 ERROR_CONTENT = {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}
 DESCRIPTION = (
-    "Book seats at cinema shows. Log in with `POST /login`, then press **Authorize** and paste the `access` "
-    "token. Every booking endpoint needs it."
+    "Book seats at cinema shows. Log in with `POST /login` (the demo data has `demo` / `demo-password`), then "
+    "press **Authorize** and paste the `access` token. Every booking endpoint needs it.\n\n"
+    '## Errors\n\nEvery error answer is JSON `{"detail": ..., "code": ...}` (validation errors add `errors` '
+    "per field, refusals about seats add `seats`). The codes:\n\n"
 )
 
 
@@ -41,7 +47,7 @@ class OpenApi3(AiohttpApiSpec):
             version=version,
             openapi_version="3.0.3",
             plugins=(self.plugin,),
-            info={"description": DESCRIPTION},
+            info={"description": DESCRIPTION + catalogue_markdown()},
         )
         self.spec.components.security_scheme("bearer", {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"})
         self.register(app, in_place=True)
@@ -58,10 +64,10 @@ class OpenApi3(AiohttpApiSpec):
         parameters = list(data["parameters"])
         for item in data["schemas"]:
             if item["location"] == "json":
-                operation["requestBody"] = {
-                    "required": True,
-                    "content": {"application/json": {"schema": item["schema"]}},
-                }
+                media: dict[str, Any] = {"schema": item["schema"]}
+                if item.get("example"):  # what Swagger UI's "Try it out" starts from: a request that works
+                    media["example"] = {k: v for k, v in item["example"].items() if k != "add_to_refs"}
+                operation["requestBody"] = {"required": True, "content": {"application/json": media}}
             else:
                 parameters.append({"in": LOCATIONS.get(item["location"], item["location"]), "schema": item["schema"]})
         parameters += [

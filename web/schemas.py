@@ -9,8 +9,9 @@ from typing import Any
 from aiohttp import web
 from marshmallow import EXCLUDE, Schema, ValidationError, fields, validate, validates_schema
 
+from engine.layout import KINDS
 from web import jsonio
-from web.errors import ApiError
+from web.errors import CATALOGUE, fail
 from web.passwords import MAX_PASSWORD_BYTES
 from web.requestbody import read_body
 
@@ -46,7 +47,10 @@ class RefreshRequest(Request):
 
 
 MAX_SEATS_PER_REQUEST = 10  # a family, not a block booking
-SEAT = fields.Integer(strict=True, validate=validate.Range(1, MAX_ID))
+# Any 32-bit seat number passes the schema; the show decides which exist, so that seat 0 and seat 101 of 100
+# get one answer (`seat_out_of_range`, naming the show's seats).
+SEAT_RANGE = validate.Range(-MAX_ID, MAX_ID)
+SEAT = fields.Integer(strict=True, validate=SEAT_RANGE)
 
 
 def _distinct(seats: list[int]) -> None:
@@ -63,16 +67,23 @@ def seat_list(most: int) -> fields.List:
 class BookRequest(Request):
     """One of: the seed's `seat_number`, several `seat_numbers` (all or none), or `count` best adjacent seats."""
 
-    seat_number = fields.Integer(strict=True, validate=validate.Range(1, MAX_ID))
+    seat_number = fields.Integer(strict=True, validate=SEAT_RANGE)
     seat_numbers = fields.List(
         SEAT, validate=[validate.Length(1, MAX_SEATS_PER_REQUEST), _distinct], metadata={"uniqueItems": True}
     )
     count = fields.Integer(strict=True, validate=validate.Range(1, MAX_SEATS_PER_REQUEST))
+    wheelchair = fields.Integer(
+        strict=True,
+        validate=validate.Range(0, MAX_SEATS_PER_REQUEST),
+        metadata={"description": "with count: how many of the seats must be wheelchair spaces"},
+    )
 
     @validates_schema
     def _exactly_one(self, data: dict[str, Any], **_: Any) -> None:
         if sum(name in data for name in ("seat_number", "seat_numbers", "count")) != 1:
             raise ValidationError("Give exactly one of seat_number, seat_numbers or count.", "_schema")
+        if "wheelchair" in data and data["wheelchair"] > data.get("count", -1):
+            raise ValidationError("wheelchair goes with count, and at most count.", "wheelchair")
 
 
 class HoldRequest(Request):
@@ -101,26 +112,97 @@ class RowRequest(Request):
     seats = fields.Integer(required=True, strict=True, validate=validate.Range(1, 500))
 
 
+CATEGORY = validate.Regexp(r"^[a-z][a-z0-9_-]{0,31}\Z", error="Lower-case letters, digits, - and _ (1-32).")
+MAX_PRICE = 10**8  # minor units: a million in a two-decimal currency
+
+
+class PositionRequest(Request):
+    label = fields.String(required=True, validate=[validate.Length(1, 16), NO_NUL])
+    category = fields.String(load_default="standard", validate=CATEGORY)
+    kind = fields.String(load_default="standard", validate=validate.OneOf(KINDS))
+
+
+class ScreenRowRequest(Request):
+    label = fields.String(required=True, validate=[validate.Length(1, 8), NO_NUL])
+    positions = fields.List(
+        fields.Nested(PositionRequest, allow_none=True),
+        required=True,
+        validate=validate.Length(1, 500),
+        metadata={"description": "left to right; null is a gap (an aisle)"},
+    )
+
+
+class ScreenRequest(Request):
+    """A hall: rows front to back, each a list of seats and gaps. Seats are numbered 1.. in that order."""
+
+    name = fields.String(required=True, validate=[validate.Length(1, 100), NO_NUL])
+    rows = fields.List(fields.Nested(ScreenRowRequest), required=True, validate=validate.Length(1, 100))
+
+    @validates_schema
+    def _sensible(self, data: dict[str, Any], **_: Any) -> None:
+        rows = data.get("rows") or []
+        if len({row["label"] for row in rows}) != len(rows):
+            raise ValidationError("Row labels must differ.", "rows")
+        seats = [p for row in rows for p in row["positions"] if p is not None]
+        if not 1 <= len(seats) <= MAX_SEATS:
+            raise ValidationError("A screen has 1 to 10,000 seats.", "rows")
+        if len({p["label"] for p in seats}) != len(seats):
+            raise ValidationError("Seat labels must differ.", "rows")
+        for row in rows:
+            positions = row["positions"]
+            for i, place in enumerate(positions):
+                if place is None or place["kind"] != "companion":
+                    continue
+                beside = [positions[j] for j in (i - 1, i + 1) if 0 <= j < len(positions)]
+                if not any(p is not None and p["kind"] == "wheelchair" for p in beside):
+                    raise ValidationError(
+                        f"Companion seat {place['label']} needs a wheelchair space right beside it.", "rows"
+                    )
+
+
+def _prices_and_currency(data: dict[str, Any]) -> None:
+    if ("prices" in data) != ("currency" in data):
+        raise ValidationError("Give prices and currency together.", "prices")
+
+
 class MovieRequest(Request):
     title = fields.String(required=True, validate=[validate.Length(1, 200), NO_NUL])
     duration_minutes = fields.Integer(required=True, strict=True, validate=validate.Range(1, 24 * 60))
 
 
 class ShowRequest(Request):
-    """`total_seats`, or `rows` (front to back) whose seats add up to it; seat numbers run through the rows."""
+    """On a screen (`screen_id`: its layout, no overlap with its other shows), or the seed's way:
+    `screen_name` with `total_seats`, or `rows` (front to back) whose seats add up to it."""
 
+    screen_id = fields.Integer(strict=True, validate=validate.Range(1, MAX_ID))
     rows = fields.List(fields.Nested(RowRequest), validate=validate.Length(1, 100))
-    screen_name = fields.String(required=True, validate=[validate.Length(1, 100), NO_NUL])
+    screen_name = fields.String(validate=[validate.Length(1, 100), NO_NUL])
     date_time = fields.AwareDateTime(
         required=True,
         default_timezone=UTC,
         validate=_storable_time,
-        metadata={"description": f"naive means UTC; years {FIRST_YEAR} to {LAST_YEAR} in UTC"},
+        metadata={"description": f"naive means UTC; in the future; years {FIRST_YEAR} to {LAST_YEAR} in UTC"},
     )
     total_seats = fields.Integer(strict=True, validate=validate.Range(1, MAX_SEATS))
+    prices = fields.Dict(
+        keys=fields.String(validate=CATEGORY),
+        values=fields.Integer(strict=True, validate=validate.Range(0, MAX_PRICE)),
+        validate=validate.Length(1, 32),
+        metadata={"description": 'price per seat category in minor units (cents), e.g. {"standard": 1200}'},
+    )
+    currency = fields.String(validate=validate.Regexp(r"^[A-Z]{3}\Z", error="An ISO 4217 code, e.g. EUR."))
 
     @validates_schema
     def _seats_agree(self, data: dict[str, Any], **_: Any) -> None:
+        _prices_and_currency(data)
+        if data["date_time"] <= datetime.now(UTC):
+            raise ValidationError("A show cannot be scheduled in the past.", "date_time")
+        if "screen_id" in data:
+            if any(name in data for name in ("rows", "total_seats", "screen_name")):
+                raise ValidationError("A show on a screen takes the screen's name and layout.", "screen_id")
+            return
+        if "screen_name" not in data:
+            raise ValidationError("Missing data for required field.", "screen_name")
         rows = data.get("rows")
         if rows is None:
             if "total_seats" not in data:
@@ -134,6 +216,15 @@ class ShowRequest(Request):
         data["total_seats"] = total
 
 
+class CheckInRequest(Request):
+    code = fields.String(
+        required=True, validate=[validate.Length(1, 64), NO_NUL], metadata={"description": "the ticket code"}
+    )
+    show_id = fields.Integer(
+        required=True, strict=True, validate=validate.Range(1, MAX_ID), metadata={"description": "the door's show"}
+    )
+
+
 class EventsQuery(Request):
     since = fields.Integer(validate=validate.Range(0), metadata={"description": "last sequence number seen"})
 
@@ -145,7 +236,13 @@ class PageQuery(Request):
 # --- responses (documentation; handlers build the dicts directly to keep the hot path cheap) -------------
 class Error(Schema):
     detail = fields.String(required=True)
-    code = fields.String(metadata={"description": "machine-readable reason, e.g. seat_taken, sold_out"})
+    code = fields.String(
+        required=True,
+        validate=validate.OneOf(list(CATALOGUE)),
+        metadata={"description": "machine-readable reason; the list with statuses is in this document's description"},
+    )
+    hint = fields.String(metadata={"description": "for a 404: the same path with or without its trailing slash"})
+    total_seats = fields.Integer(metadata={"description": "for seat_out_of_range: the show's seats are 1..total_seats"})
     seats = fields.List(fields.Integer(), metadata={"description": "the seats that were not free"})
     errors = fields.Dict(keys=fields.String(), values=fields.Raw(), metadata={"description": "per-field messages"})
 
@@ -181,8 +278,20 @@ class ShowBrief(Schema):
     total_seats = fields.Integer(required=True)
 
 
+class Price(Schema):
+    amount = fields.Integer(required=True, metadata={"description": "minor units, e.g. cents"})
+    currency = fields.String(required=True, metadata={"description": "ISO 4217"})
+
+
+PRICES = fields.Dict(
+    keys=fields.String(), values=fields.Nested(Price), metadata={"description": "per seat category; priced shows only"}
+)
+
+
 class Show(ShowBrief):
     available_seats = fields.Integer(required=True)
+    prices = PRICES
+    screen_id = fields.Integer(metadata={"description": "shows created on a screen only"})
 
 
 class CreatedShow(Show):
@@ -200,6 +309,10 @@ class Booking(Schema):
     seat_number = fields.Integer(required=True)
     status = fields.String(required=True, validate=validate.OneOf(["booked", "cancelled"]))
     created_at = fields.DateTime(required=True)
+    order = fields.Integer(metadata={"description": "the order this booking belongs to"})
+    ticket = fields.String(metadata={"description": "the ticket code scanned at the door"})
+    seat_label = fields.String(metadata={"description": "shows with a layout only"})
+    price = fields.Nested(Price, metadata={"description": "priced shows only"})
 
 
 class Cancelled(Schema):
@@ -219,10 +332,75 @@ class MyBooking(Schema):
     show = fields.Nested(BookingShow, required=True)
 
 
+class Position(Schema):
+    seat = fields.Integer(required=True, metadata={"description": "the seat number (1..total_seats)"})
+    label = fields.String(required=True)
+    category = fields.String(required=True)
+    kind = fields.String(required=True, validate=validate.OneOf(KINDS))
+
+
 class RowLayout(Schema):
     label = fields.String(required=True)
     first_seat = fields.Integer(required=True)
     seats = fields.Integer(required=True)
+    positions = fields.List(
+        fields.Nested(Position, allow_none=True),
+        metadata={"description": "shows on a screen: left to right, null is a gap (an aisle)"},
+    )
+
+
+class ScreenCreated(Schema):
+    id = fields.Integer(required=True)
+    name = fields.String(required=True)
+    total_seats = fields.Integer(required=True)
+    rows = fields.List(fields.Nested(RowLayout), required=True)
+
+
+class ScreenList(Schema):
+    results = fields.List(fields.Nested(ScreenCreated), required=True)
+
+
+class OrderSeat(Schema):
+    booking_id = fields.Integer(required=True)
+    seat_number = fields.Integer(required=True)
+    seat_label = fields.String()
+    category = fields.String(required=True)
+    status = fields.String(required=True, validate=validate.OneOf(["booked", "cancelled"]))
+    price = fields.Nested(Price)
+    ticket = fields.String(metadata={"description": "live seats only"})
+    qr = fields.String(metadata={"description": "the ticket's QR code (SVG), live seats only"})
+    checked_in_at = fields.DateTime(allow_none=True)
+
+
+class Order(Schema):
+    id = fields.Integer(required=True)
+    status = fields.String(required=True, validate=validate.OneOf(["booked", "cancelled", "partly_cancelled"]))
+    created_at = fields.DateTime(required=True)
+    show = fields.Nested(BookingShow, required=True)
+    seats = fields.List(fields.Nested(OrderSeat), required=True)
+    total = fields.Nested(Price, metadata={"description": "the live seats' prices; priced shows only"})
+
+
+class OrderCancelled(Schema):
+    detail = fields.String(required=True)
+    order_id = fields.Integer(required=True)
+    seat_numbers = fields.List(fields.Integer(), required=True)
+
+
+class Holder(Schema):
+    id = fields.Integer(required=True)
+    username = fields.String(required=True)
+
+
+class CheckedIn(Schema):
+    detail = fields.String(required=True)
+    ticket = fields.String(required=True)
+    booking_id = fields.Integer(required=True)
+    show = fields.Nested(ShowBrief, required=True)
+    seat_number = fields.Integer(required=True)
+    seat_label = fields.String()
+    holder = fields.Nested(Holder, required=True)
+    checked_in_at = fields.DateTime(required=True)
 
 
 class SeatMap(Schema):
@@ -234,10 +412,13 @@ class SeatMap(Schema):
     held = fields.List(fields.Integer(), required=True)
     blocked = fields.List(fields.Integer(), required=True)
     rows = fields.List(fields.Nested(RowLayout), allow_none=True, metadata={"description": "the layout, if any"})
+    prices = PRICES
 
 
 class Bookings(Schema):
     bookings = fields.List(fields.Nested(Booking), required=True)
+    order = fields.Integer(metadata={"description": "the order the bookings make up (GET /orders/{id}/)"})
+    total = fields.Nested(Price, metadata={"description": "priced shows only"})
 
 
 class HoldCreated(Schema):
@@ -245,6 +426,7 @@ class HoldCreated(Schema):
     show_id = fields.Integer(required=True)
     seat_numbers = fields.List(fields.Integer(), required=True)
     expires_at = fields.DateTime(required=True)
+    price = fields.Nested(Price, metadata={"description": "the seats' total; priced shows only"})
 
 
 class HoldReleased(Schema):
@@ -257,9 +439,9 @@ async def read_json_object(request: web.Request) -> dict[str, Any]:
     try:
         data = jsonio.loads(body)
     except jsonio.JSONDecodeError:
-        raise ApiError(400, "The request body must be valid JSON.") from None
+        raise fail("invalid_json") from None
     if not isinstance(data, dict):
-        raise ApiError(400, "The request body must be a JSON object.")
+        raise fail("not_an_object")
     return data
 
 
@@ -282,9 +464,9 @@ def validate_body(data: dict[str, Any], kind: type[Schema]) -> dict[str, Any]:
     try:
         loaded = _schema(kind).load(data)
     except ValidationError as error:
-        raise ApiError(400, "Invalid input.", errors=error.messages) from None
+        raise fail("invalid_input", errors=error.messages) from None
     if _has_nul(loaded):  # a field that forgot NO_NUL: PostgreSQL would answer 500 for it
-        raise ApiError(400, "Text must not contain NUL characters.", code="nul_character")
+        raise fail("nul_character")
     return loaded
 
 
@@ -296,7 +478,7 @@ async def load_body(request: web.Request, kind: type[Schema]) -> dict[str, Any]:
 def plain_seat_number(data: dict[str, Any]) -> int | None:
     """The hot path's body, `{"seat_number": n}`: recognised without the schema, which accepts the same."""
     seat = data.get("seat_number")
-    if type(seat) is int and 1 <= seat <= MAX_ID and "seat_numbers" not in data and "count" not in data:
+    if type(seat) is int and -MAX_ID <= seat <= MAX_ID and "seat_numbers" not in data and "count" not in data:
         return seat
     return None
 
@@ -306,7 +488,7 @@ def load_page(request: web.Request) -> int:
     raw = request.query.get("page")
     page = 1 if raw is None else canonical_int(raw, MAX_ID)
     if page is None or page < 1:
-        raise ApiError(404, "Invalid page.")
+        raise fail("invalid_page")
     return page
 
 
@@ -326,5 +508,5 @@ def path_id(request: web.Request, name: str = "id") -> int:
     """A positive 32-bit id from the path, spelled canonically; anything else cannot name a row: 404."""
     value = canonical_int(request.match_info[name], MAX_ID)
     if value is None or value < 1:
-        raise ApiError(404, "Not found.")
+        raise fail("not_found")
     return value

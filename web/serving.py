@@ -166,7 +166,14 @@ class ConnectionGuard:
         return _Guarded(self, handler)
 
 
-async def _serve(app: web.Application, settings: Settings, host: str, port: int, private: socket.socket | None) -> None:
+async def _serve(
+    app: web.Application,
+    settings: Settings,
+    host: str,
+    port: int,
+    private: socket.socket | None,
+    announce: Callable[[], None] | None,
+) -> None:
     runner = web.AppRunner(
         app,
         handle_signals=True,
@@ -187,6 +194,8 @@ async def _serve(app: web.Application, settings: Settings, host: str, port: int,
         listener = await loop.create_server(guard, host, port, backlog=1024, reuse_address=True, reuse_port=worker)
         if private is not None:
             own = await loop.create_server(guard, sock=private, backlog=1024)
+        if announce is not None:  # bound and started: only now is "serving on ..." true
+            announce()
         await asyncio.Event().wait()  # until cancelled by a signal
     finally:
         if listener is not None:
@@ -203,10 +212,12 @@ def run(
     port: int,
     loop: asyncio.AbstractEventLoop,
     private: socket.socket | None = None,
+    announce: Callable[[], None] | None = None,
 ) -> None:
-    """Serve until SIGTERM or SIGINT, then shut down in the app's order (see web/app.py), like web.run_app."""
+    """Serve until SIGTERM or SIGINT, then shut down in the app's order (see web/app.py), like web.run_app;
+    `announce` is called once the socket is bound."""
     asyncio.set_event_loop(loop)
-    main = loop.create_task(_serve(app, settings, host, port, private))
+    main = loop.create_task(_serve(app, settings, host, port, private, announce))
     try:
         loop.run_until_complete(main)
     except (web.GracefulExit, KeyboardInterrupt):
