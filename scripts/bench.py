@@ -18,7 +18,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 
-from scripts import bench_attack, bench_engine, bench_http, bench_rush
+from scripts import bench_attack, bench_cluster, bench_engine, bench_http, bench_rush
 
 ROOT = Path(__file__).resolve().parent.parent
 REPORT = ROOT / "docs" / "BENCHMARKS.md"
@@ -80,7 +80,22 @@ def http_section(args: argparse.Namespace) -> str:
             f"**{pairs.ratios.format('.2f')}** | {pairs.p99(bare).format('.1f', ' ms')} | "
             f"**{pairs.p99(book).format('.1f', ' ms')}** | {sum(f.non_2xx + f.errors for f in book)} |"
         )
-    lines += ["", "Targets: book / bare ≥ 0.70 (median) with book p99 < 50 ms, at 100 and at 200 connections."]
+    lines += [
+        "",
+        "Targets: book / bare ≥ 0.70 (median) with book p99 < 50 ms, at 100 and at 200 connections.",
+        "",
+        "Server CPU per request (user + system time of the server process, all threads, from /proc, during the",
+        "same runs): what each answer costs the machine, less disturbed by other work than requests/s.",
+        "",
+        "| connections | bare handler | book path | book / bare |",
+        "|---|---|---|---|",
+    ]
+    for pairs in results:
+        cpu_ratio = bench_http.Spread.of([b.cpu_us / a.cpu_us for a, b in zip(pairs.a, pairs.b, strict=True)])
+        lines.append(
+            f"| {pairs.connections} | {pairs.cpu(pairs.a).format('.0f', ' µs')} | "
+            f"{pairs.cpu(pairs.b).format('.0f', ' µs')} | {cpu_ratio.format('.2f')} |"
+        )
     return "\n".join(lines)
 
 
@@ -118,11 +133,24 @@ def rush_section(_: argparse.Namespace) -> str:
     return "\n".join(bench_rush.report_lines(bench_rush.ceiling(), stamp()))
 
 
+def cluster_section(args: argparse.Namespace) -> str:
+    if not args.postgres:
+        return "## Cluster (PostgreSQL)\n\nNot measured: it needs `--postgres URL` (or CINEMA_TEST_POSTGRES_URL)."
+    return "\n".join(bench_cluster.report_lines(args.postgres, args.seconds, args.storm_pairs, stamp()))
+
+
+def fencing_section(args: argparse.Namespace) -> str:
+    backends = ["sqlite", "postgresql"] if args.postgres else ["sqlite"]
+    return bench_engine.fencing_section(backends, args.postgres, args.fence_pairs, args.scale, stamp())
+
+
 BENCHES: dict[str, Callable[[argparse.Namespace], str]] = {
     "engine": engine_section,
+    "fencing": fencing_section,
     "http": http_section,
     "storm": storm_section,
     "rush": rush_section,
+    "cluster": cluster_section,
     "attack": attack_section,
 }
 
@@ -153,6 +181,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--seconds", type=int, default=8, help="wrk duration per HTTP run")
     parser.add_argument("--pairs", type=int, default=5, help="alternating pairs per HTTP comparison")
+    parser.add_argument("--fence-pairs", type=int, default=3, help="alternating pairs for the fencing cost")
     parser.add_argument("--storm-pairs", type=int, default=3, help="alternating pairs for the login storm")
     parser.add_argument("--attack-pairs", type=int, default=2, help="alternating pairs per attack (slow, logins)")
     parser.add_argument("--scale", type=float, default=1.0, help="engine benchmark size (1.0 = 100,000 decisions)")
@@ -170,7 +199,7 @@ def run(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
         return 2
-    if shutil.which("wrk") is None and {"http", "storm"} & set(names):
+    if shutil.which("wrk") is None and {"http", "storm", "cluster"} & set(names):
         print("cinema bench: wrk is needed (apt-get install wrk)", file=sys.stderr)
         return 2
     for name in names:

@@ -107,7 +107,7 @@ async def test_0005_keys_existing_usernames_and_keeps_colliding_accounts(databas
     """Accounts that collide after folding (signed up before 0005) all survive; the oldest keeps the plain key."""
     engine = open_engine(database_url)
     try:
-        await downgrade(engine, "0004")
+        await downgrade(engine, "0006")
         async with engine.begin() as conn:
             for user_id, name in ((1, "Alice"), (2, "alice"), (3, "\ufb01le"), (4, "bob")):
                 await conn.execute(

@@ -7,7 +7,7 @@ account is merged or deleted behind its owner's back. Refresh tokens issued befo
 and stop working: their users log in again (access tokens are not affected).
 
 Revision ID: 0005
-Revises: 0004
+Revises: 0006
 Create Date: 2026-11-25
 """
 
@@ -18,7 +18,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "0005"
-down_revision: str | None = "0004"
+down_revision: str | None = "0006"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
