@@ -24,10 +24,12 @@ from typing import Any
 
 from engine.errors import Busy, NotOwner, ShowMoving, ShowNotFound, ShuttingDown
 from engine.feed import ShowFeed
+from engine.layout import ShowPlan
 from engine.ports import (
     BlockRecord,
     BookRecord,
     CancelRecord,
+    CheckInRecord,
     HoldEndRecord,
     HoldRecord,
     Journal,
@@ -42,19 +44,22 @@ from engine.seats import (
     Book,
     BookSeats,
     Cancel,
+    CancelOrder,
+    CheckIn,
     Command,
     ConfirmHold,
     Hold,
     HoldSeats,
     Outcome,
     ReleaseHold,
-    Row,
     SeatState,
     SetBlocked,
     apply,
     best_available,
     decide,
+    live_bookings_of_order,
     record_booking_id,
+    record_order,
     restore,
     unavailable,
 )
@@ -68,6 +73,15 @@ class Booking:
     seat_number: int
     status: str
     created_at: datetime
+    order_id: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class Timing:
+    """The show's time rules, relative to its start (seconds)."""
+
+    cancel_cutoff: float = 0.0  # cancelling closes this long before the start
+    check_in_opens: float = 3600.0  # the door opens this long before the start
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,6 +92,8 @@ class Reply:
     seats: tuple[int, ...] = ()  # the seats changed, or for a refusal the seats that were not free
     bookings: tuple[Booking, ...] = ()
     hold: HoldRecord | None = None
+    checked_in_at: float | None = None  # for a check-in: when the ticket was (first) scanned
+    user_id: int | None = None  # for a check-in: the ticket's holder
 
 
 @dataclass(frozen=True, slots=True)
@@ -86,6 +102,7 @@ class BestAvailable:
 
     count: int
     user_id: int
+    wheelchair: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -132,6 +149,7 @@ class ShowActor:
         open_feed: FeedOpener,
         on_exit: Callable[[ShowActor], None],
         after: asyncio.Task[None] | None = None,
+        timing: Timing = Timing(),
     ) -> None:
         """`after`: the task of this show's previous actor, which must have ended before this one loads."""
         assert mailbox_size >= 1
@@ -149,7 +167,8 @@ class ShowActor:
         self._state: SeatState | None = None  # None: not loaded, or dropped after a failed commit
         self._epoch = 0  # the owner epoch of the last load; every unit carries it to the journal's fence
         self.feed: ShowFeed | None = None  # the committed view; it outlives the actor (the engine keeps it)
-        self._rows: tuple[Row, ...] = ()  # the hall's layout, when the show has one
+        self._timing = timing
+        self.plan = ShowPlan()  # the layout and prices, once loaded
         self._expiry_timers: dict[str, asyncio.TimerHandle] = {}
         self._pending = 0  # units handed to the journal and not yet committed or failed
         self._stopping = False
@@ -179,10 +198,6 @@ class ShowActor:
     def hold_users(self) -> set[int]:
         state = self._state
         return {hold.user_id for hold in state.holds.values()} if state is not None else set()
-
-    @property
-    def rows(self) -> tuple[Row, ...]:
-        return self._rows
 
     @property
     def mailbox_depth(self) -> int:
@@ -292,8 +307,22 @@ class ShowActor:
         self._show = snapshot.show
         self._epoch = snapshot.epoch
         holds = [(h.id, Hold(h.user_id, h.seats, h.expires_at.timestamp())) for h in snapshot.holds]
-        self._state = state = restore(snapshot.show.total_seats, snapshot.bookings, holds, snapshot.blocked)
-        self._rows = _rows(snapshot.layout)
+        self._state = state = restore(
+            snapshot.show.total_seats,
+            snapshot.bookings,
+            holds,
+            snapshot.blocked,
+            layout=snapshot.layout,
+            orders=snapshot.orders,
+            checked_in=[(booking_id, at.timestamp()) for booking_id, at in snapshot.checked_in],
+        )
+        starts_at = snapshot.show.date_time.timestamp()
+        state.starts_at = starts_at
+        state.cancel_until = starts_at - self._timing.cancel_cutoff
+        state.check_in_from = starts_at - self._timing.check_in_opens
+        if snapshot.ends_at is not None:
+            state.check_in_until = snapshot.ends_at.timestamp()
+        self.plan = ShowPlan(snapshot.layout, snapshot.prices)
         self.feed = self._open_feed(snapshot, state)
         for hold_id in list(self._expiry_timers):
             self._unschedule_expiry(hold_id)
@@ -320,13 +349,17 @@ class ShowActor:
     def _handle(self, command: Command | BestAvailable, reply: Reply_) -> None:
         state = self._state
         assert state is not None and self._show is not None
+        now_ts = time.time()
         if isinstance(command, BestAvailable):
-            seats = best_available(state, self._rows, command.count) if self._rows else None
+            if now_ts >= state.starts_at:
+                _resolve(reply, Reply(Outcome.SHOW_STARTED))
+                return
+            seats = best_available(state, command.count, command.wheelchair)
             if seats is None:
                 _resolve(reply, Reply(Outcome.NO_ADJACENT_SEATS))
                 return
             command = BookSeats(seats, command.user_id)
-        outcome = decide(state, command)
+        outcome = decide(state, command, now_ts)
         if not outcome.accepted:
             _resolve(reply, self._refusal(state, command, outcome))
             return
@@ -343,6 +376,10 @@ class ShowActor:
         def committed(ids: list[int | None]) -> None:
             self._settled()
             live = state is self._state  # False once the state was dropped; the reload reads this from disk
+            booked_ids = tuple(i for r, i in zip(unit, ids, strict=True) if isinstance(r, BookRecord) and i)
+            order_id = booked_ids[0] if booked_ids else 0  # an order is named by its first booking
+            if live and booked_ids:
+                record_order(state, booked_ids)
             bookings = []
             for record, booking_id in zip(unit, ids, strict=True):
                 if isinstance(record, BookRecord):
@@ -350,7 +387,11 @@ class ShowActor:
                     if live:
                         record_booking_id(state, record.seat_number, booking_id)
                     feed.publish("booked", record.seat_number)
-                    bookings.append(Booking(booking_id, show, record.user_id, record.seat_number, "booked", now))
+                    bookings.append(
+                        Booking(booking_id, show, record.user_id, record.seat_number, "booked", now, order_id)
+                    )
+                elif isinstance(record, CheckInRecord):
+                    pass  # the seat stays booked; nothing changes on the seat map
                 elif isinstance(record, CancelRecord):
                     feed.publish("cancelled", record.seat_number)
                 elif isinstance(record, HoldRecord):
@@ -366,9 +407,13 @@ class ShowActor:
                 else:
                     for seat in record.seats:
                         feed.publish("blocked" if record.blocked else "unblocked", seat)
-            booking_id = ids[0] if isinstance(command, Book | Cancel) else None
+            booking_id = ids[0] if isinstance(command, Book | Cancel | CheckIn) else None
             hold = unit[0] if isinstance(unit[0], HoldRecord) else None
             first = bookings[0] if bookings else None
+            if isinstance(command, CheckIn):
+                holder = state.holders[seats[0]]
+                _resolve(reply, Reply(outcome, booking_id, None, seats, checked_in_at=command.now, user_id=holder))
+                return
             _resolve(reply, Reply(outcome, booking_id, first, seats, tuple(bookings), hold))
 
         def failed(error: Exception) -> None:
@@ -391,10 +436,22 @@ class ShowActor:
         if isinstance(command, Book):
             return [BookRecord(show_id, command.user_id, command.seat_number, now)]
         if isinstance(command, BookSeats):
-            return [BookRecord(show_id, command.user_id, seat, now) for seat in command.seat_numbers]
+            return [
+                BookRecord(show_id, command.user_id, seat, now, i == 0) for i, seat in enumerate(command.seat_numbers)
+            ]
         if isinstance(command, Cancel):
             seat = state.booked[command.booking_id]
             return [CancelRecord(show_id, command.booking_id, command.user_id, seat, now)]
+        if isinstance(command, CancelOrder):
+            return [
+                CancelRecord(show_id, booking_id, command.user_id, state.booked[booking_id], now)
+                for booking_id in live_bookings_of_order(state, command.order_id)
+            ]
+        if isinstance(command, CheckIn):
+            seat = state.booked[command.booking_id]
+            # the scan's own instant, so that what is stored is what the first answer and every later one say
+            at = datetime.fromtimestamp(command.now, UTC)
+            return [CheckInRecord(show_id, command.booking_id, command.by_user, seat, at)]
         if isinstance(command, HoldSeats):
             expires = datetime.fromtimestamp(command.expires_at, UTC)
             return [HoldRecord(show_id, command.hold_id, command.user_id, command.seat_numbers, expires, now)]
@@ -403,7 +460,7 @@ class ShowActor:
             status = "confirmed" if isinstance(command, ConfirmHold) else "released" if command.user_id else "expired"
             end: list[Record] = [HoldEndRecord(show_id, command.hold_id, hold.user_id, hold.seats, status, now)]
             if isinstance(command, ConfirmHold):
-                end += [BookRecord(show_id, hold.user_id, seat, now) for seat in hold.seats]
+                end += [BookRecord(show_id, hold.user_id, seat, now, i == 0) for i, seat in enumerate(hold.seats)]
             return end
         assert isinstance(command, SetBlocked)
         return [BlockRecord(show_id, command.by_user, command.seat_numbers, command.blocked, now)]
@@ -413,8 +470,15 @@ class ShowActor:
         seats: tuple[int, ...] = ()
         if isinstance(command, BookSeats | HoldSeats | SetBlocked):
             seats = tuple(unavailable(state, command.seat_numbers))
+            if outcome is Outcome.COMPANION_NEEDS_WHEELCHAIR:
+                seats = tuple(s for s in command.seat_numbers if s in state.companions)
         elif isinstance(command, Book):
             seats = (command.seat_number,)
+        if outcome is Outcome.ALREADY_CHECKED_IN:
+            assert isinstance(command, CheckIn)
+            seat = state.booked[command.booking_id]
+            at = state.checked_in[command.booking_id]
+            return Reply(outcome, command.booking_id, seats=(seat,), checked_in_at=at, user_id=state.holders[seat])
         return Reply(outcome, getattr(command, "booking_id", None), seats=seats)
 
     # --- hold expiry: the actor's own timers, measured against wall time so that they survive restarts ------
@@ -435,11 +499,3 @@ class ShowActor:
         # Internal messages bypass the mailbox bound: a full mailbox must not keep seats held forever.
         self._mailbox.append((ReleaseHold(hold_id, None), asyncio.get_running_loop().create_future()))
         self._wake()
-
-
-def _rows(layout: list[tuple[str, int]] | None) -> tuple[Row, ...]:
-    rows, first = [], 1
-    for label, seats in layout or ():
-        rows.append(Row(label, first, seats))
-        first += seats
-    return tuple(rows)

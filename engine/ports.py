@@ -7,6 +7,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Protocol
 
+from engine.layout import Layout, Prices
+
 
 @dataclass(frozen=True, slots=True)
 class ShowInfo:
@@ -32,7 +34,11 @@ class ShowSnapshot:
     journal_seq: int = 0  # how many journal entries the show has: where its event numbering continues
     holds: list[StoredHold] = field(default_factory=list)  # active ones, expired or not
     blocked: list[int] = field(default_factory=list)
-    layout: list[tuple[str, int]] | None = None  # rows as (label, seats), front to back
+    layout: Layout | None = None
+    prices: Prices | None = None
+    ends_at: datetime | None = None  # the start plus the film's duration
+    orders: list[tuple[int, int]] = field(default_factory=list)  # (booking id, order id) where they differ
+    checked_in: list[tuple[int, datetime]] = field(default_factory=list)  # (booking id, first scanned)
     epoch: int = 0  # the owner epoch taken by this load: the journal writes the show only while it is current
 
 
@@ -42,6 +48,7 @@ class BookRecord:
     user_id: int
     seat_number: int
     at: datetime
+    order_start: bool = True  # False: the same order as the booking before it in the unit
 
 
 @dataclass(frozen=True, slots=True)
@@ -82,7 +89,16 @@ class BlockRecord:
     at: datetime
 
 
-Record = BookRecord | CancelRecord | HoldRecord | HoldEndRecord | BlockRecord
+@dataclass(frozen=True, slots=True)
+class CheckInRecord:
+    show_id: int
+    booking_id: int
+    user_id: int  # the staff member who scanned it
+    seat_number: int
+    at: datetime
+
+
+Record = BookRecord | CancelRecord | HoldRecord | HoldEndRecord | BlockRecord | CheckInRecord
 OnCommit = Callable[[list[int | None]], None]  # per record of the unit: the booking id it created or changed
 OnFail = Callable[[Exception], None]
 

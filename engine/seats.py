@@ -4,6 +4,10 @@ The actor calls `decide` and, only when the outcome is accepted, `apply`. Keepin
 rules be tested exhaustively without a database and lets the actor refuse work before touching state.
 
 A seat is in at most one of: booked (`holders`), held (`held`), blocked (`blocked`); otherwise it is free.
+
+Time rules (a show that has started cannot be booked, held or changed; cancelling closes at a cutoff before
+the start; door check-in has its own window) compare the `now` the actor passes with instants kept in the
+state, so they cost one float comparison and no query.
 """
 
 from __future__ import annotations
@@ -11,6 +15,8 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from enum import StrEnum
+
+from engine.layout import FreeIndex, Layout, Work
 
 
 class Outcome(StrEnum):
@@ -30,6 +36,16 @@ class Outcome(StrEnum):
     UNKNOWN_BOOKING = "unknown_booking"
     UNKNOWN_HOLD = "unknown_hold"
     HOLD_EXPIRED = "hold_expired"
+    CHECKED_IN = "checked_in"
+    SHOW_STARTED = "show_started"
+    CANCEL_CLOSED = "cancel_closed"
+    COMPANION_NEEDS_WHEELCHAIR = "companion_needs_wheelchair"
+    UNKNOWN_ORDER = "unknown_order"
+    TICKET_USED = "ticket_used"
+    ALREADY_CHECKED_IN = "already_checked_in"
+    TICKET_CANCELLED = "ticket_cancelled"
+    UNKNOWN_TICKET = "unknown_ticket"
+    CHECK_IN_CLOSED = "check_in_closed"
 
     @property
     def accepted(self) -> bool:
@@ -44,6 +60,7 @@ ACCEPTED = frozenset(
         Outcome.HOLD_CONFIRMED,
         Outcome.HOLD_RELEASED,
         Outcome.BLOCKING_CHANGED,
+        Outcome.CHECKED_IN,
     }
 )
 
@@ -96,7 +113,25 @@ class SetBlocked:
     by_user: int = 0  # the admin, for the journal
 
 
-Command = Book | BookSeats | Cancel | HoldSeats | ConfirmHold | ReleaseHold | SetBlocked
+@dataclass(frozen=True, slots=True)
+class CancelOrder:
+    """Every live seat of an order, all or none."""
+
+    order_id: int
+    user_id: int
+
+
+@dataclass(frozen=True, slots=True)
+class CheckIn:
+    """A ticket scanned at the door by staff member `by_user`."""
+
+    booking_id: int
+    by_user: int
+    now: float
+
+
+Command = Book | BookSeats | Cancel | HoldSeats | ConfirmHold | ReleaseHold | SetBlocked | CancelOrder | CheckIn
+INFINITY = float("inf")
 
 
 @dataclass(frozen=True, slots=True)
@@ -104,13 +139,6 @@ class Hold:
     user_id: int
     seats: tuple[int, ...]
     expires_at: float
-
-
-@dataclass(frozen=True, slots=True)
-class Row:
-    label: str
-    first_seat: int
-    seats: int
 
 
 @dataclass(slots=True)
@@ -124,9 +152,33 @@ class SeatState:
     held: dict[int, str] = field(default_factory=dict)  # held seat -> hold id
     holds: dict[str, Hold] = field(default_factory=dict)
     blocked: set[int] = field(default_factory=set)
+    # Orders of several seats: booking id -> order id (a booking not listed is its own order), and back.
+    order_of: dict[int, int] = field(default_factory=dict)
+    orders: dict[int, tuple[int, ...]] = field(default_factory=dict)
+    checked_in: dict[int, float] = field(default_factory=dict)  # booking id -> when first scanned
+    companions: dict[int, tuple[int, ...]] = field(default_factory=dict)  # companion seat -> wheelchair beside
+    index: FreeIndex | None = None  # the free-seat index, for shows with a layout
+    starts_at: float = INFINITY  # wall-clock seconds: from then on nothing can be booked, held or blocked
+    cancel_until: float = INFINITY
+    check_in_from: float = -INFINITY
+    check_in_until: float = INFINITY
 
     def __post_init__(self) -> None:
         assert self.total_seats >= 1, self.total_seats
+        assert self.index is None or not self.holders, "attach the index before seats change"
+
+    def use_layout(self, layout: Layout) -> None:
+        """Attach the layout's rules (companion seats) and index; call on a state with no seats taken yet."""
+        assert layout.total_seats == self.total_seats, (layout.total_seats, self.total_seats)
+        assert not self.holders and not self.held and not self.blocked
+        self.companions = layout.companions()
+        self.index = FreeIndex(layout)
+
+    def order(self, booking_id: int) -> int:
+        return self.order_of.get(booking_id, booking_id)
+
+    def bookings_of_order(self, order_id: int) -> tuple[int, ...]:
+        return self.orders.get(order_id, (order_id,))
 
     @property
     def available(self) -> int:
@@ -145,29 +197,41 @@ def _in_range(state: SeatState, seats: Iterable[int]) -> bool:
     return all(1 <= seat <= state.total_seats for seat in seats)
 
 
-def decide(state: SeatState, command: Command) -> Outcome:
-    """The outcome of `command` against `state`; never changes `state`."""
+def decide(state: SeatState, command: Command, now: float = -INFINITY) -> Outcome:
+    """The outcome of `command` against `state` at wall-clock `now`; never changes `state`."""
     if isinstance(command, Book):
         seat = command.seat_number
         if not 1 <= seat <= state.total_seats:
             return Outcome.SEAT_OUT_OF_RANGE
+        if now >= state.starts_at:
+            return Outcome.SHOW_STARTED
         if state.available <= 0:
             return Outcome.SOLD_OUT
         if seat in state.holders:
             return Outcome.SEAT_TAKEN
         if not state.is_free(seat):
             return Outcome.SEATS_UNAVAILABLE
+        if seat in state.companions:
+            return Outcome.COMPANION_NEEDS_WHEELCHAIR
         return Outcome.BOOKED
     if isinstance(command, BookSeats | HoldSeats):
         seats = command.seat_numbers
         assert seats and len(set(seats)) == len(seats), seats
         if not _in_range(state, seats):
             return Outcome.SEAT_OUT_OF_RANGE
+        if now >= state.starts_at:
+            return Outcome.SHOW_STARTED
         if unavailable(state, seats):
             return Outcome.SEATS_UNAVAILABLE
+        if state.companions and not _companions_accompanied(state, seats):
+            return Outcome.COMPANION_NEEDS_WHEELCHAIR
         return Outcome.BOOKED if isinstance(command, BookSeats) else Outcome.HELD
     if isinstance(command, Cancel):
-        return _decide_cancel(state, command)
+        return _decide_cancel(state, command, now)
+    if isinstance(command, CancelOrder):
+        return _decide_cancel_order(state, command, now)
+    if isinstance(command, CheckIn):
+        return _decide_check_in(state, command)
     if isinstance(command, ConfirmHold | ReleaseHold):
         hold = state.holds.get(command.hold_id)
         if hold is None:
@@ -178,21 +242,39 @@ def decide(state: SeatState, command: Command) -> Outcome:
             return Outcome.HOLD_RELEASED
         if command.now >= hold.expires_at:
             return Outcome.HOLD_EXPIRED
+        if command.now >= state.starts_at:
+            return Outcome.SHOW_STARTED
         return Outcome.HOLD_CONFIRMED
     assert isinstance(command, SetBlocked)
     seats = command.seat_numbers
     if not _in_range(state, seats):
         return Outcome.SEAT_OUT_OF_RANGE
+    if now >= state.starts_at:
+        return Outcome.SHOW_STARTED
     if command.blocked and any(seat in state.holders or seat in state.held for seat in seats):
         return Outcome.SEATS_UNAVAILABLE
     return Outcome.BLOCKING_CHANGED
 
 
-def _decide_cancel(state: SeatState, command: Cancel) -> Outcome:
+def _companions_accompanied(state: SeatState, seats: tuple[int, ...]) -> bool:
+    """A companion seat goes only with a wheelchair space beside it, in the same booking or hold."""
+    wanted = set(seats)
+    for seat in seats:
+        beside = state.companions.get(seat)
+        if beside is not None and wanted.isdisjoint(beside):
+            return False
+    return True
+
+
+def _decide_cancel(state: SeatState, command: Cancel, now: float) -> Outcome:
     seat = state.booked.get(command.booking_id)
     if seat is not None:
         if state.holders[seat] != command.user_id:
             return Outcome.NOT_OWNER
+        if command.booking_id in state.checked_in:
+            return Outcome.TICKET_USED
+        if now >= state.cancel_until:
+            return Outcome.CANCEL_CLOSED
         return Outcome.CANCELLED
     owner = state.cancelled.get(command.booking_id)
     if owner is None:
@@ -202,33 +284,88 @@ def _decide_cancel(state: SeatState, command: Cancel) -> Outcome:
     return Outcome.ALREADY_CANCELLED
 
 
+def _decide_cancel_order(state: SeatState, command: CancelOrder, now: float) -> Outcome:
+    order_id = command.order_id
+    if state.order(order_id) != order_id:  # a later seat of someone's order is not an order itself
+        return Outcome.UNKNOWN_ORDER
+    live = [b for b in state.bookings_of_order(order_id) if b in state.booked]
+    owners = {state.holders[state.booked[b]] for b in live}
+    owners |= {state.cancelled[b] for b in state.bookings_of_order(order_id) if b in state.cancelled}
+    if not owners:
+        return Outcome.UNKNOWN_ORDER
+    if owners != {command.user_id}:
+        return Outcome.NOT_OWNER
+    if not live:
+        return Outcome.ALREADY_CANCELLED
+    if any(b in state.checked_in for b in live):
+        return Outcome.TICKET_USED
+    if now >= state.cancel_until:
+        return Outcome.CANCEL_CLOSED
+    return Outcome.CANCELLED
+
+
+def _decide_check_in(state: SeatState, command: CheckIn) -> Outcome:
+    booking_id = command.booking_id
+    if booking_id in state.booked:
+        if booking_id in state.checked_in:
+            return Outcome.ALREADY_CHECKED_IN
+        if not state.check_in_from <= command.now < state.check_in_until:
+            return Outcome.CHECK_IN_CLOSED
+        return Outcome.CHECKED_IN
+    if booking_id in state.cancelled:
+        return Outcome.TICKET_CANCELLED
+    return Outcome.UNKNOWN_TICKET
+
+
+def live_bookings_of_order(state: SeatState, order_id: int) -> list[int]:
+    return [b for b in state.bookings_of_order(order_id) if b in state.booked]
+
+
 def apply(state: SeatState, command: Command) -> tuple[int, ...]:
     """Apply a command `decide` accepted (the caller has just decided it); returns the seats it changed.
 
     The operations below also assert what acceptance guarantees: a seat freed must be held, a booking cancelled
     must exist, and nothing ever leaves fewer than zero seats free.
     """
+    index = state.index
     if isinstance(command, Book):
         assert state.is_free(command.seat_number), command
         state.holders[command.seat_number] = command.user_id
         seats: tuple[int, ...] = (command.seat_number,)
+        if index is not None:
+            index.take(command.seat_number)
     elif isinstance(command, BookSeats):
         seats = command.seat_numbers
         for seat in seats:
             assert state.is_free(seat), command
             state.holders[seat] = command.user_id
-    elif isinstance(command, Cancel):
-        seat = state.booked[command.booking_id]
-        assert state.holders[seat] == command.user_id, command
-        del state.booked[command.booking_id]
-        state.cancelled[command.booking_id] = state.holders.pop(seat)
-        seats = (seat,)
+            if index is not None:
+                index.take(seat)
+    elif isinstance(command, Cancel | CancelOrder):
+        bookings = (
+            (command.booking_id,) if isinstance(command, Cancel) else live_bookings_of_order(state, command.order_id)
+        )
+        seats = ()
+        for booking_id in bookings:
+            seat = state.booked.pop(booking_id)
+            assert state.holders[seat] == command.user_id, command
+            assert booking_id not in state.checked_in, command
+            state.cancelled[booking_id] = state.holders.pop(seat)
+            seats += (seat,)
+            if index is not None:
+                index.free(seat)
+    elif isinstance(command, CheckIn):
+        assert command.booking_id in state.booked and command.booking_id not in state.checked_in, command
+        state.checked_in[command.booking_id] = command.now
+        seats = (state.booked[command.booking_id],)
     elif isinstance(command, HoldSeats):
         seats = command.seat_numbers
         state.holds[command.hold_id] = Hold(command.user_id, seats, command.expires_at)
         for seat in seats:
             assert state.is_free(seat), command
             state.held[seat] = command.hold_id
+            if index is not None:
+                index.take(seat)
     elif isinstance(command, ConfirmHold | ReleaseHold):
         hold = state.holds[command.hold_id]
         assert command.user_id in (None, hold.user_id), command
@@ -239,13 +376,21 @@ def apply(state: SeatState, command: Command) -> tuple[int, ...]:
             del state.held[seat]
             if isinstance(command, ConfirmHold):
                 state.holders[seat] = hold.user_id
+            elif index is not None:
+                index.free(seat)
     else:
         assert isinstance(command, SetBlocked)
         seats = command.seat_numbers
         if command.blocked:
             assert not any(seat in state.holders or seat in state.held for seat in seats), command
+            for seat in seats:
+                if index is not None and seat not in state.blocked:
+                    index.take(seat)
             state.blocked.update(seats)
         else:
+            for seat in seats:
+                if index is not None and seat in state.blocked:
+                    index.free(seat)
             state.blocked.difference_update(seats)
     assert state.available >= 0
     return seats
@@ -258,14 +403,31 @@ def record_booking_id(state: SeatState, seat_number: int, booking_id: int) -> No
     state.booked[booking_id] = seat_number
 
 
+def record_order(state: SeatState, booking_ids: tuple[int, ...]) -> int:
+    """Bookings committed as one unit are one order, named by its first booking id; returns that id."""
+    order_id = booking_ids[0]
+    if len(booking_ids) > 1:
+        state.orders[order_id] = booking_ids
+        for booking_id in booking_ids[1:]:
+            state.order_of[booking_id] = order_id
+    return order_id
+
+
 def restore(
     total_seats: int,
     rows: list[tuple[int, int, int, bool]],
     holds: Iterable[tuple[str, Hold]] = (),
     blocked: Iterable[int] = (),
+    *,
+    layout: Layout | None = None,
+    orders: Iterable[tuple[int, int]] = (),
+    checked_in: Iterable[tuple[int, float]] = (),
 ) -> SeatState:
-    """Rebuild a show's state from stored (booking id, seat, user id, is_booked) rows, live holds and blocks."""
+    """Rebuild a show's state from stored (booking id, seat, user id, is_booked) rows, live holds and blocks,
+    (booking id, order id) pairs and (booking id, when) check-ins."""
     state = SeatState(total_seats)
+    if layout is not None:
+        state.use_layout(layout)
     for booking_id, seat, user_id, is_booked in rows:
         if is_booked:
             assert seat not in state.holders, f"seat {seat} booked twice on disk"
@@ -278,20 +440,22 @@ def restore(
         state.holds[hold_id] = hold
         for seat in hold.seats:
             state.held[seat] = hold_id
+    if state.index is not None:
+        for seat in (*state.holders, *state.held, *state.blocked):
+            state.index.take(seat)
+    grouped: dict[int, list[int]] = {}
+    for booking_id, order_id in orders:
+        grouped.setdefault(order_id, []).append(booking_id)
+    for order_id, members in grouped.items():
+        record_order(state, (order_id, *sorted(set(members) - {order_id})))
+    state.checked_in.update(checked_in)
     return state
 
 
-def best_available(state: SeatState, rows: tuple[Row, ...], count: int) -> tuple[int, ...] | None:
-    """`count` adjacent free seats in one row, nearest the middle of the hall; None when no row has them."""
+def best_available(
+    state: SeatState, count: int, wheelchair: int = 0, work: Work | None = None
+) -> tuple[int, ...] | None:
+    """`count` adjacent free seats in one row, nearest the middle, leaving no single orphan seat where another
+    choice avoids it (see FreeIndex.best); None when no row has them or the show has no layout."""
     assert count >= 1
-    middle_row = (len(rows) - 1) / 2
-    best: tuple[float, tuple[int, ...]] | None = None
-    for index, row in enumerate(rows):
-        centre = row.first_seat + (row.seats - 1) / 2
-        for start in range(row.first_seat, row.first_seat + row.seats - count + 1):
-            seats = tuple(range(start, start + count))
-            if all(state.is_free(seat) for seat in seats):
-                distance = abs(index - middle_row) + abs(start + (count - 1) / 2 - centre) / max(1, row.seats)
-                if best is None or distance < best[0]:
-                    best = (distance, seats)
-    return None if best is None else best[1]
+    return None if state.index is None else state.index.best(count, wheelchair, work)

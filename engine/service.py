@@ -13,22 +13,24 @@ import contextlib
 import logging
 import time
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
-from engine.actor import BestAvailable, Look, Message, Reload, Reply, ShowActor, Watch
+from engine.actor import BestAvailable, Look, Message, Reload, Reply, ShowActor, Timing, Watch
 from engine.errors import Busy, NotOwner, ShuttingDown
 from engine.feed import SeatEvent, ShowFeed, Snapshot, SubscriberTally, Subscription
+from engine.layout import ShowPlan
 from engine.ports import Journal, ShowSnapshot, ShowStore, StorageUnavailable
 from engine.seats import (
     Book,
     BookSeats,
     Cancel,
+    CancelOrder,
+    CheckIn,
     ConfirmHold,
     HoldSeats,
     Outcome,
     ReleaseHold,
-    Row,
     SeatState,
     SetBlocked,
 )
@@ -45,6 +47,7 @@ class EngineLimits:
     max_actors: int = 10_000  # live show actors; idle ones are retired past this (watched or not)
     max_subscribers: int = 100_000  # live-event subscriptions across all shows
     user_recheck_seconds: float = 30.0  # holds of deleted users are released within this
+    timing: Timing = field(default_factory=Timing)  # cancel cutoff and check-in window
 
 
 class BookingEngine:
@@ -68,8 +71,8 @@ class BookingEngine:
     async def book_seats(self, show_id: int, user_id: int, seats: tuple[int, ...]) -> Reply:
         return await self._ask(show_id, BookSeats(seats, user_id))
 
-    async def book_best(self, show_id: int, user_id: int, count: int) -> Reply:
-        return await self._ask(show_id, BestAvailable(count, user_id))
+    async def book_best(self, show_id: int, user_id: int, count: int, wheelchair: int = 0) -> Reply:
+        return await self._ask(show_id, BestAvailable(count, user_id, wheelchair))
 
     async def hold(self, show_id: int, user_id: int, seats: tuple[int, ...]) -> Reply:
         hold_id = uuid.uuid4().hex
@@ -95,6 +98,17 @@ class BookingEngine:
         if show_id is None:
             return Reply(Outcome.UNKNOWN_BOOKING, booking_id)
         return await self._ask(show_id, Cancel(booking_id, user_id))
+
+    async def cancel_order(self, order_id: int, user_id: int) -> Reply:
+        """Every live seat of the order (its first booking's id), all or none."""
+        show_id = await self._store.show_of_booking(order_id)
+        if show_id is None:
+            return Reply(Outcome.UNKNOWN_ORDER)
+        return await self._ask(show_id, CancelOrder(order_id, user_id))
+
+    async def check_in(self, show_id: int, booking_id: int, staff_id: int) -> Reply:
+        """A ticket scanned at the door of `show_id`: written ahead through the show's actor, like a booking."""
+        return await self._ask(show_id, CheckIn(booking_id, staff_id, round(time.time(), 6)))
 
     async def watch(self, show_id: int, since: int | None) -> tuple[list[SeatEvent | Snapshot], Subscription]:
         """Subscribe to a show's committed changes; see ShowFeed.subscribe."""
@@ -128,10 +142,10 @@ class BookingEngine:
         for feed in self._feeds.values():
             feed.close()
 
-    def rows(self, show_id: int) -> tuple[Row, ...]:
-        """The layout of a loaded show (empty when it has none)."""
+    def plan(self, show_id: int) -> ShowPlan:
+        """The layout and prices of a loaded show (an empty plan when it is not loaded or has neither)."""
         actor = self._actors.get(show_id)
-        return actor.rows if actor is not None else ()
+        return actor.plan if actor is not None else ShowPlan()
 
     def subscriber_counts(self) -> dict[int, int]:
         return {show_id: feed.subscribers for show_id, feed in self._feeds.items() if feed.subscribers}
@@ -199,6 +213,7 @@ class BookingEngine:
             self._open_feed,
             self._forget,
             after=previous.task if previous is not None else None,
+            timing=self._limits.timing,
         )
         self._actors[show_id] = actor
         return actor

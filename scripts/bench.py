@@ -80,7 +80,22 @@ def http_section(args: argparse.Namespace) -> str:
             f"**{pairs.ratios.format('.2f')}** | {pairs.p99(bare).format('.1f', ' ms')} | "
             f"**{pairs.p99(book).format('.1f', ' ms')}** | {sum(f.non_2xx + f.errors for f in book)} |"
         )
-    lines += ["", "Targets: book / bare ≥ 0.70 (median) with book p99 < 50 ms, at 100 and at 200 connections."]
+    lines += [
+        "",
+        "Targets: book / bare ≥ 0.70 (median) with book p99 < 50 ms, at 100 and at 200 connections.",
+        "",
+        "Server CPU per request (user + system time of the server process, all threads, from /proc, during the",
+        "same runs): what each answer costs the machine, less disturbed by other work than requests/s.",
+        "",
+        "| connections | bare handler | book path | book / bare |",
+        "|---|---|---|---|",
+    ]
+    for pairs in results:
+        cpu_ratio = bench_http.Spread.of([b.cpu_us / a.cpu_us for a, b in zip(pairs.a, pairs.b, strict=True)])
+        lines.append(
+            f"| {pairs.connections} | {pairs.cpu(pairs.a).format('.0f', ' µs')} | "
+            f"{pairs.cpu(pairs.b).format('.0f', ' µs')} | {cpu_ratio.format('.2f')} |"
+        )
     return "\n".join(lines)
 
 
@@ -113,8 +128,14 @@ def rush_section(_: argparse.Namespace) -> str:
     return "\n".join(bench_rush.report_lines(bench_rush.ceiling(), stamp()))
 
 
+def fencing_section(args: argparse.Namespace) -> str:
+    backends = ["sqlite", "postgresql"] if args.postgres else ["sqlite"]
+    return bench_engine.fencing_section(backends, args.postgres, args.fence_pairs, args.scale, stamp())
+
+
 BENCHES: dict[str, Callable[[argparse.Namespace], str]] = {
     "engine": engine_section,
+    "fencing": fencing_section,
     "http": http_section,
     "storm": storm_section,
     "rush": rush_section,
@@ -147,6 +168,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--seconds", type=int, default=8, help="wrk duration per HTTP run")
     parser.add_argument("--pairs", type=int, default=5, help="alternating pairs per HTTP comparison")
+    parser.add_argument("--fence-pairs", type=int, default=3, help="alternating pairs for the fencing cost")
     parser.add_argument("--storm-pairs", type=int, default=3, help="alternating pairs for the login storm")
     parser.add_argument("--scale", type=float, default=1.0, help="engine benchmark size (1.0 = 100,000 decisions)")
     parser.add_argument(

@@ -8,12 +8,13 @@ from __future__ import annotations
 
 import asyncio
 import os
+import statistics
 import tempfile
 import time
 import uuid
 from collections import Counter
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import asyncpg
 from sqlalchemy.engine import make_url
@@ -80,15 +81,40 @@ class ScratchDatabase:
 
 
 async def measure(
-    url: str, backend: str, shows: int, decisions: int, max_batch: int, in_flight: int = 2000
+    url: str,
+    backend: str,
+    shows: int,
+    decisions: int,
+    max_batch: int,
+    in_flight: int = 2000,
+    fence: bool = True,
+    batch_seconds: dict[bool, list[float]] | None = None,
 ) -> EngineFigure:
+    """`batch_seconds`: alternate the fence check batch by batch and collect each batch's commit seconds per
+    record under True (checked) and False (not)."""
     engine = open_engine(url)
     repository = Repository(engine)
     user = await repository.create_user(f"bench-{uuid.uuid4().hex[:6]}", "bench@example.com", "x" * 60)
     movie = await repository.create_movie("Bench", 100)
     per_show = -(-decisions // shows)
-    show_ids = [(await repository.create_show(movie.id, "B", datetime.now(UTC), per_show)).id for _ in range(shows)]
-    journal = GroupCommitJournal(engine, max_batch=max_batch, max_queue=max(in_flight * 2, 20_000))
+    show_ids = [
+        (await repository.create_show(movie.id, "B", datetime.now(UTC) + timedelta(days=1), per_show)).id
+        for _ in range(shows)
+    ]
+
+    def alternate(records: int, seconds: float) -> None:
+        assert batch_seconds is not None
+        if records >= max_batch // 2:  # full batches only: the small first and last ones are not comparable
+            batch_seconds[journal.fence].append(seconds / records)
+        journal.fence = not journal.fence
+
+    journal = GroupCommitJournal(
+        engine,
+        max_batch=max_batch,
+        max_queue=max(in_flight * 2, 20_000),
+        fence=fence,
+        observer=alternate if batch_seconds is not None else None,
+    )
     journal.start()
     booking = BookingEngine(repository, journal)
     plan = [(show_ids[i % shows], i // shows + 1) for i in range(decisions)]
@@ -130,6 +156,87 @@ async def run(backends: list[str], postgres_url: str | None, scale: float = 1.0)
                     flush=True,
                 )
     return figures
+
+
+@dataclass
+class FencePairs:
+    """Alternating runs with and without the owner-epoch check, each on a fresh database."""
+
+    backend: str
+    layout: str
+    fenced: list[EngineFigure]
+    unfenced: list[EngineFigure]
+    batch_seconds: dict[bool, list[float]]  # commit seconds per record, batches alternating with and without
+
+    @property
+    def ratios(self) -> list[float]:
+        return sorted(a.per_second / b.per_second for a, b in zip(self.fenced, self.unfenced, strict=True))
+
+    @property
+    def cost(self) -> float:
+        """What the check costs, from the median of the pairs' ratios (fenced / unfenced)."""
+        return 1 - statistics.median(self.ratios)
+
+    @property
+    def batch_cost(self) -> float:
+        """What the check adds to a batch's commit time, from batches alternating in one run."""
+        return statistics.median(self.batch_seconds[True]) / statistics.median(self.batch_seconds[False]) - 1
+
+
+async def fencing(backends: list[str], postgres_url: str | None, pairs: int, scale: float = 1.0) -> list[FencePairs]:
+    results = []
+    decisions = max(int(60_000 * scale), 1000)
+    for backend in backends:
+        for shows in (1, 1000):
+            layout = "hot show" if shows == 1 else f"{shows:,} shows"
+            result = FencePairs(backend, layout, [], [], {True: [], False: []})
+            for pair in range(pairs):
+                for fence in (True, False) if pair % 2 == 0 else (False, True):
+                    async with ScratchDatabase(backend, postgres_url) as url:
+                        figure = await measure(url, backend, shows, decisions, 1000, fence=fence)
+                    (result.fenced if fence else result.unfenced).append(figure)
+                    print(
+                        f"fence  {backend:10} {result.layout:12} {'with' if fence else 'without':8}"
+                        f"{figure.per_second:>10,.0f} decisions/s ({figure.commits:,} commits)",
+                        flush=True,
+                    )
+            async with ScratchDatabase(backend, postgres_url) as url:
+                await measure(url, backend, shows, 2 * decisions, 1000, batch_seconds=result.batch_seconds)
+            print(f"fence  {backend:10} {result.layout:12} alternating batches: {result.batch_cost:+.1%}", flush=True)
+            results.append(result)
+    return results
+
+
+def fencing_section(backends: list[str], postgres_url: str | None, pairs: int, scale: float, stamp: str) -> str:
+    results = asyncio.run(fencing(backends, postgres_url, pairs, scale))
+    lines = [
+        "## 5. Engine: what the owner-epoch fence costs",
+        "",
+        stamp,
+        "",
+        f"The engine benchmark above (group commit, 2,000 calls in flight, {max(int(60_000 * scale), 1000):,}",
+        "decisions per run) with the journal's",
+        "fence check on and off (`GroupCommitJournal(fence=False)`, for this measurement only), alternating which",
+        f"runs first, {pairs} pairs per row, each run on a fresh database. Both runs take booking ids from the",
+        "database the same way; the difference is the check of every batch's shows' epochs (one statement per",
+        "batch, FOR SHARE on PostgreSQL). Cost = 1 - median(with / without); target ≤ 5%.",
+        "",
+        "The second figure comes from one run per row whose journal turns the check on and off batch by batch:",
+        "the median commit time per record of full batches with the check, over that of those without.",
+        "",
+        "| backend | shows | with the fence | without | with / without (min-max) | **throughput cost** | "
+        "commit time added (alternating batches) |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for r in results:
+        fenced = statistics.median(f.per_second for f in r.fenced)
+        unfenced = statistics.median(f.per_second for f in r.unfenced)
+        lines.append(
+            f"| {r.backend} | {r.layout} | {fenced:,.0f}/s | {unfenced:,.0f}/s | "
+            f"{statistics.median(r.ratios):.3f} ({r.ratios[0]:.3f}-{r.ratios[-1]:.3f}) | **{r.cost:.1%}** | "
+            f"{r.batch_cost:+.1%} ({len(r.batch_seconds[True])} + {len(r.batch_seconds[False])} batches) |"
+        )
+    return "\n".join(lines)
 
 
 if __name__ == "__main__":

@@ -20,6 +20,7 @@ from aiohttp import web
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError, DBAPIError
 
+from engine.layout import Layout, Prices, detailed_layout
 from engine.ports import StorageUnavailable
 from scripts import bench, rush
 from storage.database import DEFAULT_URL, normalize_url, open_engine
@@ -32,19 +33,45 @@ from web.observability import configure_logging
 from web.passwords import PasswordHasher
 from web.settings import Settings
 
-# Each demo screen has rows (label, seats), front to back, so that best-available booking works on every show.
-SCREENS: dict[str, list[tuple[str, int]]] = {
-    "Screen 1": [(label, 10) for label in "ABCDEFGHIJ"],
-    "Screen 2": [(label, 10) for label in "ABCDEF"],
-    "Screen 3": [(label, 8) for label in "ABCDE"],
-    "IMAX": [(label, 25) for label in "ABCDEFGHIJ"],
-}
+# (title, minutes, [(screen, hours after the first show)]); show ids follow this order: 1..5.
 DEMO_MOVIES = [
-    ("The Grand Premiere", 128, ["Screen 1", "Screen 2"]),
-    ("Midnight Matinee", 95, ["Screen 3"]),
-    ("Popcorn Odyssey", 142, ["IMAX", "Screen 1"]),
+    ("The Grand Premiere", 128, [("Screen 1", 0), ("Screen 2", 3)]),
+    ("Midnight Matinee", 95, [("Screen 3", None)]),  # None: starts 40 minutes after seeding, so its door is open
+    ("Popcorn Odyssey", 142, [("IMAX", 2), ("Screen 1", 5)]),
 ]
 DEMO_USER = ("demo", "demo@example.com", "demo-password")
+DEMO_STAFF = ("door", "door@example.com", "door-password")
+DEMO_PRICES = Prices({"standard": 1200, "premium": 1600}, "EUR")
+DemoRow = tuple[str, list[tuple[str, str, str] | None]]
+
+
+def _demo_row(label: str, groups: tuple[int, ...], category: str, kinds: str = "") -> DemoRow:
+    """Seats in groups split by aisles; `kinds` marks seats by index: w wheelchair, c companion, else standard."""
+    positions: list[tuple[str, str, str] | None] = []
+    number = 0
+    for group_index, size in enumerate(groups):
+        if group_index:
+            positions.append(None)
+        for _ in range(size):
+            kind = {"w": "wheelchair", "c": "companion"}.get(kinds[number] if number < len(kinds) else "", "standard")
+            number += 1
+            positions.append((f"{label}{number}", category, kind))
+    return label, positions
+
+
+def demo_screens() -> dict[str, Layout]:
+    """Screen 1: 10 rows of 3 | 4 | 3 seats (two aisles), premium rows E and F, and in row J a wheelchair space
+    with its companion seat at each end. The others: plain halls with a centre aisle."""
+    screen_1 = [_demo_row(label, (3, 4, 3), "premium" if label in "EF" else "standard") for label in "ABCDEFGHI"]
+    screen_1.append(_demo_row("J", (3, 4, 3), "standard", "wcsssssscw"))
+    return {
+        "Screen 1": detailed_layout(screen_1),
+        "Screen 2": detailed_layout([_demo_row(label, (5, 5), "standard") for label in "ABCDEF"]),
+        "Screen 3": detailed_layout([_demo_row(label, (4, 4), "standard") for label in "ABCDE"]),
+        "IMAX": detailed_layout(
+            [_demo_row(label, (5, 15, 5), "premium" if label in "DEFG" else "standard") for label in "ABCDEFGHIJ"]
+        ),
+    }
 
 
 def _database_url(args: argparse.Namespace) -> str | None:
@@ -241,21 +268,41 @@ def cmd_seed_demo(args: argparse.Namespace) -> int:
         if count:
             print(f"cinema: {count} movies already present; demo movies not added")
         else:
-            start = datetime.now(UTC).replace(minute=0, second=0, microsecond=0) + timedelta(days=1)
-            for index, (title, minutes, shows) in enumerate(DEMO_MOVIES):
+            screens = {name: await repository.create_screen(name, layout) for name, layout in demo_screens().items()}
+            now = datetime.now(UTC)
+            start = now.replace(minute=0, second=0, microsecond=0) + timedelta(days=1)
+            cleaning = timedelta(minutes=settings.cleaning_minutes)
+            for title, minutes, shows in DEMO_MOVIES:
                 movie = await repository.create_movie(title, minutes)
-                for offset, screen in enumerate(shows):
-                    when = start + timedelta(hours=3 * offset + index)
-                    rows = SCREENS[screen]
-                    await repository.create_show(movie.id, screen, when, sum(seats for _, seats in rows), rows)
-            print(f"cinema: added {len(DEMO_MOVIES)} demo movies with their shows (shows 1 to 5, each with rows)")
-        username, email, password = DEMO_USER
+                for name, hours in shows:
+                    when = (
+                        now.replace(microsecond=0) + timedelta(minutes=40)
+                        if hours is None
+                        else start + timedelta(hours=hours)
+                    )
+                    screen = screens[name]
+                    await repository.create_show(
+                        movie.id,
+                        name,
+                        when,
+                        screen.layout.total_seats,
+                        screen.layout,
+                        screen_id=screen.id,
+                        prices=DEMO_PRICES,
+                        cleaning=cleaning,
+                    )
+            print(
+                f"cinema: added {len(screens)} screens and {len(DEMO_MOVIES)} demo movies with their shows "
+                "(shows 1 to 5, each with rows and prices)"
+            )
         hasher = PasswordHasher(settings.bcrypt_rounds)
         try:
-            await repository.create_user(username, email, await hasher.hash(password))
-            print(f"cinema: demo user '{username}' with password '{password}'")
-        except UsernameTaken:
-            print(f"cinema: demo user '{username}' already exists")
+            for (username, email, password), role in ((DEMO_USER, "user"), (DEMO_STAFF, "door staff")):
+                try:
+                    await repository.create_user(username, email, await hasher.hash(password), is_staff=role != "user")
+                    print(f"cinema: demo {role} '{username}' with password '{password}'")
+                except UsernameTaken:
+                    print(f"cinema: demo {role} '{username}' already exists")
         finally:
             hasher.close()
 
@@ -289,6 +336,16 @@ def _admin_password(args: argparse.Namespace) -> str:
 
 @uses_database
 def cmd_create_admin(args: argparse.Namespace) -> int:
+    return _create_role_user(args, "is_admin", "an admin")
+
+
+@uses_database
+def cmd_create_staff(args: argparse.Namespace) -> int:
+    return _create_role_user(args, "is_staff", "door staff")
+
+
+def _create_role_user(args: argparse.Namespace, role: str, title: str) -> int:
+    """A new user with `role` (is_admin or is_staff), or with --reset-password an existing one given it."""
     settings = Settings.from_env(database_url=_database_url(args))
     password = _admin_password(args)
 
@@ -297,7 +354,7 @@ def cmd_create_admin(args: argparse.Namespace) -> int:
         if existing is not None and not args.reset_password:
             raise Fault(
                 f"user '{args.username}' already exists; nothing changed "
-                "(add --reset-password to make them an admin with this password)"
+                f"(add --reset-password to make them {title} with this password)"
             )
         hasher = PasswordHasher(settings.bcrypt_rounds)
         try:
@@ -305,15 +362,15 @@ def cmd_create_admin(args: argparse.Namespace) -> int:
         finally:
             hasher.close()
         if existing is not None:
-            await repository.set_admin(args.username, password_hash)
-            print(f"cinema: existing user '{args.username}' is now an admin, with the new password")
+            await repository.set_admin(args.username, password_hash, role)
+            print(f"cinema: existing user '{args.username}' is now {title}, with the new password")
             return
         try:
             email = args.email or f"{args.username}@localhost"
-            await repository.create_user(args.username, email, password_hash, is_admin=True)
+            await repository.create_user(args.username, email, password_hash, **{role: True})
         except UsernameTaken:
             raise Fault(f"user '{args.username}' was created meanwhile by someone else; nothing changed") from None
-        print(f"cinema: admin '{args.username}' created")
+        print(f"cinema: {'admin' if role == 'is_admin' else 'door staff'} '{args.username}' created")
 
     asyncio.run(_with_repository(settings.database_url, create))
     return 0
@@ -349,21 +406,25 @@ def build_parser() -> argparse.ArgumentParser:
         "--lease-seconds", type=float, help="a silent node loses its place after this (env CINEMA_LEASE_SECONDS; 5)"
     )
     command("migrate", cmd_migrate, "Create or upgrade the database schema to the latest version")
-    command("seed-demo", cmd_seed_demo, "Add a few demo movies, shows and a demo user")
-    admin = command(
-        "create-admin",
-        cmd_create_admin,
-        f"Create an admin user. The password comes from {ADMIN_PASSWORD_ENV}, else a prompt (or one line of "
-        "standard input when it is not a terminal).",
-    )
-    admin.add_argument("username")
-    admin.add_argument("--email", help="default: <username>@localhost")
-    admin.add_argument(
-        "--reset-password",
-        action="store_true",
-        help="when the user exists: make them an admin and replace their password (refused otherwise)",
-    )
-    admin.add_argument("--password", help=argparse.SUPPRESS)  # kept for old scripts; warns
+    command("seed-demo", cmd_seed_demo, "Add demo screens, movies, priced shows, a demo user and door staff")
+    for name, handler, title in (
+        ("create-admin", cmd_create_admin, "an admin user"),
+        ("create-staff", cmd_create_staff, "a door staff user (ticket check-in)"),
+    ):
+        role_user = command(
+            name,
+            handler,
+            f"Create {title}. The password comes from {ADMIN_PASSWORD_ENV}, else a prompt (or one line of "
+            "standard input when it is not a terminal).",
+        )
+        role_user.add_argument("username")
+        role_user.add_argument("--email", help="default: <username>@localhost")
+        role_user.add_argument(
+            "--reset-password",
+            action="store_true",
+            help="when the user exists: give them the role and replace their password (refused otherwise)",
+        )
+        role_user.add_argument("--password", help=argparse.SUPPRESS)  # kept for old scripts; warns
     rush_parser = commands.add_parser(
         "rush", help="Simulate a seat rush against a running service", description=rush.__doc__
     )

@@ -105,7 +105,8 @@ def arrivals(rate_from: float, rate_to: float, duration: float) -> Iterator[floa
 
 @dataclass
 class Timeline:
-    """Per bucket of completion time since the rush began: statuses, a latency histogram, seats taken."""
+    """Per bucket of answer time since the rush began: every request's status, the latency histogram of the
+    actions answered then, and the seats they took."""
 
     width: float = FIRST_WIDTH
     statuses: list[Counter[int]] = field(default_factory=list)
@@ -224,15 +225,21 @@ class Load:
             try:
                 async with asyncio.timeout(self.plan.timeout):
                     status, body = await connection.send(request)
-                statuses[status] += 1
+                self.count(status, statuses)
                 return status, body
             except (TimeoutError, ConnectionError, OSError, HttpError) as error:
                 self.errors["timeout" if isinstance(error, TimeoutError) else type(error).__name__] += 1
                 await connection.close()
                 if attempt < self.plan.retries:
                     self.retried += 1
-        statuses[0] += 1
+        self.count(0, statuses)
         return 0, b""
+
+    def count(self, status: int, statuses: Counter[int]) -> None:
+        """Every answer counts in its phase, and (outside the warm-up) in the timeline when it arrived."""
+        statuses[status] += 1
+        if statuses is not self.phase_statuses["warmup"]:
+            self.timeline.statuses[self.timeline.bucket(time.monotonic() - self.rush_start)][status] += 1
 
     def took(self, seats: int) -> None:
         """Seats taken (or, negative, given back) by the rush; the first moment the show is full starts the tail."""
@@ -326,9 +333,7 @@ class Load:
             self.kind_statuses[kind][status] += 1
             offset = answered - self.rush_start
             self.timeline.record(offset, micros)
-            index = self.timeline.bucket(offset)
-            self.timeline.statuses[index][status] += 1
-            self.timeline.seats[index] += taken
+            self.timeline.seats[self.timeline.bucket(offset)] += taken
             self.took(taken)
             self.last_answer = answered
             self.shared.done[self.plan.index] = self.actions

@@ -37,6 +37,7 @@ from engine.ports import (
     BlockRecord,
     BookRecord,
     CancelRecord,
+    CheckInRecord,
     HoldEndRecord,
     HoldRecord,
     OnCommit,
@@ -99,7 +100,8 @@ class GroupCommitJournal:
         observer: Callable[[int, float], None] | None = None,
         fence: bool = True,
     ) -> None:
-        """`fence=False` skips the owner-epoch check: only for measuring what the check costs."""
+        """`fence=False` skips the owner-epoch check: only for measuring what the check costs (the benchmark
+        turns `self.fence` off and on between batches)."""
         assert 1 <= max_batch <= max_queue
         self._max_batch = max_batch
         self._max_queue = max_queue
@@ -108,7 +110,7 @@ class GroupCommitJournal:
         self._wake = asyncio.Event()
         self._closing = False
         self._task: asyncio.Task[None] | None = None
-        self._fence = fence
+        self.fence = fence
         self._writer = (
             _SqliteWriter(engine.url.render_as_string(False))
             if engine.dialect.name == "sqlite"
@@ -176,7 +178,7 @@ class GroupCommitJournal:
         Raises only when the database is unavailable (parts[0] still holds what was not committed)."""
         part = parts[0]
         records = [record for unit in part for record in unit.records]
-        fences = {unit.show_id: unit.epoch for unit in part} if self._fence else {}
+        fences = {unit.show_id: unit.epoch for unit in part} if self.fence else {}
         started = time.perf_counter()
         try:
             ids = await self._writer.write(records, fences)
@@ -199,8 +201,8 @@ class GroupCommitJournal:
                 middle = len(part) // 2
                 parts[0:1] = [part[:middle], part[middle:]]
                 return
+            cause = await self._cause(part[0], error)  # may raise (unavailable): the unit is still in parts
             parts.pop(0)
-            cause = await self._cause(part[0], error)
             self.stats.refused_units += 1
             if isinstance(cause, StorageUnavailable):  # not explained by the unit's own data: not ready
                 self.stats.last_error = f"{type(error).__name__}: {error}"
@@ -258,20 +260,29 @@ def _plan(records: list[Record], new_ids: Iterator[int], sql: _BatchSql) -> tupl
     """The booking ids of a batch and the statements that write it, in order."""
     stamp = sql.stamp
     ids: list[int | None] = [
-        next(new_ids) if isinstance(r, BookRecord) else r.booking_id if isinstance(r, CancelRecord) else None
+        next(new_ids)
+        if isinstance(r, BookRecord)
+        else r.booking_id
+        if isinstance(r, CancelRecord | CheckInRecord)
+        else None
         for r in records
     ]
     times = [stamp(r.at) for r in records]
     cancels = [(r.booking_id, at) for r, at in zip(records, times, strict=True) if isinstance(r, CancelRecord)]
-    books = [
-        (booking_id, r.user_id, r.show_id, r.seat_number, at)
-        for r, booking_id, at in zip(records, ids, times, strict=True)
-        if isinstance(r, BookRecord)
+    books = []
+    order_id = 0
+    for r, booking_id, at in zip(records, ids, times, strict=True):
+        if isinstance(r, BookRecord):
+            order_id = booking_id if r.order_start else order_id  # the order is named by its first booking
+            assert order_id, "an order's first record starts it"
+            books.append((booking_id, r.user_id, r.show_id, r.seat_number, at, order_id))
+    check_ins = [
+        (r.booking_id, at, r.user_id) for r, at in zip(records, times, strict=True) if isinstance(r, CheckInRecord)
     ]
     journal: list[tuple[Any, ...]] = []
     for r, booking_id, at in zip(records, ids, times, strict=True):
-        if isinstance(r, BookRecord | CancelRecord):
-            op = "book" if isinstance(r, BookRecord) else "cancel"
+        if isinstance(r, BookRecord | CancelRecord | CheckInRecord):
+            op = "book" if isinstance(r, BookRecord) else "cancel" if isinstance(r, CancelRecord) else "checkin"
             journal.append((r.show_id, booking_id, None, op, r.seat_number, r.user_id, at))
         elif isinstance(r, HoldRecord | HoldEndRecord):
             op = "hold" if isinstance(r, HoldRecord) else HOLD_END_OPS[r.status]
@@ -299,6 +310,8 @@ def _plan(records: list[Record], new_ids: Iterator[int], sql: _BatchSql) -> tupl
         statements.append((sql.unblock, unblocks, None))
     if books:
         statements.append((sql.insert_bookings, sql.pack(books), None))
+    if check_ins:  # after the bookings: a ticket is scanned only once its booking has committed
+        statements.append((sql.check_in, sql.pack(check_ins), len(check_ins)))
     if holds:
         statements.append((sql.insert_hold, holds, None))
     if blocks:
@@ -367,10 +380,10 @@ PG_CLAIM = (
     "UNION ALL SELECT NULL, nextval('bookings_id_seq') FROM generate_series(1, $2::int)"
 )
 # SQLite: the transaction began IMMEDIATE, so it holds the write lock: max(id) + 1 is safe across writers, and
-# no new epoch can be committed until this transaction ends.
+# no new epoch can be committed until this transaction ends. SQLite compares the epochs and names stale shows.
 SQLITE_CLAIM = (
-    "SELECT (SELECT coalesce(max(id), 0) FROM bookings), (SELECT json_group_object(show_id, epoch) "
-    "FROM show_owners WHERE show_id IN (SELECT value FROM json_each(?)))"
+    "SELECT (SELECT coalesce(max(id), 0) FROM bookings), (SELECT json_group_array(f.value ->> 0) "
+    "FROM json_each(?) AS f LEFT JOIN show_owners AS o ON o.show_id = f.value ->> 0 WHERE o.epoch IS NOT f.value ->> 1)"
 )
 
 
@@ -417,9 +430,10 @@ class _SqliteWriter:
             try:
                 raw.execute("BEGIN IMMEDIATE")
                 try:
-                    claim = raw.execute(SQLITE_CLAIM, (orjson.dumps(list(fences)).decode(),))
-                    top, owners = claim.fetchone()
-                    _check_fences(fences, {int(show_id): epoch for show_id, epoch in orjson.loads(owners).items()})
+                    claim = raw.execute(SQLITE_CLAIM, (orjson.dumps(list(fences.items())).decode(),))
+                    top, stale = claim.fetchone()
+                    if stale != "[]":
+                        raise StaleShows(set(orjson.loads(stale)))
                     ids, statements = _plan(records, iter(range(top + 1, top + 1 + len(records))), self.sql)
                     for sql, parameters, rows in statements:
                         cursor = (raw.executemany if isinstance(parameters, list) else raw.execute)(sql, parameters)
@@ -452,6 +466,7 @@ class _BatchSql:
     insert_journal: str
     cancel: str
     end_hold: str
+    check_in: str
     # executemany from here on: holds and blocks are few, bookings are many
     insert_hold: str
     block: str
@@ -466,8 +481,10 @@ def _encode_time(at: datetime) -> str:
 
 
 SQLITE = _BatchSql(
-    insert_bookings="INSERT INTO bookings (id, user_id, show_id, seat_number, status, created_at) "
-    "SELECT value ->> 0, value ->> 1, value ->> 2, value ->> 3, 'booked', value ->> 4 FROM json_each(?)",
+    insert_bookings="INSERT INTO bookings (id, user_id, show_id, seat_number, status, created_at, order_id) "
+    "SELECT value ->> 0, value ->> 1, value ->> 2, value ->> 3, 'booked', value ->> 4, value ->> 5 FROM json_each(?)",
+    check_in="UPDATE bookings SET checked_in_at = c.value ->> 1, checked_in_by = c.value ->> 2 FROM json_each(?) AS c "
+    "WHERE bookings.id = c.value ->> 0 AND bookings.status = 'booked' AND bookings.checked_in_at IS NULL",
     insert_journal="INSERT INTO seat_journal (show_id, booking_id, hold_id, op, seat_number, user_id, at) "
     "SELECT value ->> 0, value ->> 1, value ->> 2, value ->> 3, value ->> 4, value ->> 5, value ->> 6 "
     "FROM json_each(?)",
@@ -483,10 +500,13 @@ SQLITE = _BatchSql(
     stamp=_encode_time,
 )
 POSTGRESQL = _BatchSql(
-    insert_bookings="INSERT INTO bookings (id, user_id, show_id, seat_number, status, created_at) "
-    "SELECT r.id, r.user_id, r.show_id, r.seat_number, 'booked', r.at "
-    "FROM unnest($1::int[], $2::int[], $3::int[], $4::int[], $5::timestamptz[]) "
-    "AS r(id, user_id, show_id, seat_number, at)",
+    insert_bookings="INSERT INTO bookings (id, user_id, show_id, seat_number, status, created_at, order_id) "
+    "SELECT r.id, r.user_id, r.show_id, r.seat_number, 'booked', r.at, r.order_id "
+    "FROM unnest($1::int[], $2::int[], $3::int[], $4::int[], $5::timestamptz[], $6::int[]) "
+    "AS r(id, user_id, show_id, seat_number, at, order_id)",
+    check_in="UPDATE bookings SET checked_in_at = c.at, checked_in_by = c.staff "
+    "FROM unnest($1::int[], $2::timestamptz[], $3::int[]) AS c(id, at, staff) "
+    "WHERE bookings.id = c.id AND bookings.status = 'booked' AND bookings.checked_in_at IS NULL",
     insert_journal="INSERT INTO seat_journal (show_id, booking_id, hold_id, op, seat_number, user_id, at) "
     "SELECT * FROM unnest($1::int[], $2::int[], $3::text[], $4::text[], $5::int[], $6::int[], $7::timestamptz[])",
     end_hold="UPDATE holds SET status = c.status, ended_at = c.at "

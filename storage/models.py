@@ -50,7 +50,7 @@ class UTCDateTime(TypeDecorator[datetime]):
         return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
-JOURNAL_OPS = ("book", "cancel", "hold", "confirm", "release", "expire", "block", "unblock")
+JOURNAL_OPS = ("book", "cancel", "hold", "confirm", "release", "expire", "block", "unblock", "checkin")
 
 
 class Base(DeclarativeBase):
@@ -65,6 +65,7 @@ class User(Base):
     email: Mapped[str] = mapped_column(String(254))
     password_hash: Mapped[str] = mapped_column(String(128))
     is_admin: Mapped[bool] = mapped_column(Boolean, default=False, server_default=text("false"))
+    is_staff: Mapped[bool] = mapped_column(Boolean, default=False, server_default=text("false"))  # door check-in
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
 
 
@@ -78,6 +79,22 @@ class Movie(Base):
     __table_args__ = (CheckConstraint("duration_minutes > 0", name="duration_positive"),)
 
 
+class Screen(Base):
+    """A hall with its reusable seat layout; shows created on it copy the layout."""
+
+    __tablename__ = "screens"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(100), unique=True)
+    layout: Mapped[str] = mapped_column(Text)  # JSON {"rows": [{"label", "positions": [null | [label, cat, kind]]}]}
+    total_seats: Mapped[int] = mapped_column(Integer)
+    # Bumped by every show scheduled on the screen: the row lock that serialises two admins' schedule checks.
+    schedule_version: Mapped[int] = mapped_column(Integer, default=0, server_default=text("0"))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+    __table_args__ = (CheckConstraint("total_seats > 0", name="total_seats_positive"),)
+
+
 class Show(Base):
     __tablename__ = "shows"
 
@@ -86,9 +103,17 @@ class Show(Base):
     screen_name: Mapped[str] = mapped_column(String(100))
     date_time: Mapped[datetime] = mapped_column(UTCDateTime)
     total_seats: Mapped[int] = mapped_column(Integer)
-    layout: Mapped[str | None] = mapped_column(Text, nullable=True)  # JSON [[row label, seats], ...]
+    # JSON: [[row label, seats], ...] for plain rows, or a screen's layout (see engine/layout.py)
+    layout: Mapped[str | None] = mapped_column(Text, nullable=True)
+    screen_id: Mapped[int | None] = mapped_column(Integer, nullable=True)  # screens.id (see migration 0006)
+    ends_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)  # start + the film's duration
+    prices: Mapped[str | None] = mapped_column(Text, nullable=True)  # JSON {category: minor units}
+    currency: Mapped[str | None] = mapped_column(String(3), nullable=True)
 
-    __table_args__ = (CheckConstraint("total_seats > 0", name="total_seats_positive"),)
+    __table_args__ = (
+        CheckConstraint("total_seats > 0", name="total_seats_positive"),
+        Index("ix_shows_screen_id_date_time", "screen_id", "date_time"),
+    )
 
 
 class Booking(Base):
@@ -101,6 +126,10 @@ class Booking(Base):
     status: Mapped[str] = mapped_column(String(16))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
     cancelled_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    # The order: the first booking id of the unit it was committed in (itself for a single seat).
+    order_id: Mapped[int | None] = mapped_column(Integer, nullable=True, index=True)
+    checked_in_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    checked_in_by: Mapped[int | None] = mapped_column(Integer, nullable=True)
 
     __table_args__ = (
         CheckConstraint("status IN ('booked', 'cancelled')", name="status_known"),

@@ -7,16 +7,17 @@ import socket
 import uuid
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from functools import wraps
 from typing import Any, ParamSpec, TypeVar
 
 import orjson
-from sqlalchemy import Row, bindparam, func, select, text
+from sqlalchemy import Row, bindparam, func, select, text, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from engine.errors import NotOwner, ShowMoving
+from engine.layout import Layout, Prices, layout_from_stored
 from engine.ports import ShowInfo, ShowSnapshot, StorageUnavailable, StoredHold
 from storage.database import is_unavailable
 from storage.models import (
@@ -25,6 +26,7 @@ from storage.models import (
     IdempotencyKey,
     JournalEntry,
     Movie,
+    Screen,
     SeatHold,
     Show,
     User,
@@ -61,6 +63,66 @@ class UsernameTaken(Exception):
     pass
 
 
+class ScreenNameTaken(Exception):
+    pass
+
+
+class ScreenNotFound(Exception):
+    pass
+
+
+class MovieNotFound(Exception):
+    pass
+
+
+class ScheduleClash(Exception):
+    """The new show would overlap `show` on the same screen (film plus cleaning gap)."""
+
+    def __init__(self, show_id: int, starts: datetime, ends: datetime) -> None:
+        super().__init__(f"show {show_id}")
+        self.show_id, self.starts, self.ends = show_id, starts, ends
+
+
+@dataclass(frozen=True, slots=True)
+class ScreenRow:
+    id: int
+    name: str
+    layout: Layout
+
+
+@dataclass(frozen=True, slots=True)
+class ShowListing:
+    show: ShowInfo
+    taken: int  # seats booked, held or blocked, as committed
+    prices: Prices | None
+    screen_id: int | None
+
+
+@dataclass(frozen=True, slots=True)
+class OrderSeat:
+    booking_id: int
+    seat_number: int
+    status: str
+    checked_in_at: datetime | None
+
+
+@dataclass(frozen=True, slots=True)
+class OrderRow:
+    id: int
+    user_id: int
+    created_at: datetime
+    show: ShowInfo
+    movie: MovieRow
+    layout: Layout | None
+    prices: Prices | None
+    seats: list[OrderSeat]
+
+    @property
+    def status(self) -> str:
+        statuses = {seat.status for seat in self.seats}
+        return statuses.pop() if len(statuses) == 1 else "partly_cancelled"
+
+
 @dataclass(frozen=True, slots=True)
 class UserRow:
     id: int
@@ -68,6 +130,7 @@ class UserRow:
     email: str
     password_hash: str
     is_admin: bool
+    is_staff: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -110,19 +173,25 @@ def unavailable_as_storage_error(fn: Callable[P, Awaitable[T]]) -> Callable[P, A
 
 
 SHOW_COLUMNS = (Show.id.label("show_id"), Show.movie_id, Show.screen_name, Show.date_time, Show.total_seats)
-USER_COLUMNS = (User.id, User.username, User.email, User.password_hash, User.is_admin)
+USER_COLUMNS = (User.id, User.username, User.email, User.password_hash, User.is_admin, User.is_staff)
 
 
 def _show_info(row: Row[Any]) -> ShowInfo:
     return ShowInfo(row.show_id, row.movie_id, row.screen_name, row.date_time, row.total_seats)
 
 
-def _layout(stored: str | None) -> list[tuple[str, int]] | None:
-    return [(label, seats) for label, seats in orjson.loads(stored)] if stored else None
+def _layout(stored: str | None) -> Layout | None:
+    return layout_from_stored(orjson.loads(stored)) if stored else None
+
+
+def _prices(stored: str | None, currency: str | None) -> Prices | None:
+    return Prices(orjson.loads(stored), currency or "") if stored else None
 
 
 def _user_row(row: Row[Any] | None) -> UserRow | None:
-    return None if row is None else UserRow(row.id, row.username, row.email, row.password_hash, row.is_admin)
+    if row is None:
+        return None
+    return UserRow(row.id, row.username, row.email, row.password_hash, row.is_admin, row.is_staff)
 
 
 class Repository:
@@ -135,7 +204,9 @@ class Repository:
 
     # --- users -------------------------------------------------------------------------------------------
     @unavailable_as_storage_error
-    async def create_user(self, username: str, email: str, password_hash: str, is_admin: bool = False) -> UserRow:
+    async def create_user(
+        self, username: str, email: str, password_hash: str, is_admin: bool = False, is_staff: bool = False
+    ) -> UserRow:
         try:
             async with self._engine.begin() as conn:
                 result = await conn.execute(
@@ -145,21 +216,24 @@ class Repository:
                         "email": email,
                         "password_hash": password_hash,
                         "is_admin": is_admin,
+                        "is_staff": is_staff,
                         "created_at": datetime.now(UTC),
                     },
                 )
                 user_id = result.scalar_one()
         except IntegrityError as error:
             raise UsernameTaken(username) from error
-        return UserRow(user_id, username, email, password_hash, is_admin)
+        return UserRow(user_id, username, email, password_hash, is_admin, is_staff)
 
     @unavailable_as_storage_error
-    async def set_admin(self, username: str, password_hash: str) -> None:
+    async def set_admin(self, username: str, password_hash: str, role: str = "is_admin") -> None:
+        """Give an existing user a role (`is_admin` or `is_staff`) and a new password."""
+        assert role in ("is_admin", "is_staff"), role
         async with self._engine.begin() as conn:
             await conn.execute(
                 User.__table__.update()
                 .where(User.username == username)
-                .values(is_admin=True, password_hash=password_hash)
+                .values(password_hash=password_hash, **{role: True})
             )
 
     @unavailable_as_storage_error
@@ -195,6 +269,39 @@ class Repository:
             rows = await conn.execute(select(Movie.__table__).order_by(Movie.id).offset(offset).limit(limit))
         return count, [MovieRow(r.id, r.title, r.duration_minutes) for r in rows]
 
+    # --- screens -----------------------------------------------------------------------------------------
+    @unavailable_as_storage_error
+    async def create_screen(self, name: str, layout: Layout) -> ScreenRow:
+        try:
+            async with self._engine.begin() as conn:
+                result = await conn.execute(
+                    Screen.__table__.insert().returning(Screen.__table__.c.id),
+                    {
+                        "name": name,
+                        "layout": orjson.dumps(layout.stored()).decode(),
+                        "total_seats": layout.total_seats,
+                        "created_at": datetime.now(UTC),
+                    },
+                )
+                return ScreenRow(result.scalar_one(), name, layout)
+        except IntegrityError as error:
+            raise ScreenNameTaken(name) from error
+
+    @unavailable_as_storage_error
+    async def screens(self) -> list[ScreenRow]:
+        async with self._engine.connect() as conn:
+            rows = await conn.execute(select(Screen.id, Screen.name, Screen.layout).order_by(Screen.id))
+            return [ScreenRow(r.id, r.name, layout_from_stored(orjson.loads(r.layout))) for r in rows]  # type: ignore[arg-type]
+
+    @unavailable_as_storage_error
+    async def screen(self, screen_id: int) -> ScreenRow | None:
+        async with self._engine.connect() as conn:
+            row = (
+                await conn.execute(select(Screen.id, Screen.name, Screen.layout).where(Screen.id == screen_id))
+            ).one_or_none()
+        return None if row is None else ScreenRow(row.id, row.name, layout_from_stored(orjson.loads(row.layout)))  # type: ignore[arg-type]
+
+    # --- movies and shows --------------------------------------------------------------------------------
     @unavailable_as_storage_error
     async def create_show(
         self,
@@ -202,10 +309,45 @@ class Repository:
         screen_name: str,
         date_time: datetime,
         total_seats: int,
-        layout: list[tuple[str, int]] | None = None,
+        layout: Layout | None = None,
+        *,
+        screen_id: int | None = None,
+        prices: Prices | None = None,
+        cleaning: timedelta = timedelta(0),
     ) -> ShowInfo:
+        """Insert a show. On a screen, first lock the screen's row, then refuse an overlap (ScheduleClash):
+        two admins scheduling the same screen at once are serialised by that lock, so one of them sees the other."""
         date_time = date_time.astimezone(UTC)  # answer with what a later read will return
         async with self._engine.begin() as conn:
+            duration = (
+                await conn.execute(select(Movie.duration_minutes).where(Movie.id == movie_id))
+            ).scalar_one_or_none()
+            if duration is None:
+                raise MovieNotFound(movie_id)
+            ends_at = date_time + timedelta(minutes=duration)
+            if screen_id is not None:
+                screens = Screen.__table__
+                locked = await conn.execute(
+                    update(screens)
+                    .where(screens.c.id == screen_id)
+                    .values(schedule_version=screens.c.schedule_version + 1)
+                )
+                if locked.rowcount != 1:
+                    raise ScreenNotFound(screen_id)
+                clash = (
+                    await conn.execute(
+                        select(Show.id, Show.date_time, Show.ends_at)
+                        .where(
+                            Show.screen_id == screen_id,
+                            Show.date_time < ends_at + cleaning,
+                            Show.ends_at > date_time - cleaning,
+                        )
+                        .order_by(Show.date_time)
+                        .limit(1)
+                    )
+                ).one_or_none()
+                if clash is not None:
+                    raise ScheduleClash(clash.id, clash.date_time, clash.ends_at)
             result = await conn.execute(
                 Show.__table__.insert().returning(Show.__table__.c.id),
                 {
@@ -213,14 +355,25 @@ class Repository:
                     "screen_name": screen_name,
                     "date_time": date_time,
                     "total_seats": total_seats,
-                    "layout": orjson.dumps(layout).decode() if layout else None,
+                    "layout": orjson.dumps(layout.stored()).decode() if layout else None,
+                    "screen_id": screen_id,
+                    "ends_at": ends_at,
+                    "prices": orjson.dumps(prices.amounts).decode() if prices else None,
+                    "currency": prices.currency if prices else None,
                 },
             )
             return ShowInfo(result.scalar_one(), movie_id, screen_name, date_time, total_seats)
 
     @unavailable_as_storage_error
-    async def shows_of_movie(self, movie_id: int) -> list[tuple[ShowInfo, int]]:
-        """Each show of the movie with its committed count of seats not available: booked, held or blocked."""
+    async def show(self, show_id: int) -> ShowInfo | None:
+        async with self._engine.connect() as conn:
+            row = (await conn.execute(select(*SHOW_COLUMNS).where(Show.id == show_id))).one_or_none()
+        return None if row is None else _show_info(row)
+
+    @unavailable_as_storage_error
+    async def shows_of_movie(self, movie_id: int) -> list[ShowListing]:
+        """Each show of the movie with its committed count of seats not available (booked, held or blocked) and
+        its prices."""
         booked = (
             select(Booking.show_id, func.count().label("booked"))
             .where(Booking.status == "booked")
@@ -231,6 +384,9 @@ class Repository:
         query = (
             select(
                 *SHOW_COLUMNS,
+                Show.prices,
+                Show.currency,
+                Show.screen_id,
                 func.coalesce(booked.c.booked, 0).label("booked"),
                 func.coalesce(blocked.c.blocked, 0).label("blocked"),
             )
@@ -249,7 +405,15 @@ class Repository:
             held_seats: dict[int, int] = {}
             for hold in await conn.execute(held):
                 held_seats[hold.show_id] = held_seats.get(hold.show_id, 0) + len(orjson.loads(hold.seats))
-        return [(_show_info(r), r.booked + r.blocked + held_seats.get(r.show_id, 0)) for r in rows]
+        return [
+            ShowListing(
+                _show_info(r),
+                r.booked + r.blocked + held_seats.get(r.show_id, 0),
+                _prices(r.prices, r.currency),
+                r.screen_id,
+            )
+            for r in rows
+        ]
 
     # --- bookings (read side) ----------------------------------------------------------------------------
     @unavailable_as_storage_error
@@ -282,6 +446,57 @@ class Repository:
             )
             for r in rows
         ]
+
+    # --- orders (read side) ------------------------------------------------------------------------------
+    @unavailable_as_storage_error
+    async def orders(self, *, user_id: int | None = None, order_id: int | None = None) -> list[OrderRow]:
+        """The orders of a user (newest first), or the one order `order_id`, with their seats."""
+        order = func.coalesce(Booking.order_id, Booking.id)
+        query = (
+            select(
+                order.label("order_id"),
+                Booking.id,
+                Booking.user_id,
+                Booking.seat_number,
+                Booking.status,
+                Booking.created_at,
+                Booking.checked_in_at,
+                *SHOW_COLUMNS,
+                Show.layout,
+                Show.prices,
+                Show.currency,
+                Movie.title,
+                Movie.duration_minutes,
+            )
+            .join(Show, Show.id == Booking.show_id)
+            .join(Movie, Movie.id == Show.movie_id)
+            .order_by(order.desc(), Booking.id)
+        )
+        if user_id is not None:
+            query = query.where(Booking.user_id == user_id)
+        if order_id is not None:
+            query = query.where(order == order_id)
+        async with self._engine.connect() as conn:
+            rows = (await conn.execute(query)).all()
+        layouts: dict[int, Layout | None] = {}  # parsed once per show, not once per order
+        found: dict[int, OrderRow] = {}
+        for r in rows:
+            entry = found.get(r.order_id)
+            if entry is None:
+                if r.show_id not in layouts:
+                    layouts[r.show_id] = _layout(r.layout)
+                entry = found[r.order_id] = OrderRow(
+                    r.order_id,
+                    r.user_id,
+                    r.created_at,
+                    _show_info(r),
+                    MovieRow(r.movie_id, r.title, r.duration_minutes),
+                    layouts[r.show_id],
+                    _prices(r.prices, r.currency),
+                    [],
+                )
+            entry.seats.append(OrderSeat(r.id, r.seat_number, r.status, r.checked_in_at))
+        return list(found.values())
 
     @unavailable_as_storage_error
     async def ping(self) -> None:
@@ -367,12 +582,21 @@ class Repository:
             show = (await conn.execute(select(*SHOW_COLUMNS).where(Show.id == show_id))).one_or_none()
             if show is None:
                 return None
-            rows = await conn.execute(
-                select(Booking.id, Booking.seat_number, Booking.user_id, Booking.status).where(
-                    Booking.show_id == show_id
+            rows = (
+                await conn.execute(
+                    select(
+                        Booking.id,
+                        Booking.seat_number,
+                        Booking.user_id,
+                        Booking.status,
+                        Booking.order_id,
+                        Booking.checked_in_at,
+                    ).where(Booking.show_id == show_id)
                 )
-            )
+            ).all()
             bookings = [(r.id, r.seat_number, r.user_id, r.status == "booked") for r in rows]
+            orders = [(r.id, r.order_id) for r in rows if r.order_id is not None and r.order_id != r.id]
+            checked_in = [(r.id, r.checked_in_at) for r in rows if r.checked_in_at is not None]
             seq = (
                 await conn.execute(
                     select(func.count()).select_from(JournalEntry).where(JournalEntry.show_id == show_id)
@@ -389,8 +613,28 @@ class Repository:
             blocked = list(
                 (await conn.execute(select(BlockedSeat.seat_number).where(BlockedSeat.show_id == show_id))).scalars()
             )
-            layout = (await conn.execute(select(Show.layout).where(Show.id == show_id))).scalar_one()
-        return ShowSnapshot(_show_info(show), bookings, seq, holds, blocked, _layout(layout), epoch)
+            extra = (
+                await conn.execute(
+                    select(Show.layout, Show.prices, Show.currency, Show.ends_at, Movie.duration_minutes)
+                    .join(Movie, Movie.id == Show.movie_id)
+                    .where(Show.id == show_id)
+                )
+            ).one()
+        info = _show_info(show)
+        ends_at = extra.ends_at or info.date_time + timedelta(minutes=extra.duration_minutes)
+        return ShowSnapshot(
+            info,
+            bookings,
+            seq,
+            holds,
+            blocked,
+            _layout(extra.layout),
+            _prices(extra.prices, extra.currency),
+            ends_at,
+            orders,
+            checked_in,
+            epoch,
+        )
 
     @unavailable_as_storage_error
     async def missing_users(self, user_ids: Sequence[int]) -> set[int]:

@@ -159,7 +159,7 @@ async def test_the_database_count_agrees_when_the_show_is_not_in_memory(api: Api
     await api.client.post(f"/shows/{show['id']}/hold/", json={"seat_numbers": [2, 3]}, headers=user["headers"])
     await api.client.post(f"/shows/{show['id']}/block/", json={"seat_numbers": [9]}, headers=admin["headers"])
     rows = await api.app[REPOSITORY].shows_of_movie(show["movie"])
-    assert [(info.id, taken) for info, taken in rows] == [(show["id"], 4)]
+    assert [(row.show.id, row.taken) for row in rows] == [(show["id"], 4)]
 
 
 async def test_refusals_and_lockouts_are_logged_once_per_kind(api: Api, caplog: Any) -> None:

@@ -57,7 +57,7 @@ def test_book_through_the_page_and_watch_it_on_another(demo_server: ServerProces
             watcher = browser.new_page()
             watcher.goto(f"{demo_server.url}/kiosk/1")
             expect(watcher.locator("#status")).to_have_text("live", timeout=15_000)
-            expect(watcher.locator('[data-seat="7"]')).to_have_class("seat free")
+            expect(watcher.locator('[data-seat="7"]')).to_have_class("seat free cat-standard")
 
             kiosk = browser.new_context().new_page()
             kiosk.goto(f"{demo_server.url}/kiosk/1")
@@ -68,10 +68,10 @@ def test_book_through_the_page_and_watch_it_on_another(demo_server: ServerProces
             expect(kiosk.locator("#who")).to_contain_text("demo")
             kiosk.click('[data-seat="7"]')
             expect(kiosk.locator("#message")).to_contain_text("Seat A7 is yours")
-            expect(kiosk.locator('[data-seat="7"]')).to_have_class("seat mine booked")
+            expect(kiosk.locator('[data-seat="7"]')).to_have_class("seat mine booked cat-standard")
 
             # the other page never clicked anything: the seat turns booked from the live events alone
-            expect(watcher.locator('[data-seat="7"]')).to_have_class("seat booked", timeout=10_000)
+            expect(watcher.locator('[data-seat="7"]')).to_have_class("seat booked cat-standard", timeout=10_000)
             expect(watcher.locator("#counts")).to_have_text("99 of 100 free")
 
             kiosk.click('[data-seat="7"]')  # booked now: the page says so instead of asking again
@@ -148,7 +148,7 @@ def test_the_kiosk_draws_rows_shows_yours_cancels_and_logs_out(
         browser = playwright.chromium.launch(executable_path=chromium(), args=CHROMIUM_FLAGS)
         try:
             page = browser.new_page(viewport={"width": width, "height": height}, is_mobile=device == "phone")
-            page.goto(f"{demo_server.url}/kiosk/1")  # demo show 1: rows A to J of 10 seats
+            page.goto(f"{demo_server.url}/kiosk/1")  # demo show 1: rows A to J of 3 | 4 | 3 seats, E and F premium
             expect(page.locator("#status")).to_have_text("live", timeout=15_000)
             expect(page.locator(".row")).to_have_count(10)
             expect(page.locator(".row").nth(1).locator(".row-label").first).to_have_text("B")
@@ -165,31 +165,31 @@ def test_the_kiosk_draws_rows_shows_yours_cancels_and_logs_out(
 
             page.click('[data-seat="45"]')
             expect(page.locator("#message")).to_contain_text("Seat E5 is yours")
-            expect(page.locator('[data-seat="45"]')).to_have_class("seat mine booked")
+            expect(page.locator('[data-seat="45"]')).to_have_class("seat mine booked cat-premium")
             expect(page.locator("#mine-list li")).to_have_text(["Seat E5 Cancel"])
 
             # A booking made elsewhere (here: through the API) is drawn as yours after logging in again.
             tokens = post(demo_server.url, "/login", {"username": "demo", "password": "demo-password"})
             post(demo_server.url, "/shows/1/book/", {"seat_number": 46}, tokens["access"])
-            expect(page.locator('[data-seat="46"]')).to_have_class("seat booked", timeout=10_000)
+            expect(page.locator('[data-seat="46"]')).to_have_class("seat booked cat-premium", timeout=10_000)
             page.click("#logout")
             expect(page.locator("#login")).to_be_visible()
-            expect(page.locator('[data-seat="45"]')).to_have_class("seat booked")
+            expect(page.locator('[data-seat="45"]')).to_have_class("seat booked cat-premium")
             expect(page.locator("#mine-section")).to_be_hidden()
             page.fill("#username", "demo")
             page.fill("#password", "demo-password")
             page.click("#login button")
-            expect(page.locator('[data-seat="46"]')).to_have_class("seat mine booked")
+            expect(page.locator('[data-seat="46"]')).to_have_class("seat mine booked cat-premium")
             expect(page.locator("#mine-list li")).to_have_count(2)
             no_page_overflow(page)
             page.screenshot(path=str(SHOTS / f"kiosk-{device}.png"), full_page=True)
 
             page.locator('[data-cancel="46"]').click()
             expect(page.locator("#message")).to_contain_text("Seat E6 is cancelled")
-            expect(page.locator('[data-seat="46"]')).to_have_class("seat free")
+            expect(page.locator('[data-seat="46"]')).to_have_class("seat free cat-premium")
             expect(page.locator("#mine-list li")).to_have_count(1)
             page.locator('[data-cancel="45"]').click()
-            expect(page.locator('[data-seat="45"]')).to_have_class("seat free")
+            expect(page.locator('[data-seat="45"]')).to_have_class("seat free cat-premium")
             expect(page.locator("#counts")).to_have_text("100 of 100 free")
         finally:
             browser.close()
@@ -276,3 +276,43 @@ def post(url: str, path: str, body: dict[str, Any], token: str | None = None) ->
         request.add_header("Authorization", f"Bearer {token}")
     with urllib.request.urlopen(request, timeout=10) as response:
         return json.loads(response.read())
+
+
+def test_the_kiosk_draws_the_demo_screen_from_the_server(demo_server: ServerProcess) -> None:
+    """No stand-in this time: the server's own seat map of demo show 1 (Screen 1: rows of 3 | 4 | 3 seats with two
+    aisles, premium rows E and F, wheelchair spaces with companion seats at both ends of row J), drawn in
+    Chromium, with a screenshot (.pytest_cache/kiosk-layout.png). A companion seat clicked alone is refused."""
+    from playwright.sync_api import expect, sync_playwright
+
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=chromium(), args=CHROMIUM_FLAGS)
+        try:
+            page = browser.new_page(viewport={"width": 1280, "height": 900})
+            page.goto(f"{demo_server.url}/kiosk/1")
+            expect(page.locator("#status")).to_have_text("live", timeout=15_000)
+            expect(page.locator(".row")).to_have_count(10)
+            expect(page.locator(".gap")).to_have_count(20)  # two aisles in every row
+            expect(page.locator(".row").first.locator(".gap")).to_have_count(2)
+            expect(page.locator('[data-seat="91"]')).to_have_class("seat free cat-standard kind-wheelchair")
+            expect(page.locator('[data-seat="92"]')).to_have_class("seat free cat-standard kind-companion")
+            expect(page.locator('[data-seat="100"]')).to_have_class("seat free cat-standard kind-wheelchair")
+            expect(page.locator('[data-seat="45"]')).to_have_class("seat free cat-premium")
+            expect(page.locator('[data-seat="91"]')).to_have_attribute("aria-label", "Seat J1")
+            legend = page.locator("#legend-extra")
+            expect(legend).to_contain_text("premium")
+            expect(legend).to_contain_text("16.00")
+            expect(legend).to_contain_text("wheelchair")
+            expect(legend).to_contain_text("companion")
+            page.fill("#username", "demo")
+            page.fill("#password", "demo-password")
+            page.click("#login button")
+            expect(page.locator("#who")).to_contain_text("demo")
+            page.click('[data-seat="92"]')
+            expect(page.locator("#message")).to_contain_text("wheelchair space")
+            expect(page.locator('[data-seat="92"]')).to_have_class("seat free cat-standard kind-companion")
+            page.click('[data-seat="91"]')  # the wheelchair space itself can be booked
+            expect(page.locator('[data-seat="91"]')).to_have_class("seat mine booked cat-standard kind-wheelchair")
+            no_page_overflow(page)
+            page.screenshot(path=str(SHOTS / "kiosk-layout.png"), full_page=True)
+        finally:
+            browser.close()

@@ -96,8 +96,8 @@ async def test_retries_with_an_idempotency_key_after_timeouts_book_nothing_twice
         rate=(200, 200),
         duration=3.0,
         concurrency=40,
-        timeout=0.4,
-        retries=10,
+        timeout=0.5,
+        retries=20,  # a busy shared machine may need several tries after the stall; each keeps its key
         mix={"single": 3, "multi": 1, "hold": 1, "cancel": 1},
     )
     assert summary["retried"] > 0 and summary["client_errors"].get("timeout", 0) > 0

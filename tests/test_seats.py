@@ -158,12 +158,12 @@ def user_of(state: SeatState, seat: int) -> int:
 
 
 # --- holds, blocks, several seats, best available ----------------------------------------------------------
+from engine.layout import plain_layout  # noqa: E402
 from engine.seats import (  # noqa: E402
     BookSeats,
     ConfirmHold,
     HoldSeats,
     ReleaseHold,
-    Row,
     SetBlocked,
     best_available,
     unavailable,
@@ -214,13 +214,13 @@ def test_blocked_seats_rules() -> None:
 
 
 def test_best_available_prefers_the_middle() -> None:
-    rows = (Row("A", 1, 4), Row("B", 5, 6), Row("C", 11, 4))
-    state = SeatState(14)
-    assert best_available(state, rows, 2) == (7, 8)
+    state = restore(14, [], layout=plain_layout([("A", 4), ("B", 6), ("C", 4)]))
+    assert best_available(state, 2) == (7, 8)
     apply(state, BookSeats((7, 8), 1))
-    assert best_available(state, rows, 2) in ((5, 6), (9, 10), (2, 3), (12, 13))
-    assert best_available(state, rows, 4) in ((1, 2, 3, 4), (11, 12, 13, 14))
-    assert best_available(state, rows, 7) is None
+    assert best_available(state, 2) in ((5, 6), (9, 10), (2, 3), (12, 13))
+    assert best_available(state, 4) in ((1, 2, 3, 4), (11, 12, 13, 14))
+    assert best_available(state, 7) is None
+    assert best_available(SeatState(14), 2) is None  # no layout, no rows to choose from
 
 
 @settings(max_examples=200, deadline=None)

@@ -7,12 +7,26 @@ from collections.abc import AsyncIterator
 
 from aiohttp import web
 
+from engine.actor import Timing
 from engine.service import BookingEngine, EngineLimits
 from storage.database import open_engine
 from storage.journal import GroupCommitJournal
 from storage.migrate import ensure_current, upgrade
 from storage.repository import Repository
-from web import accounts, bookings, catalog, cluster, events, forwarding, home, kiosk, observability
+from web import (
+    accounts,
+    bookings,
+    catalog,
+    cluster,
+    events,
+    forwarding,
+    home,
+    kiosk,
+    observability,
+    orders,
+    screens,
+    tickets,
+)
 from web.auth import TOKENS, Tokens
 from web.context import ENGINE, HASHER, JOURNAL, LOGIN_LIMITS, REPOSITORY, SETTINGS, LoginLimits
 from web.errors import error_middleware
@@ -21,6 +35,7 @@ from web.openapi import OpenApi3
 from web.passwords import PasswordHasher
 from web.ratelimit import RateLimiter
 from web.settings import Settings
+from web.ticket_codes import TICKETS, TicketCodes
 
 VERSION = "1.0.0"
 log = logging.getLogger("cinema")
@@ -38,6 +53,7 @@ def create_app(settings: Settings) -> web.Application:
     app[METRICS] = Metrics()
     app[METRICS].watch(app)
     app.on_response_prepare.append(add_request_id)
+    app[TICKETS] = TicketCodes(settings.jwt_secret)
     app[TOKENS] = Tokens(
         settings.jwt_secret, settings.access_minutes, settings.refresh_minutes, settings.user_recheck_seconds
     )
@@ -48,6 +64,9 @@ def create_app(settings: Settings) -> web.Application:
     app.add_routes(accounts.routes)
     app.add_routes(catalog.routes)
     app.add_routes(bookings.routes)
+    app.add_routes(screens.routes)
+    app.add_routes(orders.routes)
+    app.add_routes(tickets.routes)
     app.add_routes(events.routes)
     app.add_routes(observability.routes)
     app.add_routes(kiosk.routes)
@@ -99,6 +118,7 @@ async def _lifecycle(app: web.Application) -> AsyncIterator[None]:
                 mailbox_size=settings.mailbox_size,
                 hold_seconds=settings.hold_seconds,
                 user_recheck_seconds=settings.user_recheck_seconds,
+                timing=Timing(settings.cancel_cutoff_minutes * 60.0, settings.check_in_opens_minutes * 60.0),
             ),
         )
         app[REPOSITORY], app[JOURNAL], app[ENGINE], app[HASHER] = repository, journal, engine, hasher

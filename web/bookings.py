@@ -8,15 +8,17 @@ from aiohttp import web
 from aiohttp_apispec import docs, request_schema, response_schema
 
 from engine.actor import Booking
+from engine.layout import ShowPlan
 from engine.seats import Outcome
 from web import schemas
 from web.auth import authenticate
 from web.catalog import show_brief, show_brief_json
-from web.context import ENGINE, REPOSITORY
+from web.context import ENGINE, REPOSITORY, SETTINGS
 from web.errors import CATALOGUE, ApiError, fail
 from web.idempotency import PARAMETER as IDEMPOTENCY_KEY
 from web.idempotency import idempotent
 from web.jsonio import json_response
+from web.ticket_codes import TICKETS, TicketCodes
 
 routes = web.RouteTableDef()
 
@@ -28,7 +30,16 @@ def refuse(outcome: Outcome, seats: tuple[int, ...] = (), hidden_as: str = "unkn
         return fail(hidden_as)
     message = CATALOGUE[outcome.value].message
     detail = message.format(seats=", ".join(map(str, seats))) if "{seats}" in message else None
-    return fail(outcome.value, detail, **({"seats": list(seats)} if outcome is Outcome.SEATS_UNAVAILABLE else {}))
+    with_seats = outcome in (Outcome.SEATS_UNAVAILABLE, Outcome.COMPANION_NEEDS_WHEELCHAIR)
+    return fail(outcome.value, detail, **({"seats": list(seats)} if with_seats else {}))
+
+
+def refuse_in(request: web.Request, outcome: Outcome, hidden_as: str = "unknown_booking") -> ApiError:
+    """`refuse`, naming the service's cancel cutoff when that is the reason."""
+    if outcome is Outcome.CANCEL_CLOSED:
+        minutes = request.app[SETTINGS].cancel_cutoff_minutes
+        return fail("cancel_closed", f"Too late to cancel: cancelling closes {minutes} minutes before the show starts.")
+    return refuse(outcome, hidden_as=hidden_as)
 
 
 async def refuse_seats(
@@ -47,16 +58,29 @@ async def refuse_seats(
     return fail("seat_out_of_range", detail, seats=outside, total_seats=total)
 
 
-def booking_json(booking: Booking) -> dict[str, Any]:
-    """For json_response: orjson writes the datetime as isoformat() would, without a Python call per answer."""
-    return {
+def booking_json(booking: Booking, plan: ShowPlan, tickets: TicketCodes) -> dict[str, Any]:
+    """The seed's booking answer, plus its order, ticket code and (when the show has them) seat label and price.
+    For json_response: orjson writes the datetime as isoformat() would, without a Python call per answer."""
+    answer = {
         "id": booking.id,
         "user": booking.user_id,
         "show": show_brief_json(booking.show),
         "seat_number": booking.seat_number,
         "status": booking.status,
         "created_at": booking.created_at,
+        "order": booking.order_id or booking.id,
+        "ticket": tickets.code(booking.id),
     }
+    if plan.layout is not None:
+        answer["seat_label"] = plan.layout.place(booking.seat_number).label
+    if plan.prices is not None:
+        answer["price"] = plan.price(booking.seat_number)
+    return answer
+
+
+def bookings_json(request: web.Request, show_id: int, bookings: tuple[Booking, ...]) -> list[dict[str, Any]]:
+    plan, tickets = request.app[ENGINE].plan(show_id), request.app[TICKETS]
+    return [booking_json(b, plan, tickets) for b in bookings]
 
 
 @docs(
@@ -86,7 +110,12 @@ def booking_json(booking: Booking) -> dict[str, Any]:
 @response_schema(schemas.Error, 400, description="Invalid body or seat outside 1..total_seats")
 @response_schema(schemas.Error, 401, description="Not authenticated")
 @response_schema(schemas.Error, 404, description="No such show")
-@response_schema(schemas.Error, 409, description="Seat taken, not available, sold out, or no adjacent seats")
+@response_schema(
+    schemas.Error,
+    409,
+    description="Seat taken, not available, sold out, no adjacent seats, the show has started, or a companion "
+    "seat without its wheelchair space",
+)
 @response_schema(schemas.Error, 422, description="Idempotency-Key reused with a different request")
 @docs(parameters=[IDEMPOTENCY_KEY])
 @routes.post(r"/shows/{id:\d+}/book/")
@@ -107,15 +136,24 @@ async def _book(request: web.Request, user_id: int, show_id: int) -> web.Respons
         reply = await engine.book(show_id, user_id, seat)
         if reply.booking is None:
             raise await refuse_seats(request, show_id, reply.outcome, (seat,), (seat,))
-        return json_response(booking_json(reply.booking), status=201)
+        return json_response(booking_json(reply.booking, engine.plan(show_id), request.app[TICKETS]), status=201)
     asked: tuple[int, ...] = tuple(body.get("seat_numbers", ()))
     if asked:
         reply = await engine.book_seats(show_id, user_id, asked)
     else:
-        reply = await engine.book_best(show_id, user_id, body["count"])
+        reply = await engine.book_best(show_id, user_id, body["count"], body.get("wheelchair", 0))
     if not reply.bookings:
         raise await refuse_seats(request, show_id, reply.outcome, reply.seats, asked)
-    return json_response({"bookings": [booking_json(b) for b in reply.bookings]}, status=201)
+    return json_response(_bookings_answer(request, show_id, reply.bookings), status=201)
+
+
+def _bookings_answer(request: web.Request, show_id: int, bookings: tuple[Booking, ...]) -> dict[str, Any]:
+    """`{"bookings": [...]}`, with the order they make up and its total when the show is priced."""
+    answer: dict[str, Any] = {"bookings": bookings_json(request, show_id, bookings), "order": bookings[0].order_id}
+    total = request.app[ENGINE].plan(show_id).total([b.seat_number for b in bookings])
+    if total is not None:
+        answer["total"] = total
+    return answer
 
 
 @docs(tags=["holds"], summary="Hold seats while the customer pays; they are freed when the hold expires")
@@ -134,18 +172,20 @@ async def hold(request: web.Request) -> web.Response:
 
     async def run() -> web.Response:
         seats = tuple((await schemas.load_body(request, schemas.HoldRequest))["seat_numbers"])
-        reply = await request.app[ENGINE].hold(show_id, principal.user_id, seats)
+        engine = request.app[ENGINE]
+        reply = await engine.hold(show_id, principal.user_id, seats)
         if reply.hold is None:
             raise await refuse_seats(request, show_id, reply.outcome, reply.seats, seats)
-        return json_response(
-            {
-                "hold_id": reply.hold.hold_id,
-                "show_id": show_id,
-                "seat_numbers": list(reply.hold.seats),
-                "expires_at": reply.hold.expires_at.isoformat(),
-            },
-            status=201,
-        )
+        answer = {
+            "hold_id": reply.hold.hold_id,
+            "show_id": show_id,
+            "seat_numbers": list(reply.hold.seats),
+            "expires_at": reply.hold.expires_at.isoformat(),
+        }
+        total = engine.plan(show_id).total(reply.hold.seats)
+        if total is not None:
+            answer["price"] = total
+        return json_response(answer, status=201)
 
     return await idempotent(request, principal.user_id, run)
 
@@ -165,7 +205,7 @@ async def confirm_hold(request: web.Request) -> web.Response:
         reply = await request.app[ENGINE].confirm_hold(request.match_info["hold_id"], principal.user_id)
         if not reply.bookings:
             raise refuse(reply.outcome, hidden_as="unknown_hold")
-        return json_response({"bookings": [booking_json(b) for b in reply.bookings]}, status=201)
+        return json_response(_bookings_answer(request, reply.bookings[0].show.id, reply.bookings), status=201)
 
     return await idempotent(request, principal.user_id, run)
 
@@ -188,7 +228,7 @@ async def release_hold(request: web.Request) -> web.Response:
 @response_schema(schemas.Cancelled, 200, description="Cancelled")
 @response_schema(schemas.Error, 401, description="Not authenticated")
 @response_schema(schemas.Error, 404, description="No such booking, or not yours")
-@response_schema(schemas.Error, 409, description="Already cancelled")
+@response_schema(schemas.Error, 409, description="Already cancelled, past the cancel cutoff, or scanned at the door")
 @docs(parameters=[IDEMPOTENCY_KEY])
 @routes.post(r"/bookings/{id:\d+}/cancel/")
 async def cancel(request: web.Request) -> web.Response:
@@ -198,7 +238,7 @@ async def cancel(request: web.Request) -> web.Response:
     async def run() -> web.Response:
         reply = await request.app[ENGINE].cancel(booking_id, principal.user_id)
         if reply.outcome is not Outcome.CANCELLED:
-            raise refuse(reply.outcome)
+            raise refuse_in(request, reply.outcome)
         return json_response({"detail": "Booking cancelled.", "booking_id": reply.booking_id})
 
     return await idempotent(request, principal.user_id, run)

@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 import functools
+from datetime import timedelta
 from typing import Any
 
 import orjson
 from aiohttp import web
 from aiohttp_apispec import docs, querystring_schema, request_schema, response_schema
 
+from engine.layout import Layout, Prices, plain_layout
 from engine.ports import ShowInfo
 from engine.service import BookingEngine
+from storage.repository import MovieNotFound, ScheduleClash, ScreenNotFound, ShowListing
 from web import schemas
 from web.auth import authenticate
 from web.context import ENGINE, REPOSITORY, SETTINGS
@@ -53,6 +56,24 @@ async def require_admin(request: web.Request) -> int:
     if user is None or not user.is_admin:
         raise fail("permission_denied")
     return user.id
+
+
+async def require_staff(request: web.Request) -> int:
+    """The user id of door staff (or an admin); 401 or 403 otherwise."""
+    principal = await authenticate(request)
+    user = await request.app[REPOSITORY].user_by_id(principal.user_id)
+    if user is None or not (user.is_staff or user.is_admin):
+        raise fail("permission_denied", "Only door staff can check tickets in.")
+    return user.id
+
+
+def _listing(engine: BookingEngine, item: ShowListing) -> dict[str, Any]:
+    entry = {**show_brief(item.show), "available_seats": _available(engine, item.show, item.taken)}
+    if item.prices is not None:
+        entry["prices"] = item.prices.as_json()
+    if item.screen_id is not None:
+        entry["screen_id"] = item.screen_id
+    return entry
 
 
 def _page_url(request: web.Request, page: int) -> str:
@@ -115,9 +136,7 @@ async def movie_shows(request: web.Request) -> web.Response:
             "id": movie.id,
             "title": movie.title,
             "duration_minutes": movie.duration_minutes,
-            "shows": [
-                {**show_brief(show), "available_seats": _available(engine, show, taken)} for show, taken in shows
-            ],
+            "shows": [_listing(engine, item) for item in shows],
         }
     )
 
@@ -132,11 +151,19 @@ def _available(engine: BookingEngine, show: ShowInfo, taken: int) -> int:
     return free
 
 
-@docs(tags=["movies"], summary="Add a show of a movie (admin)")
+@docs(
+    tags=["movies"],
+    summary="Add a show of a movie (admin)",
+    description="On a screen (`screen_id`): the show takes the screen's layout and must not overlap another show "
+    "there (the film's duration plus the cleaning gap). The seed's way (`screen_name` with `total_seats` or "
+    "`rows`) still works and is not scheduled against anything. `prices` (minor units per seat category, with "
+    "`currency`) must price every category of the layout.",
+)
 @request_schema(schemas.ShowRequest, example=SHOW_EXAMPLE)
 @response_schema(schemas.CreatedShow, 201, description="Created")
-@response_schema(schemas.Error, 400, description="Invalid input")
-@response_schema(schemas.Error, 404, description="No such movie")
+@response_schema(schemas.Error, 400, description="Invalid input, a show in the past, or prices missing a category")
+@response_schema(schemas.Error, 404, description="No such movie or screen")
+@response_schema(schemas.Error, 409, description="Overlaps another show on the screen (code schedule_clash)")
 @docs(responses=ADMIN_ERRORS)
 @routes.post(r"/movies/{id:\d+}/shows/")
 async def create_show(request: web.Request) -> web.Response:
@@ -144,8 +171,52 @@ async def create_show(request: web.Request) -> web.Response:
     movie_id = schemas.path_id(request)
     data = await schemas.load_body(request, schemas.ShowRequest)
     repository = request.app[REPOSITORY]
-    if await repository.movie(movie_id) is None:
+    movie = await repository.movie(movie_id)
+    if movie is None:
         raise fail("unknown_movie")
-    rows = [(row["label"], row["seats"]) for row in data["rows"]] if data.get("rows") else None
-    show = await repository.create_show(movie_id, data["screen_name"], data["date_time"], data["total_seats"], rows)
-    return json_response({**show_brief(show), "movie": movie_id, "available_seats": show.total_seats}, status=201)
+    layout: Layout | None = None
+    screen_id = data.get("screen_id")
+    if screen_id is not None:
+        screen = await repository.screen(screen_id)
+        if screen is None:
+            raise fail("unknown_screen")
+        layout, screen_name, total_seats = screen.layout, screen.name, screen.layout.total_seats
+    else:
+        screen_name, total_seats = data["screen_name"], data["total_seats"]
+        if data.get("rows"):
+            layout = plain_layout([(row["label"], row["seats"]) for row in data["rows"]])
+    prices = None
+    if "prices" in data:
+        prices = Prices(data["prices"], data["currency"])
+        missing = sorted((layout.categories if layout else {"standard"}) - set(prices.amounts))
+        if missing:
+            raise fail("unpriced", f"Prices are missing for seat categories: {', '.join(missing)}.")
+    cleaning = timedelta(minutes=request.app[SETTINGS].cleaning_minutes)
+    try:
+        show = await repository.create_show(
+            movie_id,
+            screen_name,
+            data["date_time"],
+            total_seats,
+            layout,
+            screen_id=screen_id,
+            prices=prices,
+            cleaning=cleaning,
+        )
+    except MovieNotFound:
+        raise fail("unknown_movie") from None
+    except ScreenNotFound:
+        raise fail("unknown_screen") from None
+    except ScheduleClash as clash:
+        raise fail(
+            "schedule_clash",
+            f"Screen {screen_name} is taken by show {clash.show_id} from {clash.starts.isoformat()} to "
+            f"{clash.ends.isoformat()}, plus {cleaning.seconds // 60} minutes for cleaning.",
+            clash={"show_id": clash.show_id, "starts": clash.starts.isoformat(), "ends": clash.ends.isoformat()},
+        ) from None
+    answer = {**show_brief(show), "movie": movie_id, "available_seats": show.total_seats}
+    if prices is not None:
+        answer["prices"] = prices.as_json()
+    if screen_id is not None:
+        answer["screen_id"] = screen_id
+    return json_response(answer, status=201)

@@ -37,9 +37,11 @@ async def seat_map(request: web.Request) -> web.Response:
 async def _seat_map(request: web.Request, show_id: int) -> dict[str, Any]:
     engine = request.app[ENGINE]
     snapshot = await engine.seat_map(show_id)
-    rows = engine.rows(show_id)
-    layout = [{"label": r.label, "first_seat": r.first_seat, "seats": r.seats} for r in rows] if rows else None
-    return {**snapshot.as_dict(), "rows": layout}
+    plan = engine.plan(show_id)
+    answer = {**snapshot.as_dict(), "rows": plan.layout.as_json() if plan.layout is not None else None}
+    if plan.prices is not None:
+        answer["prices"] = plan.prices.as_json()
+    return answer
 
 
 @docs(tags=["live"], summary="Block seats (house seats, broken seats): they cannot be booked or held (admin)")

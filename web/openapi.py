@@ -20,7 +20,10 @@ from web.idempotency import HEADER
 TITLE = "Cinema seat booking"
 LOCATIONS = {"querystring": "query", "match_info": "path", "headers": "header", "cookies": "cookie"}
 INTEGER_ID = {"type": "integer", "minimum": 1}
-PATH_KEYS = {"hold_id": {"type": "string", "pattern": "^[0-9a-f]{32}$"}}
+PATH_KEYS = {
+    "hold_id": {"type": "string", "pattern": "^[0-9a-f]{32}$"},
+    "code": {"type": "string", "pattern": "^[0-9]{1,10}-[A-Za-z2-7]{24}$", "description": "a ticket code"},
+}
 ERROR_CONTENT = {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}
 DESCRIPTION = (
     "Book seats at cinema shows. Log in with `POST /login` (the demo data has `demo` / `demo-password`), then "

@@ -9,6 +9,7 @@ from typing import Any
 from aiohttp import web
 from marshmallow import EXCLUDE, Schema, ValidationError, fields, validate, validates_schema
 
+from engine.layout import KINDS
 from web import jsonio
 from web.errors import CATALOGUE, fail
 from web.passwords import MAX_PASSWORD_BYTES
@@ -71,11 +72,18 @@ class BookRequest(Request):
         SEAT, validate=[validate.Length(1, MAX_SEATS_PER_REQUEST), _distinct], metadata={"uniqueItems": True}
     )
     count = fields.Integer(strict=True, validate=validate.Range(1, MAX_SEATS_PER_REQUEST))
+    wheelchair = fields.Integer(
+        strict=True,
+        validate=validate.Range(0, MAX_SEATS_PER_REQUEST),
+        metadata={"description": "with count: how many of the seats must be wheelchair spaces"},
+    )
 
     @validates_schema
     def _exactly_one(self, data: dict[str, Any], **_: Any) -> None:
         if sum(name in data for name in ("seat_number", "seat_numbers", "count")) != 1:
             raise ValidationError("Give exactly one of seat_number, seat_numbers or count.", "_schema")
+        if "wheelchair" in data and data["wheelchair"] > data.get("count", -1):
+            raise ValidationError("wheelchair goes with count, and at most count.", "wheelchair")
 
 
 class HoldRequest(Request):
@@ -104,26 +112,97 @@ class RowRequest(Request):
     seats = fields.Integer(required=True, strict=True, validate=validate.Range(1, 500))
 
 
+CATEGORY = validate.Regexp(r"^[a-z][a-z0-9_-]{0,31}\Z", error="Lower-case letters, digits, - and _ (1-32).")
+MAX_PRICE = 10**8  # minor units: a million in a two-decimal currency
+
+
+class PositionRequest(Request):
+    label = fields.String(required=True, validate=[validate.Length(1, 16), NO_NUL])
+    category = fields.String(load_default="standard", validate=CATEGORY)
+    kind = fields.String(load_default="standard", validate=validate.OneOf(KINDS))
+
+
+class ScreenRowRequest(Request):
+    label = fields.String(required=True, validate=[validate.Length(1, 8), NO_NUL])
+    positions = fields.List(
+        fields.Nested(PositionRequest, allow_none=True),
+        required=True,
+        validate=validate.Length(1, 500),
+        metadata={"description": "left to right; null is a gap (an aisle)"},
+    )
+
+
+class ScreenRequest(Request):
+    """A hall: rows front to back, each a list of seats and gaps. Seats are numbered 1.. in that order."""
+
+    name = fields.String(required=True, validate=[validate.Length(1, 100), NO_NUL])
+    rows = fields.List(fields.Nested(ScreenRowRequest), required=True, validate=validate.Length(1, 100))
+
+    @validates_schema
+    def _sensible(self, data: dict[str, Any], **_: Any) -> None:
+        rows = data.get("rows") or []
+        if len({row["label"] for row in rows}) != len(rows):
+            raise ValidationError("Row labels must differ.", "rows")
+        seats = [p for row in rows for p in row["positions"] if p is not None]
+        if not 1 <= len(seats) <= MAX_SEATS:
+            raise ValidationError("A screen has 1 to 10,000 seats.", "rows")
+        if len({p["label"] for p in seats}) != len(seats):
+            raise ValidationError("Seat labels must differ.", "rows")
+        for row in rows:
+            positions = row["positions"]
+            for i, place in enumerate(positions):
+                if place is None or place["kind"] != "companion":
+                    continue
+                beside = [positions[j] for j in (i - 1, i + 1) if 0 <= j < len(positions)]
+                if not any(p is not None and p["kind"] == "wheelchair" for p in beside):
+                    raise ValidationError(
+                        f"Companion seat {place['label']} needs a wheelchair space right beside it.", "rows"
+                    )
+
+
+def _prices_and_currency(data: dict[str, Any]) -> None:
+    if ("prices" in data) != ("currency" in data):
+        raise ValidationError("Give prices and currency together.", "prices")
+
+
 class MovieRequest(Request):
     title = fields.String(required=True, validate=[validate.Length(1, 200), NO_NUL])
     duration_minutes = fields.Integer(required=True, strict=True, validate=validate.Range(1, 24 * 60))
 
 
 class ShowRequest(Request):
-    """`total_seats`, or `rows` (front to back) whose seats add up to it; seat numbers run through the rows."""
+    """On a screen (`screen_id`: its layout, no overlap with its other shows), or the seed's way:
+    `screen_name` with `total_seats`, or `rows` (front to back) whose seats add up to it."""
 
+    screen_id = fields.Integer(strict=True, validate=validate.Range(1, MAX_ID))
     rows = fields.List(fields.Nested(RowRequest), validate=validate.Length(1, 100))
-    screen_name = fields.String(required=True, validate=[validate.Length(1, 100), NO_NUL])
+    screen_name = fields.String(validate=[validate.Length(1, 100), NO_NUL])
     date_time = fields.AwareDateTime(
         required=True,
         default_timezone=UTC,
         validate=_storable_time,
-        metadata={"description": f"naive means UTC; years {FIRST_YEAR} to {LAST_YEAR} in UTC"},
+        metadata={"description": f"naive means UTC; in the future; years {FIRST_YEAR} to {LAST_YEAR} in UTC"},
     )
     total_seats = fields.Integer(strict=True, validate=validate.Range(1, MAX_SEATS))
+    prices = fields.Dict(
+        keys=fields.String(validate=CATEGORY),
+        values=fields.Integer(strict=True, validate=validate.Range(0, MAX_PRICE)),
+        validate=validate.Length(1, 32),
+        metadata={"description": 'price per seat category in minor units (cents), e.g. {"standard": 1200}'},
+    )
+    currency = fields.String(validate=validate.Regexp(r"^[A-Z]{3}\Z", error="An ISO 4217 code, e.g. EUR."))
 
     @validates_schema
     def _seats_agree(self, data: dict[str, Any], **_: Any) -> None:
+        _prices_and_currency(data)
+        if data["date_time"] <= datetime.now(UTC):
+            raise ValidationError("A show cannot be scheduled in the past.", "date_time")
+        if "screen_id" in data:
+            if any(name in data for name in ("rows", "total_seats", "screen_name")):
+                raise ValidationError("A show on a screen takes the screen's name and layout.", "screen_id")
+            return
+        if "screen_name" not in data:
+            raise ValidationError("Missing data for required field.", "screen_name")
         rows = data.get("rows")
         if rows is None:
             if "total_seats" not in data:
@@ -135,6 +214,15 @@ class ShowRequest(Request):
         if len({row["label"] for row in rows}) != len(rows):
             raise ValidationError("Row labels must differ.", "rows")
         data["total_seats"] = total
+
+
+class CheckInRequest(Request):
+    code = fields.String(
+        required=True, validate=[validate.Length(1, 64), NO_NUL], metadata={"description": "the ticket code"}
+    )
+    show_id = fields.Integer(
+        required=True, strict=True, validate=validate.Range(1, MAX_ID), metadata={"description": "the door's show"}
+    )
 
 
 class EventsQuery(Request):
@@ -190,8 +278,20 @@ class ShowBrief(Schema):
     total_seats = fields.Integer(required=True)
 
 
+class Price(Schema):
+    amount = fields.Integer(required=True, metadata={"description": "minor units, e.g. cents"})
+    currency = fields.String(required=True, metadata={"description": "ISO 4217"})
+
+
+PRICES = fields.Dict(
+    keys=fields.String(), values=fields.Nested(Price), metadata={"description": "per seat category; priced shows only"}
+)
+
+
 class Show(ShowBrief):
     available_seats = fields.Integer(required=True)
+    prices = PRICES
+    screen_id = fields.Integer(metadata={"description": "shows created on a screen only"})
 
 
 class CreatedShow(Show):
@@ -209,6 +309,10 @@ class Booking(Schema):
     seat_number = fields.Integer(required=True)
     status = fields.String(required=True, validate=validate.OneOf(["booked", "cancelled"]))
     created_at = fields.DateTime(required=True)
+    order = fields.Integer(metadata={"description": "the order this booking belongs to"})
+    ticket = fields.String(metadata={"description": "the ticket code scanned at the door"})
+    seat_label = fields.String(metadata={"description": "shows with a layout only"})
+    price = fields.Nested(Price, metadata={"description": "priced shows only"})
 
 
 class Cancelled(Schema):
@@ -228,10 +332,75 @@ class MyBooking(Schema):
     show = fields.Nested(BookingShow, required=True)
 
 
+class Position(Schema):
+    seat = fields.Integer(required=True, metadata={"description": "the seat number (1..total_seats)"})
+    label = fields.String(required=True)
+    category = fields.String(required=True)
+    kind = fields.String(required=True, validate=validate.OneOf(KINDS))
+
+
 class RowLayout(Schema):
     label = fields.String(required=True)
     first_seat = fields.Integer(required=True)
     seats = fields.Integer(required=True)
+    positions = fields.List(
+        fields.Nested(Position, allow_none=True),
+        metadata={"description": "shows on a screen: left to right, null is a gap (an aisle)"},
+    )
+
+
+class ScreenCreated(Schema):
+    id = fields.Integer(required=True)
+    name = fields.String(required=True)
+    total_seats = fields.Integer(required=True)
+    rows = fields.List(fields.Nested(RowLayout), required=True)
+
+
+class ScreenList(Schema):
+    results = fields.List(fields.Nested(ScreenCreated), required=True)
+
+
+class OrderSeat(Schema):
+    booking_id = fields.Integer(required=True)
+    seat_number = fields.Integer(required=True)
+    seat_label = fields.String()
+    category = fields.String(required=True)
+    status = fields.String(required=True, validate=validate.OneOf(["booked", "cancelled"]))
+    price = fields.Nested(Price)
+    ticket = fields.String(metadata={"description": "live seats only"})
+    qr = fields.String(metadata={"description": "the ticket's QR code (SVG), live seats only"})
+    checked_in_at = fields.DateTime(allow_none=True)
+
+
+class Order(Schema):
+    id = fields.Integer(required=True)
+    status = fields.String(required=True, validate=validate.OneOf(["booked", "cancelled", "partly_cancelled"]))
+    created_at = fields.DateTime(required=True)
+    show = fields.Nested(BookingShow, required=True)
+    seats = fields.List(fields.Nested(OrderSeat), required=True)
+    total = fields.Nested(Price, metadata={"description": "the live seats' prices; priced shows only"})
+
+
+class OrderCancelled(Schema):
+    detail = fields.String(required=True)
+    order_id = fields.Integer(required=True)
+    seat_numbers = fields.List(fields.Integer(), required=True)
+
+
+class Holder(Schema):
+    id = fields.Integer(required=True)
+    username = fields.String(required=True)
+
+
+class CheckedIn(Schema):
+    detail = fields.String(required=True)
+    ticket = fields.String(required=True)
+    booking_id = fields.Integer(required=True)
+    show = fields.Nested(ShowBrief, required=True)
+    seat_number = fields.Integer(required=True)
+    seat_label = fields.String()
+    holder = fields.Nested(Holder, required=True)
+    checked_in_at = fields.DateTime(required=True)
 
 
 class SeatMap(Schema):
@@ -243,10 +412,13 @@ class SeatMap(Schema):
     held = fields.List(fields.Integer(), required=True)
     blocked = fields.List(fields.Integer(), required=True)
     rows = fields.List(fields.Nested(RowLayout), allow_none=True, metadata={"description": "the layout, if any"})
+    prices = PRICES
 
 
 class Bookings(Schema):
     bookings = fields.List(fields.Nested(Booking), required=True)
+    order = fields.Integer(metadata={"description": "the order the bookings make up (GET /orders/{id}/)"})
+    total = fields.Nested(Price, metadata={"description": "priced shows only"})
 
 
 class HoldCreated(Schema):
@@ -254,6 +426,7 @@ class HoldCreated(Schema):
     show_id = fields.Integer(required=True)
     seat_numbers = fields.List(fields.Integer(), required=True)
     expires_at = fields.DateTime(required=True)
+    price = fields.Nested(Price, metadata={"description": "the seats' total; priced shows only"})
 
 
 class HoldReleased(Schema):

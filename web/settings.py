@@ -38,6 +38,9 @@ class Settings:
     journal_max_batch: int = 1000
     journal_max_queue: int = 20_000
     migrate_on_start: bool = False
+    cleaning_minutes: int = 15  # a screen's gap between one show's end and the next one's start
+    cancel_cutoff_minutes: int = 30  # bookings can be cancelled until this long before the start
+    check_in_opens_minutes: int = 60  # the door opens this long before the start (and closes at the film's end)
     cluster_secret: str = field(default="", repr=False)  # set: cluster mode (see web/cluster.py)
     node_url: str = ""  # how the other nodes reach this one; `cinema serve` derives it from host and port
     lease_seconds: float = 5.0  # a node silent this long loses its place (and, later, its shows)
@@ -50,6 +53,9 @@ class Settings:
             "bcrypt_rounds": int(env.get("CINEMA_BCRYPT_ROUNDS", "12")),
             "hold_seconds": float(env.get("CINEMA_HOLD_SECONDS", "300")),
             "bcrypt_threads": int(env.get("CINEMA_BCRYPT_THREADS", "0")) or None,
+            "cleaning_minutes": int(env.get("CINEMA_CLEANING_MINUTES", "15")),
+            "cancel_cutoff_minutes": int(env.get("CINEMA_CANCEL_CUTOFF_MINUTES", "30")),
+            "check_in_opens_minutes": int(env.get("CINEMA_CHECK_IN_OPENS_MINUTES", "60")),
             "cluster_secret": env.get("CINEMA_CLUSTER_SECRET") or None,
             "node_url": env.get("CINEMA_NODE_URL") or None,
             "lease_seconds": _seconds(env, "CINEMA_LEASE_SECONDS", "5"),
