@@ -18,7 +18,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 
-from scripts import bench_engine, bench_http, bench_rush
+from scripts import bench_cluster, bench_engine, bench_http, bench_rush
 
 ROOT = Path(__file__).resolve().parent.parent
 REPORT = ROOT / "docs" / "BENCHMARKS.md"
@@ -128,6 +128,12 @@ def rush_section(_: argparse.Namespace) -> str:
     return "\n".join(bench_rush.report_lines(bench_rush.ceiling(), stamp()))
 
 
+def cluster_section(args: argparse.Namespace) -> str:
+    if not args.postgres:
+        return "## Cluster (PostgreSQL)\n\nNot measured: it needs `--postgres URL` (or CINEMA_TEST_POSTGRES_URL)."
+    return "\n".join(bench_cluster.report_lines(args.postgres, args.seconds, args.storm_pairs, stamp()))
+
+
 def fencing_section(args: argparse.Namespace) -> str:
     backends = ["sqlite", "postgresql"] if args.postgres else ["sqlite"]
     return bench_engine.fencing_section(backends, args.postgres, args.fence_pairs, args.scale, stamp())
@@ -139,6 +145,7 @@ BENCHES: dict[str, Callable[[argparse.Namespace], str]] = {
     "http": http_section,
     "storm": storm_section,
     "rush": rush_section,
+    "cluster": cluster_section,
 }
 
 
@@ -185,7 +192,7 @@ def run(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
         return 2
-    if shutil.which("wrk") is None and {"http", "storm"} & set(names):
+    if shutil.which("wrk") is None and {"http", "storm", "cluster"} & set(names):
         print("cinema bench: wrk is needed (apt-get install wrk)", file=sys.stderr)
         return 2
     for name in names:

@@ -10,10 +10,16 @@ wrk.method = "POST"
 wrk.headers["Content-Type"] = "application/json"
 wrk.headers["Authorization"] = "Bearer " .. token
 
+local spread = os.getenv("BENCH_SPREAD") == "1"  -- round robin over the shows (cluster bench), not one at a time
+
 request = function()
   counter = counter + 1
   local show = shows[(math.floor(counter / seats) % #shows) + 1]
   local seat = (counter % seats) + 1
+  if spread then
+    show = shows[(counter % #shows) + 1]
+    seat = (math.floor(counter / #shows) % seats) + 1
+  end
   return wrk.format(nil, "/shows/" .. show .. "/book/", nil, '{"seat_number": ' .. seat .. '}')
 end
 

@@ -275,3 +275,16 @@ async def test_an_idempotency_key_answers_the_same_on_every_node(two_nodes: tupl
     assert await again.read() == await once.read()
     other = await second.client.post(path, json={"seat_number": 3}, headers=keyed)
     assert other.status == 422
+
+
+async def test_live_events_of_a_show_owned_elsewhere_answer_503_not_a_hang(two_nodes: tuple[Api, Api]) -> None:
+    first, second = two_nodes
+    show = await first.show(total_seats=4)
+    user = await first.user()
+    assert (await first.book(show["id"], 1, user["headers"])).status == 201  # the first node owns the show
+    for headers in ({}, {"Accept": "text/event-stream"}):  # with or without the SSE Accept header
+        response = await second.client.get(f"/shows/{show['id']}/events", headers=headers)
+        assert response.status == 503 and response.headers["Retry-After"] == "5"
+    streamed = await first.client.get(f"/shows/{show['id']}/events")  # the owner streams it
+    assert streamed.status == 200
+    streamed.close()

@@ -129,7 +129,7 @@ async def forward_to_owner(request: web.Request, handler: Handler) -> web.Stream
         forwarder = request.app.get(FORWARDER)
         if request.get(RELAYED) or forwarder is None:
             return unavailable("This show is changing owner; try again shortly.")
-        if request.headers.get("Upgrade") or "text/event-stream" in request.headers.get("Accept", ""):
+        if request.path.endswith("/events") or request.headers.get("Upgrade"):
             # Live streams are not relayed yet: the client retries, on this node or another.
             return unavailable(f"Live events of show {elsewhere.show_id} are served by its owner node for now.", 5)
         try:
