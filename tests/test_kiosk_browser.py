@@ -82,7 +82,8 @@ def test_book_through_the_page_and_watch_it_on_another(demo_server: ServerProces
 
 
 def test_swagger_ui_logs_in_books_lists_and_cancels(demo_server: ServerProcess) -> None:
-    """What a new user does after the README's first command: everything through Swagger UI's own buttons."""
+    """What a new user does after the README's first command: everything through Swagger UI's own buttons, with
+    the "Try it out" bodies as Swagger UI fills them in (the examples work on the demo data)."""
     from playwright.sync_api import expect, sync_playwright
 
     with sync_playwright() as playwright:
@@ -109,15 +110,17 @@ def test_swagger_ui_logs_in_books_lists_and_cancels(demo_server: ServerProcess) 
                 text = block.locator(".live-responses-table .response-col_description pre").first.inner_text()
                 return status.inner_text().strip(), json.loads(text)
 
-            status, tokens = call("post", "/login", {"username": "demo", "password": "demo-password"})
+            status, tokens = call("post", "/login")  # the example body: the demo login
             assert status == "200"
             page.locator(".auth-wrapper .authorize").click()
             page.locator(".modal-ux input[type=text]").first.fill(tokens["access"])
             page.locator(".modal-ux .auth-btn-wrapper .authorize").click()
             page.locator(".modal-ux .btn-done").click()
 
-            status, booking = call("post", "/shows/{id}/book/", {"seat_number": 12}, {"id": 1})
+            status, booking = call("post", "/shows/{id}/book/", None, {"id": 1})  # the example: seat 12
             assert status == "201" and booking["seat_number"] == 12
+            status, hold = call("post", "/shows/{id}/hold/", None, {"id": 1})
+            assert status == "201" and hold["seat_numbers"] == [20, 21]
             status, mine = call("get", "/my-bookings/")
             assert status == "200" and [b["id"] for b in mine] == [booking["id"]]
             status, cancelled = call("post", "/bookings/{id}/cancel/", None, {"id": booking["id"]})

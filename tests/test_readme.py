@@ -95,7 +95,7 @@ def fresh_env(folder: Path, **extra: str) -> dict[str, str]:
 def readme_port() -> Iterator[int]:
     """Port 8000, once no other README walk on this machine holds it."""
     with LOCK.open("w") as lock:
-        deadline = time.monotonic() + 600
+        deadline = time.monotonic() + 600  # for the lock and then for the port
         while True:
             try:
                 fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -103,12 +103,21 @@ def readme_port() -> Iterator[int]:
             except BlockingIOError:
                 assert time.monotonic() < deadline, "another README walk held the lock for 10 minutes"
                 time.sleep(0.5)
-        with socket.socket() as probe:
-            try:
-                probe.bind(("127.0.0.1", PORT))
-            except OSError:
+        while not port_is_free(PORT):  # someone's demo, perhaps: give it a while before failing
+            if time.monotonic() > deadline:
                 pytest.fail(f"port {PORT} is taken by something else: the README's examples need it")
+            time.sleep(1)
         yield PORT
+
+
+def port_is_free(port: int) -> bool:
+    with socket.socket() as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as the server binds: TIME_WAIT is no obstacle
+        try:
+            probe.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+    return True
 
 
 def venv_is_current() -> bool:

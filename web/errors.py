@@ -187,12 +187,19 @@ def log_refusal(request: web.Request, response: web.Response, code: str) -> None
     level = logging.WARNING if status == 429 else logging.INFO
     if not log.isEnabledFor(level):
         return
-    route = request.match_info.route.resource
-    path = route.canonical if route is not None else request.path[:200]
-    skipped = THROTTLE.allow((status, code, path))
+    resource = request.match_info.route.resource
+    route = resource.canonical if resource is not None else "unmatched"  # a bounded set of keys, whatever is sent
+    skipped = THROTTLE.allow((status, code, route))
     if skipped is None:
         return
-    fields = {"status": status, "code": code, "method": request.method, "path": path, "remote": request.remote}
+    fields = {
+        "status": status,
+        "code": code,
+        "method": request.method,
+        "route": route,
+        "path": request.path[:200],
+        "remote": request.remote,
+    }
     if skipped:
         fields["similar_not_logged"] = skipped
     log.log(level, "login locked out" if status == 429 else "refused", extra={"fields": fields})
