@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import http.client
 import json
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -65,6 +67,19 @@ def start_server(database_url: str, *args: str, admin: bool = True, **env: str) 
     server = ServerProcess(database_url, *args, CINEMA_JWT_SECRET=JWT_SECRET, **env)
     server.wait_ready()
     return server
+
+
+@contextmanager
+def clean_server(database_url: str, **env: str) -> Iterator[ServerProcess]:
+    """A server for one test that must also stop cleanly: exit 0, no traceback and no ERROR line in its log."""
+    process = start_server(database_url, **env)
+    try:
+        yield process
+        assert process.terminate() == 0, process.output()
+        assert "Traceback" not in process.output(), process.output()
+        assert '"level":"ERROR"' not in process.output(), process.output()
+    finally:
+        process.close()
 
 
 def signup(

@@ -15,7 +15,7 @@ import bcrypt
 import pytest
 
 from scripts.server_process import ServerProcess
-from tests.hostile import ADMIN, bearer, call, login, new_show, signup, start_server
+from tests.hostile import ADMIN, bearer, call, clean_server, login, new_show, signup, start_server
 
 DEFAULTS = {  # web/settings.py's defaults: scripts/server_process.py lifts them for other tests
     "CINEMA_SIGNUPS_PER_ADDRESS": "20",
@@ -28,14 +28,8 @@ DEFAULTS = {  # web/settings.py's defaults: scripts/server_process.py lifts them
 
 @pytest.fixture
 def server(database_url: str) -> Iterator[ServerProcess]:
-    process = start_server(database_url, **DEFAULTS)
-    try:
+    with clean_server(database_url, **DEFAULTS) as process:
         yield process
-        assert process.terminate() == 0, process.output()
-        assert "Traceback" not in process.output(), process.output()
-        assert '"level":"ERROR"' not in process.output(), process.output()
-    finally:
-        process.close()
 
 
 def test_a_stranger_cannot_lock_the_user_out(server: ServerProcess) -> None:

@@ -12,7 +12,7 @@ from collections.abc import Iterator
 import pytest
 
 from scripts.server_process import ServerProcess
-from tests.hostile import ADMIN, bearer, call, login, new_show, start_server
+from tests.hostile import ADMIN, bearer, call, clean_server, login, new_show
 
 LIMITS = {
     "CINEMA_HEADER_TIMEOUT": "2",
@@ -24,14 +24,8 @@ LIMITS = {
 
 @pytest.fixture
 def server(database_url: str) -> Iterator[ServerProcess]:
-    process = start_server(database_url, **LIMITS)
-    try:
+    with clean_server(database_url, **LIMITS) as process:
         yield process
-        assert process.terminate() == 0, process.output()
-        assert "Traceback" not in process.output(), process.output()
-        assert '"level":"ERROR"' not in process.output(), process.output()
-    finally:
-        process.close()
 
 
 def open_slow(server: ServerProcess, count: int, source: str, first: bytes) -> list[socket.socket]:

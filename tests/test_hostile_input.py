@@ -13,21 +13,15 @@ import jwt
 import pytest
 
 from scripts.server_process import ServerProcess
-from tests.hostile import ADMIN, JWT_SECRET, bearer, call, login, new_show, start_server
+from tests.hostile import ADMIN, JWT_SECRET, bearer, call, clean_server, login, new_show
 
 HUGE = "9" * 5000
 
 
 @pytest.fixture
 def server(database_url: str) -> Iterator[ServerProcess]:
-    process = start_server(database_url)
-    try:
+    with clean_server(database_url) as process:
         yield process
-        assert process.terminate() == 0, process.output()
-        assert "Traceback" not in process.output(), process.output()
-        assert '"level":"ERROR"' not in process.output(), process.output()
-    finally:
-        process.close()
 
 
 def id_routes(server: ServerProcess) -> list[tuple[str, str]]:
