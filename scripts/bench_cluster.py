@@ -11,42 +11,23 @@ import statistics
 import subprocess
 import sys
 import time
-import uuid
 from collections.abc import Iterator
 
 import aiohttp
-import asyncpg
-from sqlalchemy.engine import make_url
 
 from scripts import bench_http
 from scripts.bench_http import PREPARE, SEATS_PER_SHOW, USER, Pairs, Spread, Target, alternate, shows_needed
 from scripts.server_process import ServerProcess
-from storage.database import normalize_url
+from storage.database import scratch_postgres_database
 
 SECRET = "bench-cluster-secret-0123456789abcdef"
 JWT = "bench-cluster-jwt-secret-0123456789abcdef"
 SPREAD_SHOWS = 20  # the workers bench books round robin over this many shows, so every worker owns some
 
 
-@contextlib.contextmanager
-def database(admin_url: str) -> Iterator[str]:
+def database(admin_url: str) -> contextlib.AbstractContextManager[str]:
     """A fresh PostgreSQL database for one cluster, dropped afterwards."""
-    admin = make_url(normalize_url(admin_url))
-    dsn = admin.set(drivername="postgresql").render_as_string(hide_password=False)
-    name = f"cinema_bench_cluster_{os.getpid()}_{uuid.uuid4().hex[:6]}"
-
-    async def run(sql: str) -> None:
-        conn = await asyncpg.connect(dsn)
-        try:
-            await conn.execute(sql)
-        finally:
-            await conn.close()
-
-    asyncio.run(run(f'CREATE DATABASE "{name}"'))
-    try:
-        yield admin.set(database=name).render_as_string(hide_password=False)
-    finally:
-        asyncio.run(run(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    return scratch_postgres_database(admin_url, "cinema_bench_cluster")
 
 
 def prepare(url: str, shows: int) -> tuple[int, ...]:

@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 import os
+import uuid
+from collections.abc import Iterator
 from pathlib import Path
 
 from sqlalchemy import Engine, create_engine, event
@@ -34,6 +38,30 @@ def normalize_url(url: str) -> str:
     if parsed.drivername in driver:
         parsed = parsed.set(drivername=driver[parsed.drivername])
     return parsed.render_as_string(hide_password=False)
+
+
+@contextlib.contextmanager
+def scratch_postgres_database(admin_url: str, prefix: str) -> Iterator[str]:
+    """A fresh PostgreSQL database named `<prefix>_<pid>_<random>` on the server of `admin_url`, dropped after:
+    the tests and the benchmarks each get one of their own, so runs never share state."""
+    import asyncpg  # only the tools that make scratch databases need the driver at import time
+
+    admin = make_url(normalize_url(admin_url))
+    dsn = admin.set(drivername="postgresql").render_as_string(hide_password=False)
+    name = f"{prefix}_{os.getpid()}_{uuid.uuid4().hex[:8]}"
+
+    async def run(sql: str) -> None:
+        conn = await asyncpg.connect(dsn)
+        try:
+            await conn.execute(sql)
+        finally:
+            await conn.close()
+
+    asyncio.run(run(f'CREATE DATABASE "{name}"'))
+    try:
+        yield admin.set(database=name).render_as_string(hide_password=False)
+    finally:
+        asyncio.run(run(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
 
 
 def sqlite_path(url: str) -> Path | None:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import os
 import uuid
 from collections.abc import AsyncIterator, Iterator
@@ -11,13 +10,11 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import aiohttp
-import asyncpg
 import pytest
 from aiohttp.test_utils import TestClient
 from sqlalchemy import text
-from sqlalchemy.engine import make_url
 
-from storage.database import normalize_url, open_engine
+from storage.database import open_engine, scratch_postgres_database
 from storage.migrate import upgrade
 from storage.models import Base
 from web.app import create_app
@@ -39,22 +36,8 @@ def postgres_database() -> Iterator[str]:
     admin_url = os.environ.get(POSTGRES_ENV)
     if not admin_url:
         pytest.skip(f"PostgreSQL half skipped: set {POSTGRES_ENV} (e.g. postgresql://postgres@127.0.0.1:5432/postgres)")
-    admin = make_url(normalize_url(admin_url))
-    name = f"cinema_test_{os.getpid()}_{uuid.uuid4().hex[:8]}"
-    dsn = admin.set(drivername="postgresql").render_as_string(hide_password=False)
-
-    async def run(sql: str) -> None:
-        conn = await asyncpg.connect(dsn)
-        try:
-            await conn.execute(sql)
-        finally:
-            await conn.close()
-
-    asyncio.run(run(f'CREATE DATABASE "{name}"'))
-    try:
-        yield admin.set(database=name).render_as_string(hide_password=False)
-    finally:
-        asyncio.run(run(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    with scratch_postgres_database(admin_url, "cinema_test") as url:
+        yield url
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
