@@ -181,7 +181,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--seconds", type=int, default=8, help="wrk duration per HTTP run")
     parser.add_argument("--pairs", type=int, default=5, help="alternating pairs per HTTP comparison")
-    parser.add_argument("--fence-pairs", type=int, default=3, help="alternating pairs for the fencing cost")
+    parser.add_argument("--fence-pairs", type=int, default=5, help="alternating pairs for the fencing cost")
     parser.add_argument("--storm-pairs", type=int, default=3, help="alternating pairs for the login storm")
     parser.add_argument("--attack-pairs", type=int, default=2, help="alternating pairs per attack (slow, logins)")
     parser.add_argument("--scale", type=float, default=1.0, help="engine benchmark size (1.0 = 100,000 decisions)")

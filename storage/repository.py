@@ -21,6 +21,7 @@ from engine.errors import NotOwner, ShowMoving
 from engine.layout import Layout, Prices, layout_from_stored
 from engine.ports import ShowInfo, ShowSnapshot, StorageUnavailable, StoredHold
 from storage.database import is_unavailable
+from storage.journal import FENCE_LOCK
 from storage.models import (
     BlockedSeat,
     Booking,
@@ -622,6 +623,8 @@ class Repository:
         # The epoch is committed before anything is read: a batch of the previous owner either committed
         # before (and is read below) or checks its epoch after, and is refused.
         async with self._engine.begin() as conn:
+            if self._engine.dialect.name == "postgresql":  # wait for batches that read the old epoch; see FENCE_LOCK
+                await conn.exec_driver_sql(f"SELECT pg_advisory_xact_lock({FENCE_LOCK})")
             if self._lease_seconds is None:
                 taken = await conn.execute(TAKE_EPOCH, {"id": show_id, "owner": self.node, "now": datetime.now(UTC)})
             else:

@@ -13,14 +13,16 @@ from typing import Any
 
 import aiohttp
 import orjson
+import pytest
 from aiohttp.test_utils import TestClient
 from sqlalchemy import text
 
 from engine.feed import Subscription
+from engine.ports import BookRecord, StaleOwner
 from engine.seats import Outcome
 from engine.service import BookingEngine, EngineLimits
 from storage.database import open_engine
-from storage.journal import GroupCommitJournal
+from storage.journal import FENCE_LOCK, GroupCommitJournal
 from storage.repository import Repository
 from tests.conftest import Api
 from tests.test_concurrency import assert_invariants, stored_bookings
@@ -238,6 +240,45 @@ async def test_two_engines_on_one_database_never_both_commit(database_url: str) 
     stored = {row[0]: row[1] for row in await sql(database_url, "SELECT id, show_id FROM bookings")}
     assert dict(booked) == stored, "every accepted booking stored, nothing else"
     await engine.dispose()
+
+
+@pytest.mark.parametrize("backend_url", ["postgresql"], indirect=True)
+async def test_the_fence_lock_orders_batches_and_new_epochs(database_url: str) -> None:
+    """PostgreSQL: a batch and an epoch bump never overlap. A bump waits for a batch in flight (and then reads
+    its bookings); a batch waits for a bump in flight (and then, its epoch stale, is refused)."""
+    engine = open_engine(database_url)
+    repository = Repository(engine)
+    user = await repository.create_user(f"f-{uuid.uuid4().hex[:6]}", "f@x.io", "x" * 60)
+    (show,) = await shows_in_bulk(database_url, 1, 10)
+    first = await repository.load_show(show)
+    assert first is not None
+    journal = GroupCommitJournal(open_engine(database_url))
+    journal.start()
+    try:
+        async with engine.connect() as batch:  # a batch in flight: the fence lock held shared
+            await batch.exec_driver_sql(f"SELECT pg_advisory_xact_lock_shared({FENCE_LOCK})")
+            load = asyncio.ensure_future(repository.load_show(show))
+            await asyncio.sleep(0.5)
+            assert not load.done(), "an epoch was taken while a batch held the fence"
+            await batch.commit()
+        second = await asyncio.wait_for(load, 10)
+        assert second is not None and second.epoch == first.epoch + 1
+
+        async with engine.connect() as bump:  # an epoch bump in flight: the fence lock held exclusive
+            await bump.exec_driver_sql(f"SELECT pg_advisory_xact_lock({FENCE_LOCK})")
+            await bump.execute(text("UPDATE show_owners SET epoch = epoch + 1 WHERE show_id = :s"), {"s": show})
+            outcome: asyncio.Future[object] = asyncio.get_running_loop().create_future()
+            unit = [BookRecord(show, user.id, 1, datetime.now(UTC))]
+            journal.append(unit, second.epoch, outcome.set_result, outcome.set_result)
+            await asyncio.sleep(0.5)
+            assert not outcome.done(), "a batch committed while an epoch bump was in flight"
+            await bump.commit()
+        assert isinstance(await asyncio.wait_for(outcome, 10), StaleOwner)
+        assert await sql(database_url, "SELECT id FROM bookings") == []
+        assert journal.stats.stale_units == 1
+    finally:
+        await journal.close()
+        await engine.dispose()
 
 
 # --- 4. holds that expired while the service was down ------------------------------------------------------------
