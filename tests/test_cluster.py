@@ -9,6 +9,7 @@ import time
 from collections.abc import AsyncIterator
 from typing import Any
 
+import aiohttp
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
 from multidict import CIMultiDict
@@ -277,14 +278,44 @@ async def test_an_idempotency_key_answers_the_same_on_every_node(two_nodes: tupl
     assert other.status == 422
 
 
-async def test_live_events_of_a_show_owned_elsewhere_answer_503_not_a_hang(two_nodes: tuple[Api, Api]) -> None:
+async def test_live_events_reach_subscribers_on_every_node_in_seq_order(two_nodes: tuple[Api, Api]) -> None:
     first, second = two_nodes
-    show = await first.show(total_seats=4)
+    show = await first.show(total_seats=6)
+    path = f"/shows/{show['id']}/events"
     user = await first.user()
     assert (await first.book(show["id"], 1, user["headers"])).status == 201  # the first node owns the show
-    for headers in ({}, {"Accept": "text/event-stream"}):  # with or without the SSE Accept header
-        response = await second.client.get(f"/shows/{show['id']}/events", headers=headers)
-        assert response.status == 503 and response.headers["Retry-After"] == "5"
-    streamed = await first.client.get(f"/shows/{show['id']}/events")  # the owner streams it
-    assert streamed.status == 200
-    streamed.close()
+    stream = await second.client.get(path, headers={"Last-Event-ID": "0"})  # SSE, relayed from the owner
+    assert stream.status == 200 and stream.headers["Content-Type"] == "text/event-stream"
+
+    async def frame() -> list[bytes]:
+        lines = []
+        while (line := await asyncio.wait_for(stream.content.readline(), 5)) != b"\n":
+            lines.append(line.strip())
+        return lines
+
+    assert await frame() == [b"id: 1", b"event: booked", b'data: {"type":"booked","seq":1,"seat":1}']
+    async with second.client.ws_connect(path) as ws:  # a WebSocket on the non-owner: snapshot, then changes
+        snapshot = await ws.receive_json(timeout=5)
+        assert (snapshot["type"], snapshot["seq"], snapshot["booked"]) == ("snapshot", 1, [1])
+        assert (await second.book(show["id"], 2, user["headers"])).status == 201  # forwarded to the owner
+        assert (await first.book(show["id"], 3, user["headers"])).status == 201
+        assert await ws.receive_json(timeout=5) == {"type": "booked", "seq": 2, "seat": 2}
+        assert await ws.receive_json(timeout=5) == {"type": "booked", "seq": 3, "seat": 3}
+        assert await frame() == [b"id: 2", b"event: booked", b'data: {"type":"booked","seq":2,"seat":2}']
+        assert await frame() == [b"id: 3", b"event: booked", b'data: {"type":"booked","seq":3,"seat":3}']
+        async with second.client.ws_connect(f"{path}?since=1") as late:  # catch-up through the relay
+            assert await late.receive_json(timeout=5) == {"type": "booked", "seq": 2, "seat": 2}
+            assert await late.receive_json(timeout=5) == {"type": "booked", "seq": 3, "seat": 3}
+        assert first.app[FORWARDER].relayed_streams == 0
+        assert second.app[FORWARDER].relayed_streams == 2, "the WebSocket that left released its relay"
+
+        await first.client.close()  # the owner stops: relayed streams end, the clients reconnect with since
+        closed = await ws.receive(timeout=10)
+        assert closed.type is aiohttp.WSMsgType.CLOSE and closed.data == aiohttp.WSCloseCode.SERVICE_RESTART
+    assert await asyncio.wait_for(stream.content.read(), 10) == b"", "the SSE stream ended"
+    stream.close()
+    async with second.client.ws_connect(f"{path}?since=3") as ws:  # now decided here: nothing missed
+        assert (await second.book(show["id"], 4, user["headers"])).status == 201
+        assert await ws.receive_json(timeout=5) == {"type": "booked", "seq": 4, "seat": 4}
+    assert second.app[FORWARDER].relayed_streams == 0
+    assert (await second.client.get(f"{path}?since=x")).status == 400

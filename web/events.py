@@ -4,19 +4,33 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from typing import Any
+from collections import deque
+from dataclasses import dataclass
+from typing import Any, Protocol
 
+import aiohttp
 import orjson
 from aiohttp import WSCloseCode, WSMsgType, web
 from aiohttp_apispec import docs, querystring_schema, request_schema, response_schema
 
+from engine.errors import NotOwner
 from engine.feed import SeatEvent, Snapshot, Subscription
 from engine.seats import Outcome
 from web import schemas
 from web.bookings import refuse_seats
 from web.catalog import require_admin
 from web.context import ENGINE
-from web.errors import fail
+from web.errors import fail, unavailable
+from web.forwarding import (
+    FORWARDER,
+    MAX_ANSWER_BYTES,
+    MAX_RELAYED_STREAMS,
+    RELAYED,
+    Forwarder,
+    OwnerSilent,
+    OwnerUnreachable,
+    StreamsFull,
+)
 from web.jsonio import json_response
 
 routes = web.RouteTableDef()
@@ -87,7 +101,8 @@ async def _set_blocked(request: web.Request, blocked: bool) -> web.Response:
         "after N when they are still in memory; then every committed change as `{type, seq, seat}` with type "
         "`booked`, `cancelled`, `held`, `released`, `blocked` or `unblocked`. "
         "A subscriber that falls behind is dropped (WebSocket close 1013, SSE event "
-        "`dropped`) and should reconnect with `since`."
+        "`dropped`) and should reconnect with `since`. In a cluster any node serves the stream (relayed from "
+        "the show's owner); when the owner changes the stream ends (WebSocket close 1012): reconnect with `since`."
     ),
     security=[],
 )
@@ -108,12 +123,19 @@ async def events(request: web.Request) -> web.StreamResponse:
     show_id = schemas.path_id(request)
     since = _since(request)
     engine = request.app[ENGINE]
-    backlog, subscription = await engine.watch(show_id, since)
     try:
-        websocket = web.WebSocketResponse(heartbeat=30)
-        if websocket.can_prepare(request).ok:
-            return await _websocket(request, websocket, backlog, subscription)
-        return await _server_sent_events(request, backlog, subscription)
+        backlog, subscription = await engine.watch(show_id, since)
+    except NotOwner as elsewhere:
+        forwarder = request.app.get(FORWARDER)
+        if forwarder is None or request.get(RELAYED):
+            raise  # the forwarding middleware answers 503: never a second hop
+        try:
+            return await _relay(request, forwarder, elsewhere, since)
+        except OwnerUnreachable:  # nothing reached it: the database says who owns the show now (maybe this node)
+            engine.forget_owner(show_id)
+            backlog, subscription = await engine.watch(show_id, since)
+    try:
+        return await _serve(request, _LocalSource(backlog, subscription))
     finally:
         engine.unwatch(show_id, subscription)
 
@@ -128,20 +150,119 @@ def _since(request: web.Request) -> int | None:
     return since
 
 
-def _encode(item: SeatEvent | Snapshot) -> str:
-    return orjson.dumps(item.as_dict()).decode()
+@dataclass(frozen=True, slots=True)
+class Frame:
+    """One event as both transports send it: SSE `id`/`event` lines and the JSON a WebSocket message carries."""
+
+    type: str
+    seq: int
+    data: str
+
+    @staticmethod
+    def of(item: SeatEvent | Snapshot) -> Frame:
+        data = item.as_dict()
+        return Frame(data["type"], data["seq"], orjson.dumps(data).decode())
 
 
-def _sse_frame(item: SeatEvent | Snapshot) -> bytes:
-    data = item.as_dict()
-    return f"id: {data['seq']}\nevent: {data['type']}\ndata: {orjson.dumps(data).decode()}\n\n".encode()
+KEEP_ALIVE = object()  # a source had nothing to say for KEEPALIVE_SECONDS
+
+
+class _Source(Protocol):
+    """What a stream sends: frames in seq order, then None; `ending` says why it ended."""
+
+    ending: str  # "closed" (shutdown or the client left), "dropped" (too slow), "moved" (the owner went away)
+
+    async def next(self) -> Frame | object | None: ...
+
+
+class _LocalSource:
+    """A show decided here: its backlog, then its subscription."""
+
+    def __init__(self, backlog: list[SeatEvent | Snapshot], subscription: Subscription) -> None:
+        self._backlog = deque(backlog)
+        self._subscription = subscription
+        self.ending = "closed"
+
+    async def next(self) -> Frame | object | None:
+        if self._backlog:
+            return Frame.of(self._backlog.popleft())
+        try:
+            event = await asyncio.wait_for(self._subscription.next(), KEEPALIVE_SECONDS)
+        except TimeoutError:
+            return KEEP_ALIVE
+        if event is None and self._subscription.dropped:
+            self.ending = "dropped"
+        return None if event is None else Frame.of(event)
+
+    def close(self) -> None:
+        self._subscription.close()
+
+
+class _RelayedSource:
+    """A show decided by another node: the owner's SSE stream, frame by frame (its keep-alives included)."""
+
+    def __init__(self, upstream: aiohttp.ClientResponse) -> None:
+        self._upstream = upstream
+        self._content = upstream.content
+        self.ending = "moved"
+
+    async def next(self) -> Frame | object | None:
+        fields: dict[str, str] = {}
+        size = 0
+        try:
+            async for raw in self._content:
+                size += len(raw)
+                line = raw.decode().rstrip("\n")
+                if line:
+                    if size > MAX_ANSWER_BYTES:
+                        return None
+                    name, _, value = line.partition(": ")
+                    fields[name] = value
+                    continue
+                if "" in fields:  # a comment: the owner's keep-alive
+                    return KEEP_ALIVE
+                if fields.get("event") == "dropped":
+                    self.ending = "dropped"
+                    return None
+                return Frame(fields["event"], int(fields["id"]), fields["data"])
+        except (aiohttp.ClientError, TimeoutError, OSError, ValueError, KeyError):
+            pass  # the owner went away, stopped, or sent what it never sends
+        return None
+
+    def close(self) -> None:
+        self.ending = "closed"
+        self._upstream.close()  # a read waiting on it ends
+
+
+async def _relay(
+    request: web.Request, forwarder: Forwarder, elsewhere: NotOwner, since: int | None
+) -> web.StreamResponse:
+    """Live events of a show another node decides: its owner's stream, relayed to this client in seq order.
+    When the owner goes away the stream ends (WebSocket close 1012); the client reconnects with `since`."""
+    path = f"/shows/{elsewhere.show_id}/events" + ("" if since is None else f"?since={since}")
+    try:
+        async with forwarder.stream(elsewhere.owner_url, path) as upstream:
+            if upstream.status != 200:  # 404, 400, 503 ...: the owner's answer as it is
+                body = await upstream.content.read(MAX_ANSWER_BYTES)
+                kept = {h: upstream.headers[h] for h in ("Content-Type", "Retry-After") if h in upstream.headers}
+                return web.Response(status=upstream.status, body=body, headers=kept)
+            return await _serve(request, _RelayedSource(upstream))
+    except StreamsFull:
+        return unavailable(f"This node relays its limit of live streams ({MAX_RELAYED_STREAMS}); try another.", 5)
+    except OwnerSilent:
+        request.app[ENGINE].forget_owner(elsewhere.show_id)
+        return unavailable("The node deciding for this show does not answer; try again shortly.")
+
+
+async def _serve(request: web.Request, source: _LocalSource | _RelayedSource) -> web.StreamResponse:
+    websocket = web.WebSocketResponse(heartbeat=30)
+    if websocket.can_prepare(request).ok:
+        return await _websocket(request, websocket, source)
+    return await _server_sent_events(request, source)
 
 
 async def _websocket(
-    request: web.Request,
-    websocket: web.WebSocketResponse,
-    backlog: list[SeatEvent | Snapshot],
-    subscription: Subscription,
+    request: web.Request, websocket: web.WebSocketResponse, source: _LocalSource | _RelayedSource
 ) -> web.WebSocketResponse:
     await websocket.prepare(request)
 
@@ -149,16 +270,17 @@ async def _websocket(
         async for message in websocket:  # clients have nothing to say; this only notices the close
             if message.type == WSMsgType.ERROR:
                 break
-        subscription.close()
+        source.close()
 
     reader = asyncio.create_task(until_client_leaves())
     try:
-        for item in backlog:
-            await websocket.send_str(_encode(item))
-        while (event := await subscription.next()) is not None:
-            await websocket.send_str(_encode(event))
-        if subscription.dropped:
+        while (frame := await source.next()) is not None:
+            if isinstance(frame, Frame):
+                await websocket.send_str(frame.data)
+        if source.ending == "dropped":
             await websocket.close(code=WSCloseCode.TRY_AGAIN_LATER, message=b"too slow; reconnect with ?since=N")
+        elif source.ending == "moved":
+            await websocket.close(code=WSCloseCode.SERVICE_RESTART, message=b"the show moved; reconnect with ?since=N")
     except ConnectionResetError:
         pass
     finally:
@@ -169,26 +291,18 @@ async def _websocket(
     return websocket
 
 
-async def _server_sent_events(
-    request: web.Request, backlog: list[SeatEvent | Snapshot], subscription: Subscription
-) -> web.StreamResponse:
+async def _server_sent_events(request: web.Request, source: _LocalSource | _RelayedSource) -> web.StreamResponse:
     response = web.StreamResponse(
         headers={"Content-Type": "text/event-stream", "Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
     )
     try:
         await response.prepare(request)
-        for item in backlog:
-            await response.write(_sse_frame(item))
-        while True:
-            try:
-                event = await asyncio.wait_for(subscription.next(), KEEPALIVE_SECONDS)
-            except TimeoutError:
+        while (frame := await source.next()) is not None:
+            if isinstance(frame, Frame):
+                await response.write(f"id: {frame.seq}\nevent: {frame.type}\ndata: {frame.data}\n\n".encode())
+            else:
                 await response.write(b": keep-alive\n\n")
-                continue
-            if event is None:
-                break
-            await response.write(_sse_frame(event))
-        if subscription.dropped:
+        if source.ending == "dropped":
             await response.write(b'event: dropped\ndata: {"detail": "too slow; reconnect with since"}\n\n')
     except (ConnectionResetError, ConnectionError):
         pass

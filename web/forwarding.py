@@ -9,6 +9,9 @@ the forward. Ownership itself (leases per show) is decided elsewhere (see docs/C
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import AsyncIterator
+
 import aiohttp
 from aiohttp import web
 from multidict import CIMultiDict
@@ -26,6 +29,10 @@ RELAY_PREFIX = INTERNAL_PREFIX + "relay"
 MIN_FORWARD_TIMEOUT_SECONDS = 2.0
 MAX_FORWARD_CONNECTIONS = 512  # to all other nodes together
 MAX_ANSWER_BYTES = 4 * 1024 * 1024  # an answer larger than this from another node is refused (503)
+# Live-event streams relayed from owners: one connection to the owner per subscriber, on their own connector
+# so that they never take the connections commands are forwarded on.
+MAX_RELAYED_STREAMS = 1_000
+STREAM_SILENCE_SECONDS = 40.0  # an owner writes a keep-alive every 15 s: silence this long means it is gone
 # Not passed on: hop-by-hop headers (RFC 9110 7.6.1), those the client library sets itself, and the secret.
 NOT_FORWARDED = frozenset(
     h.lower()
@@ -64,6 +71,10 @@ class OwnerSilent(Exception):
     """The owner did not answer in time (or the connection broke): it may or may not have decided."""
 
 
+class StreamsFull(Exception):
+    """This node already relays MAX_RELAYED_STREAMS live-event streams."""
+
+
 class Forwarder:
     """One bounded client session to the other nodes, kept open (keep-alive) for the life of the node."""
 
@@ -71,6 +82,8 @@ class Forwarder:
         self._secret = secret
         self._timeout = max(MIN_FORWARD_TIMEOUT_SECONDS, lease_seconds + 1.0)
         self._session: aiohttp.ClientSession | None = None
+        self._streams: aiohttp.ClientSession | None = None
+        self.relayed_streams = 0
 
     async def start(self) -> None:
         self._session = aiohttp.ClientSession(
@@ -79,10 +92,46 @@ class Forwarder:
             auto_decompress=False,  # bodies pass through as the owner wrote them
             skip_auto_headers=("User-Agent", "Accept-Encoding"),
         )
+        self._streams = aiohttp.ClientSession(
+            connector=aiohttp.TCPConnector(limit=MAX_RELAYED_STREAMS, force_close=True),
+            timeout=aiohttp.ClientTimeout(total=None, connect=self._timeout, sock_read=STREAM_SILENCE_SECONDS),
+            auto_decompress=False,
+            skip_auto_headers=("User-Agent", "Accept-Encoding"),
+            read_bufsize=MAX_ANSWER_BYTES,  # one SSE line (a big show's seat map) must fit
+        )
+
+    async def end_streams(self) -> None:
+        """Shutdown: relayed streams end (their readers see the connections close)."""
+        if self._streams is not None:
+            await self._streams.close()
 
     async def close(self) -> None:
+        await self.end_streams()
         if self._session is not None:
             await self._session.close()
+
+    @contextlib.asynccontextmanager
+    async def stream(self, owner_url: str, path_qs: str) -> AsyncIterator[aiohttp.ClientResponse]:
+        """An SSE stream of the owner's (its response; status other than 200: an answer to relay as it is)."""
+        assert self._streams is not None, "Forwarder.start() first"
+        if self.relayed_streams >= MAX_RELAYED_STREAMS:
+            raise StreamsFull()
+        self.relayed_streams += 1
+        headers = {SECRET_HEADER: self._secret, "X-Request-ID": REQUEST_ID.get(), "Accept": "text/event-stream"}
+        url = URL(owner_url.rstrip("/") + RELAY_PREFIX + path_qs, encoded=True)
+        try:
+            try:
+                answer = await self._streams.get(url, headers=headers, allow_redirects=False)
+            except aiohttp.ClientConnectorError as error:
+                raise OwnerUnreachable(owner_url) from error
+            except (aiohttp.ClientError, TimeoutError, OSError) as error:
+                raise OwnerSilent(owner_url) from error
+            try:
+                yield answer
+            finally:
+                answer.close()
+        finally:
+            self.relayed_streams -= 1
 
     async def send(
         self, owner_url: str, method: str, path_qs: str, headers: CIMultiDict[str], body: bytes
@@ -127,11 +176,9 @@ async def forward_to_owner(request: web.Request, handler: Handler) -> web.Stream
         return unavailable("This show is moving to another node; try again shortly.", moving.retry_after)
     except NotOwner as elsewhere:
         forwarder = request.app.get(FORWARDER)
-        if request.get(RELAYED) or forwarder is None:
+        if request.get(RELAYED) or forwarder is None or request.path.endswith("/events"):
+            # Never a second hop. A live stream relays itself (web/events.py); this NotOwner came after that.
             return unavailable("This show is changing owner; try again shortly.")
-        if request.path.endswith("/events") or request.headers.get("Upgrade"):
-            # Live streams are not relayed yet: the client retries, on this node or another.
-            return unavailable(f"Live events of show {elsewhere.show_id} are served by its owner node for now.", 5)
         try:
             return await forwarder.forward(request, elsewhere.owner_url)
         except OwnerUnreachable:  # nothing reached it, so asking again cannot do anything twice
