@@ -206,7 +206,7 @@ class ShowOwner(Base):
 
     show_id: Mapped[int] = mapped_column(ForeignKey("shows.id", ondelete="CASCADE"), primary_key=True)
     epoch: Mapped[int] = mapped_column(BigInteger)
-    owner: Mapped[str] = mapped_column(String(200))
+    owner: Mapped[str] = mapped_column(String(200), index=True)  # a node's leases: renewed, released, listed
     taken_at: Mapped[datetime] = mapped_column(UTCDateTime)
     expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
 
