@@ -394,6 +394,26 @@ async def test_workers_share_one_port_and_end_with_their_supervisor(database_url
             assert statuses == Counter({201: seats, 409: 90 - seats}), statuses
             await check_invariants(database_url, show_id, seats, confirmed)
 
+            dead = children[0]
+            os.kill(dead, signal.SIGKILL)  # a worker dies: the supervisor starts another in its place
+            for _ in range(100):  # up to 10 s
+                children = [pid for pid in _children(server.process.pid) if _alive(pid)]
+                if len(children) == 2 and dead not in children:
+                    break
+                await asyncio.sleep(0.1)
+            assert len(children) == 2 and dead not in children, server.output()
+            assert f"worker {dead} ended (killed by SIGKILL); started worker" in server.output()
+            deadline = time.monotonic() + LEASE + 10  # the dead worker's shows move once their leases run out
+            while True:
+                status, _ = await call(
+                    session, "POST", f"{server.url}/shows/{show_id}/book/", {"seat_number": 1}, tokens[0]
+                )
+                if status in DECIDED or time.monotonic() > deadline:
+                    break
+                assert status == 503, status
+                await asyncio.sleep(0.2)
+            assert status == 409, "the sold-out show is decided again after a worker died"
+
         server.process.kill()  # kill -9 of the supervisor: its workers stop too (and drain cleanly)
         for _ in range(150):  # up to 15 s
             if not any(_alive(pid) for pid in children):

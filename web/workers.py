@@ -3,8 +3,11 @@
 Each worker is a full cluster node (web/cluster.py): the kernel spreads new connections over the workers
 (SO_REUSEPORT), a show is decided by the one worker holding its lease, and the others forward to it through a
 second, private listener of their own (an ephemeral port on the same address, advertised as the node URL).
-The supervising process only starts the workers, passes SIGTERM/SIGINT on, and ends with them; a worker
-ends with it too (PR_SET_PDEATHSIG), even when the supervisor is killed with SIGKILL.
+The supervising process starts the workers, starts another in place of one that dies (its shows move to the
+others once their leases run out, and come back as they are asked for), passes SIGTERM/SIGINT on, and ends
+with them; a worker ends with it too (PR_SET_PDEATHSIG), even when the supervisor is killed with SIGKILL.
+A worker that refused its settings (exit code 2), or workers that keep dying (MAX_RESTARTS within
+RESTART_WINDOW_SECONDS), are not restarted: the supervisor stops the rest and exits with the worst code.
 """
 
 from __future__ import annotations
@@ -26,6 +29,9 @@ from web.settings import Settings
 
 PR_SET_PDEATHSIG = 1
 MAX_WORKERS = 256
+MAX_RESTARTS = 5  # worker restarts allowed within RESTART_WINDOW_SECONDS before the supervisor gives up
+RESTART_WINDOW_SECONDS = 60.0
+REFUSED = 2  # the exit code of a worker that refused its settings (one line said why): never restarted
 
 
 def default_workers(settings: Settings) -> int:
@@ -74,12 +80,15 @@ def _die_with_parent() -> None:
 
 
 def supervise(argv: list[str], workers: int) -> int:
-    """Run `workers` copies of `cinema serve <argv> --worker`; end when they end (the worst exit code)."""
+    """Run `workers` copies of `cinema serve <argv> --worker`, restarting any that dies; end when they end
+    (the worst exit code)."""
     command = [sys.executable, "-m", "scripts.cli", "serve", *argv, "--worker"]
-    children = [
-        subprocess.Popen(command, preexec_fn=_die_with_parent if sys.platform == "linux" else None)
-        for _ in range(workers)
-    ]
+
+    def start() -> subprocess.Popen[bytes]:
+        return subprocess.Popen(command, preexec_fn=_die_with_parent if sys.platform == "linux" else None)
+
+    children = [start() for _ in range(workers)]
+    restarts: list[float] = []  # when workers were restarted, within the window
     stopping = False
 
     def stop(signum: int, _frame: FrameType | None) -> None:
@@ -93,11 +102,37 @@ def supervise(argv: list[str], workers: int) -> int:
     signal.signal(signal.SIGINT, stop)
     worst = 0
     while any(child.poll() is None for child in children):
-        for child in children:
+        for index, child in enumerate(children):
             code = child.poll()
-            if code is not None and code != 0 and not stopping:  # one worker failed: stop the others
-                worst = max(worst, code)
+            if code is None or stopping:
+                continue
+            now = time.monotonic()
+            restarts[:] = [at for at in restarts if now - at < RESTART_WINDOW_SECONDS]
+            if code == REFUSED or len(restarts) >= MAX_RESTARTS:  # stop the others, end with the worst code
+                if code != REFUSED:  # a refusal has said why in its own line
+                    print(
+                        f"cinema serve: {len(restarts) + 1} workers ended within {RESTART_WINDOW_SECONDS:g} s; "
+                        "stopping",
+                        file=sys.stderr,
+                        flush=True,
+                    )
+                worst = max(worst, abs(code) or 1)
                 stop(signal.SIGTERM, None)
+                break
+            restarts.append(now)
+            children[index] = start()
+            print(
+                f"cinema serve: worker {child.pid} ended ({_exit_reason(code)}); started worker {children[index].pid}",
+                file=sys.stderr,
+                flush=True,
+            )
         time.sleep(0.2)
     codes = [child.returncode for child in children]
     return max([worst, *(abs(code) for code in codes)])
+
+
+def _exit_reason(code: int) -> str:
+    if code < 0:
+        with contextlib.suppress(ValueError):
+            return f"killed by {signal.Signals(-code).name}"
+    return f"exit code {code}"
