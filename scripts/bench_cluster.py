@@ -16,7 +16,17 @@ from collections.abc import Iterator
 import aiohttp
 
 from scripts import bench_http
-from scripts.bench_http import PREPARE, SEATS_PER_SHOW, USER, Pairs, Spread, Target, alternate, shows_needed
+from scripts.bench_http import (
+    PREPARE,
+    SEATS_PER_SHOW,
+    USER,
+    Pairs,
+    Spread,
+    Target,
+    WrkFigure,
+    alternate,
+    shows_needed,
+)
 from scripts.server_process import ServerProcess
 from storage.database import scratch_postgres_database
 
@@ -104,6 +114,66 @@ def forwarding(admin_url: str, seconds: int, pairs: int, connections: int = 50) 
         return result
 
 
+def rush_over_nodes(admin_url: str, seconds: int, pairs: int, connections: int = 99) -> Pairs:
+    """A rush as a round-robin load balancer spreads it: three wrk processes, each on its own third of the shows,
+    against one node (a) or one node each (b). In (b) the shows' owners alternate over the nodes, so each node
+    decides a third of what it is sent and forwards the rest, as behind HAProxy's round robin."""
+    per_wrk = connections // 3
+    with contextlib.ExitStack() as stack, spread():
+        setups: list[list[Target]] = []
+        for count in (1, 3):
+            url = stack.enter_context(database(admin_url))
+            shows = max(SPREAD_SHOWS, shows_needed(seconds, pairs + 1))
+            show_ids = prepare(url, 3 * shows)
+            nodes = [node(url, 1) for _ in range(count)]
+            for server in nodes:
+                stack.callback(server.close)
+                stack.callback(server.terminate)
+            for n, server in enumerate(nodes):  # show j is owned by node j % count
+                asyncio.run(_look_at(server.url, show_ids[n::count]))
+            token, _ = asyncio.run(bench_http._login_once(nodes[0].url, USER))
+            targets = [
+                Target(
+                    f"{count} node(s), wrk {i + 1}", nodes[i % count].url, token, show_ids[i * shows : (i + 1) * shows]
+                )
+                for i in range(3)
+            ]
+            _together(targets, 2, per_wrk)  # warm up
+            setups.append(targets)
+        result = Pairs(per_wrk * 3, [], [])
+        for n in range(pairs):
+            for targets in setups if n % 2 == 0 else setups[::-1]:
+                (result.a if targets is setups[0] else result.b).append(_together(targets, seconds, per_wrk))
+        print(
+            f"cluster  rush over 3 nodes / 1 node = {result.ratios.format('.2f')}; "
+            f"p99 {result.p99(result.b).format('.1f', ' ms')} vs {result.p99(result.a).format('.1f', ' ms')}",
+            flush=True,
+        )
+        return result
+
+
+def _together(targets: list[Target], seconds: int, connections: int) -> WrkFigure:
+    """wrk against every target at once, as one figure: requests summed, the worst p99 and max."""
+    runs = [bench_http._start_wrk(target, seconds, connections) for target in targets]
+    figures = [bench_http._collect(run, target.label) for run, target in zip(runs, targets, strict=True)]
+    for target, figure in zip(targets, figures, strict=True):
+        target.used += figure.requests + 2 * connections
+    label = targets[0].label.rsplit(",", 1)[0]
+    total = WrkFigure(
+        label,
+        sum(f.requests for f in figures),
+        max(f.seconds for f in figures),
+        statistics.median(f.p50_ms for f in figures),
+        max(f.p90_ms for f in figures),
+        max(f.p99_ms for f in figures),
+        max(f.max_ms for f in figures),
+        sum(f.errors for f in figures),
+        sum(f.non_2xx for f in figures),
+    )
+    bench_http.show(total)
+    return total
+
+
 async def _look_at(base: str, show_ids: tuple[int, ...]) -> None:
     async with aiohttp.ClientSession() as session:
         for show_id in show_ids:
@@ -148,6 +218,7 @@ async def _one_failover(owner: ServerProcess, other: ServerProcess, show_id: int
 def report_lines(admin_url: str, seconds: int, pairs: int, stamp: str) -> list[str]:
     scaling = workers(admin_url, seconds, pairs)
     forwarded = forwarding(admin_url, seconds, pairs)
+    rush = rush_over_nodes(admin_url, seconds, pairs)
     kills = failover(admin_url)
     p50 = Spread.of([f.p50_ms for f in forwarded.b]), Spread.of([f.p50_ms for f in forwarded.a])
     return [
@@ -158,7 +229,11 @@ def report_lines(admin_url: str, seconds: int, pairs: int, stamp: str) -> list[s
         f"wrk, one thread, {seconds} s per run, {pairs} alternating pairs, median (min-max). The machine has "
         f"{os.cpu_count()} cores and wrk and PostgreSQL run on it too, so a second worker has at most part of a",
         "core to itself. `--workers N` books round robin over 20+ shows (every worker owns some and forwards the",
-        "rest); the forwarding run books one show at a time, owned by node A, through A or through node B.",
+        "rest); the forwarding run books one show at a time, owned by node A, through A or through node B. The",
+        "rush runs three wrk at once, each on its own third of the shows, against one node or one node each;",
+        "with three nodes the shows' owners alternate, so each node forwards two thirds of what it is sent",
+        "(a round-robin load balancer). Three nodes on two cores share them with PostgreSQL and wrk: this",
+        "measures what the cluster costs on one machine, not what three machines would give.",
         "",
         "| figure | a | b | b / a |",
         "|---|---|---|---|",
@@ -170,6 +245,11 @@ def report_lines(admin_url: str, seconds: int, pairs: int, stamp: str) -> list[s
         f"| book requests/s on the owner (a) vs forwarded (b), {forwarded.connections} connections | "
         f"{forwarded.rates(forwarded.a).format(',.0f')} | {forwarded.rates(forwarded.b).format(',.0f')} | "
         f"**{forwarded.ratios.format('.2f')}** |",
+        f"| book requests/s, a rush spread over 1 node (a) vs 3 nodes (b), {rush.connections} connections | "
+        f"{rush.rates(rush.a).format(',.0f')} | {rush.rates(rush.b).format(',.0f')} | "
+        f"**{rush.ratios.format('.2f')}** |",
+        f"| rush p99 (the worst of the three wrk) | {rush.p99(rush.a).format('.1f', ' ms')} | "
+        f"{rush.p99(rush.b).format('.1f', ' ms')} | |",
         f"| p50 on the owner / forwarded | {p50[1].format('.1f', ' ms')} | {p50[0].format('.1f', ' ms')} | |",
         f"| p99 on the owner / forwarded | {forwarded.p99(forwarded.a).format('.1f', ' ms')} | "
         f"{forwarded.p99(forwarded.b).format('.1f', ' ms')} | |",
