@@ -143,6 +143,21 @@ async def test_three_nodes_round_robin_rush_keeps_every_invariant(database_url: 
             assert len(owners) == 1 and None not in owners, "every node sees the same single owner"
 
 
+async def test_sigterm_of_a_node_ends_the_live_streams_it_relays_at_once(database_url: str) -> None:
+    with cluster(database_url, 2) as (owner, other):
+        async with aiohttp.ClientSession() as session:
+            _, show_id, tokens = await setup(session, database_url, owner.url, 1, 5)
+            book = f"{owner.url}/shows/{show_id}/book/"
+            assert (await call(session, "POST", book, {"seat_number": 1}, tokens[0]))[0] == 201  # the owner
+            async with session.get(f"{other.url}/shows/{show_id}/events") as stream:  # relayed from the owner
+                assert stream.status == 200
+                assert (await asyncio.wait_for(stream.content.readline(), 5)) == b"id: 1\n"
+                started = time.monotonic()
+                other.process.send_signal(signal.SIGTERM)
+                assert await asyncio.to_thread(other.process.wait, 60) == 0
+                assert time.monotonic() - started < 10, "the drain waited for a relayed stream"
+
+
 async def test_kill_9_of_the_owner_mid_rush(database_url: str) -> None:
     seats, users = 3000, 10
     with cluster(database_url, 3) as nodes:

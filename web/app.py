@@ -87,6 +87,8 @@ async def _end_live_streams(app: web.Application) -> None:
     """Shutdown waits for running handlers; live event streams would never end by themselves."""
     if ENGINE in app:
         app[ENGINE].end_subscriptions()
+    if forwarding.FORWARDER in app:  # streams relayed from other nodes end too
+        await app[forwarding.FORWARDER].end_streams()
 
 
 async def _lifecycle(app: web.Application) -> AsyncIterator[None]:

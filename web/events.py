@@ -174,6 +174,8 @@ class _Source(Protocol):
 
     async def next(self) -> Frame | object | None: ...
 
+    def close(self) -> None: ...
+
 
 class _LocalSource:
     """A show decided here: its backlog, then its subscription."""
@@ -254,16 +256,14 @@ async def _relay(
         return unavailable("The node deciding for this show does not answer; try again shortly.")
 
 
-async def _serve(request: web.Request, source: _LocalSource | _RelayedSource) -> web.StreamResponse:
+async def _serve(request: web.Request, source: _Source) -> web.StreamResponse:
     websocket = web.WebSocketResponse(heartbeat=30)
     if websocket.can_prepare(request).ok:
         return await _websocket(request, websocket, source)
     return await _server_sent_events(request, source)
 
 
-async def _websocket(
-    request: web.Request, websocket: web.WebSocketResponse, source: _LocalSource | _RelayedSource
-) -> web.WebSocketResponse:
+async def _websocket(request: web.Request, websocket: web.WebSocketResponse, source: _Source) -> web.WebSocketResponse:
     await websocket.prepare(request)
 
     async def until_client_leaves() -> None:
@@ -291,7 +291,7 @@ async def _websocket(
     return websocket
 
 
-async def _server_sent_events(request: web.Request, source: _LocalSource | _RelayedSource) -> web.StreamResponse:
+async def _server_sent_events(request: web.Request, source: _Source) -> web.StreamResponse:
     response = web.StreamResponse(
         headers={"Content-Type": "text/event-stream", "Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
     )

@@ -83,6 +83,7 @@ class Forwarder:
         self._timeout = max(MIN_FORWARD_TIMEOUT_SECONDS, lease_seconds + 1.0)
         self._session: aiohttp.ClientSession | None = None
         self._streams: aiohttp.ClientSession | None = None
+        self._open: set[aiohttp.ClientResponse] = set()  # relayed streams under way
         self.relayed_streams = 0
 
     async def start(self) -> None:
@@ -101,7 +102,10 @@ class Forwarder:
         )
 
     async def end_streams(self) -> None:
-        """Shutdown: relayed streams end (their readers see the connections close)."""
+        """Shutdown: relayed streams end (their readers see the connections close; closing the session alone
+        leaves a read under way waiting)."""
+        for answer in list(self._open):
+            answer.close()
         if self._streams is not None:
             await self._streams.close()
 
@@ -126,9 +130,11 @@ class Forwarder:
                 raise OwnerUnreachable(owner_url) from error
             except (aiohttp.ClientError, TimeoutError, OSError) as error:
                 raise OwnerSilent(owner_url) from error
+            self._open.add(answer)
             try:
                 yield answer
             finally:
+                self._open.discard(answer)
                 answer.close()
         finally:
             self.relayed_streams -= 1
