@@ -411,13 +411,14 @@ async def test_workers_share_one_port_and_end_with_their_supervisor(database_url
 
             dead = children[0]
             os.kill(dead, signal.SIGKILL)  # a worker dies: the supervisor starts another in its place
-            for _ in range(100):  # up to 10 s
+            said = f"worker {dead} ended (killed by SIGKILL); started worker"
+            for _ in range(100):  # up to 10 s (the supervisor says so just after the new worker starts)
                 children = [pid for pid in _children(server.process.pid) if _alive(pid)]
-                if len(children) == 2 and dead not in children:
+                if len(children) == 2 and dead not in children and said in server.output():
                     break
                 await asyncio.sleep(0.1)
             assert len(children) == 2 and dead not in children, server.output()
-            assert f"worker {dead} ended (killed by SIGKILL); started worker" in server.output()
+            assert said in server.output()
             deadline = time.monotonic() + LEASE + 10  # the dead worker's shows move once their leases run out
             while True:
                 status, _ = await call(
