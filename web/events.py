@@ -30,6 +30,7 @@ from web.forwarding import (
     OwnerSilent,
     OwnerUnreachable,
     StreamsFull,
+    relayed_answer,
 )
 from web.jsonio import json_response
 
@@ -245,9 +246,7 @@ async def _relay(
     try:
         async with forwarder.stream(elsewhere.owner_url, path) as upstream:
             if upstream.status != 200:  # 404, 400, 503 ...: the owner's answer as it is
-                body = await upstream.content.read(MAX_ANSWER_BYTES)
-                kept = {h: upstream.headers[h] for h in ("Content-Type", "Retry-After") if h in upstream.headers}
-                return web.Response(status=upstream.status, body=body, headers=kept)
+                return await relayed_answer(upstream, elsewhere.owner_url)
             return await _serve(request, _RelayedSource(upstream))
     except StreamsFull:
         return unavailable(f"This node relays its limit of live streams ({MAX_RELAYED_STREAMS}); try another.", 5)

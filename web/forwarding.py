@@ -10,7 +10,7 @@ the forward. Ownership itself (leases per show) is decided elsewhere (see docs/C
 from __future__ import annotations
 
 import contextlib
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 
 import aiohttp
 from aiohttp import web
@@ -122,14 +122,9 @@ class Forwarder:
             raise StreamsFull()
         self.relayed_streams += 1
         headers = {SECRET_HEADER: self._secret, "X-Request-ID": REQUEST_ID.get(), "Accept": "text/event-stream"}
-        url = URL(owner_url.rstrip("/") + RELAY_PREFIX + path_qs, encoded=True)
         try:
-            try:
-                answer = await self._streams.get(url, headers=headers, allow_redirects=False)
-            except aiohttp.ClientConnectorError as error:
-                raise OwnerUnreachable(owner_url) from error
-            except (aiohttp.ClientError, TimeoutError, OSError) as error:
-                raise OwnerSilent(owner_url) from error
+            with _reaching(owner_url):
+                answer = await self._streams.get(_relay_url(owner_url, path_qs), headers=headers, allow_redirects=False)
             self._open.add(answer)
             try:
                 yield answer
@@ -148,22 +143,12 @@ class Forwarder:
         outgoing = CIMultiDict((k, v) for k, v in headers.items() if k.lower() not in NOT_FORWARDED)
         outgoing[SECRET_HEADER] = self._secret
         outgoing["X-Request-ID"] = REQUEST_ID.get()  # one id in the logs of both nodes
-        url = URL(owner_url.rstrip("/") + RELAY_PREFIX + path_qs, encoded=True)
-        try:
+        url = _relay_url(owner_url, path_qs)
+        with _reaching(owner_url):
             async with self._session.request(
                 method, url, headers=outgoing, data=body or None, allow_redirects=False
             ) as answer:
-                if (answer.content_length or 0) > MAX_ANSWER_BYTES:
-                    return unavailable("The node deciding for this show sent an oversized answer.")
-                payload = await answer.content.read(MAX_ANSWER_BYTES + 1)
-                if len(payload) > MAX_ANSWER_BYTES:
-                    return unavailable("The node deciding for this show sent an oversized answer.")
-                kept = {h: answer.headers[h] for h in RELAYED_ANSWER_HEADERS if h in answer.headers}
-                return web.Response(status=answer.status, body=payload, headers=kept)
-        except aiohttp.ClientConnectorError as error:
-            raise OwnerUnreachable(owner_url) from error
-        except (aiohttp.ClientError, TimeoutError, OSError) as error:  # it may have decided: the client retries
-            raise OwnerSilent(owner_url) from error
+                return await relayed_answer(answer, owner_url)
 
     async def forward(self, request: web.Request, owner_url: str) -> web.Response:
         body = await request.read()  # the raw bytes, already read (and cached) by the handler that was refused
@@ -171,6 +156,35 @@ class Forwarder:
 
 
 FORWARDER = web.AppKey("forwarder", Forwarder)
+
+
+def _relay_url(owner_url: str, path_qs: str) -> URL:
+    return URL(owner_url.rstrip("/") + RELAY_PREFIX + path_qs, encoded=True)
+
+
+@contextlib.contextmanager
+def _reaching(owner_url: str) -> Iterator[None]:
+    """The client library's errors as what they mean to the caller: nothing was sent (OwnerUnreachable), or
+    the owner may have decided (OwnerSilent: only the client may retry)."""
+    try:
+        yield
+    except aiohttp.ClientConnectorError as error:
+        raise OwnerUnreachable(owner_url) from error
+    except (aiohttp.ClientError, TimeoutError, OSError) as error:
+        raise OwnerSilent(owner_url) from error
+
+
+async def relayed_answer(answer: aiohttp.ClientResponse, owner_url: str) -> web.Response:
+    """An owner's answer as this node gives it: its status, its body bytes (503 when oversized) and the headers
+    clients act on."""
+    with _reaching(owner_url):
+        if (answer.content_length or 0) > MAX_ANSWER_BYTES:
+            return unavailable("The node deciding for this show sent an oversized answer.")
+        payload = await answer.content.read(MAX_ANSWER_BYTES + 1)
+    if len(payload) > MAX_ANSWER_BYTES:
+        return unavailable("The node deciding for this show sent an oversized answer.")
+    kept = {h: answer.headers[h] for h in RELAYED_ANSWER_HEADERS if h in answer.headers}
+    return web.Response(status=answer.status, body=payload, headers=kept)
 
 
 @web.middleware
