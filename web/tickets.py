@@ -42,18 +42,20 @@ def _iso(at: float) -> str:
 @docs(responses={"200": {"description": "image/svg+xml"}, "404": {"description": "Not a genuine ticket code"}})
 @routes.get(rf"/tickets/{CODE_PATTERN}/qr.svg")
 async def qr_svg(request: web.Request) -> web.Response:
-    out = io.BytesIO()
-    segno.make(_genuine(request), error="m").save(out, kind="svg", scale=4, border=2)
-    return web.Response(body=out.getvalue(), content_type="image/svg+xml", headers={"Cache-Control": "private"})
+    return _qr(request, "svg", 4, "image/svg+xml")
 
 
 @docs(tags=["tickets"], summary="A ticket's QR code (PNG)", security=[])
 @docs(responses={"200": {"description": "image/png"}, "404": {"description": "Not a genuine ticket code"}})
 @routes.get(rf"/tickets/{CODE_PATTERN}/qr.png")
 async def qr_png(request: web.Request) -> web.Response:
+    return _qr(request, "png", 6, "image/png")
+
+
+def _qr(request: web.Request, kind: str, scale: int, content_type: str) -> web.Response:
     out = io.BytesIO()
-    segno.make(_genuine(request), error="m").save(out, kind="png", scale=6, border=2)
-    return web.Response(body=out.getvalue(), content_type="image/png", headers={"Cache-Control": "private"})
+    segno.make(_genuine(request), error="m").save(out, kind=kind, scale=scale, border=2)
+    return web.Response(body=out.getvalue(), content_type=content_type, headers={"Cache-Control": "private"})
 
 
 @docs(
