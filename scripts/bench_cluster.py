@@ -157,7 +157,7 @@ def _together(targets: list[Target], seconds: int, connections: int) -> WrkFigur
     runs = [bench_http._start_wrk(target, seconds, connections) for target in targets]
     figures = [bench_http._collect(run, target.label) for run, target in zip(runs, targets, strict=True)]
     for target, figure in zip(targets, figures, strict=True):
-        target.used += figure.requests + 2 * connections
+        bench_http.move_past(target, figure, connections)
     label = targets[0].label.rsplit(",", 1)[0]
     total = WrkFigure(
         label,

@@ -155,8 +155,13 @@ def measure(target: Target, seconds: int, connections: int) -> WrkFigure:
     figure = _collect(_start_wrk(target, seconds, connections), target.label)
     figure.cpu_seconds = cpu_seconds(target.pid) - cpu
     show(figure)
-    target.used += figure.requests + 2 * connections  # requests in flight at the end are not counted
+    move_past(target, figure, connections)
     return figure
+
+
+def move_past(target: Target, figure: WrkFigure, connections: int) -> None:
+    """Past every seat the run sent: requests in flight at its end are not counted in `figure`."""
+    target.used += figure.requests + 2 * connections
 
 
 def show(figure: WrkFigure) -> None:
