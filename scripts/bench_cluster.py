@@ -66,6 +66,14 @@ def node(url: str, workers: int, lease: float = 5.0) -> ServerProcess:
     return server
 
 
+def node_in(stack: contextlib.ExitStack, url: str, workers: int) -> ServerProcess:
+    """A node stopped (SIGTERM, then killed if it lingers) when `stack` closes."""
+    server = node(url, workers)
+    stack.callback(server.close)
+    stack.callback(server.terminate)
+    return server
+
+
 @contextlib.contextmanager
 def spread() -> Iterator[None]:
     os.environ["BENCH_SPREAD"] = "1"  # read by scripts/book.lua through wrk's environment
@@ -83,9 +91,7 @@ def workers(admin_url: str, seconds: int, pairs: int, connections: int = 100) ->
         for count in (1, 2):
             url = stack.enter_context(database(admin_url))
             show_ids = prepare(url, shows)
-            server = node(url, count)
-            stack.callback(server.close)
-            stack.callback(server.terminate)
+            server = node_in(stack, url, count)
             token, _ = asyncio.run(bench_http._login_once(server.url, USER))
             target = Target(f"--workers {count}", server.url, token, show_ids)
             bench_http.warm_up(target)
@@ -97,10 +103,7 @@ def forwarding(admin_url: str, seconds: int, pairs: int, connections: int = 50) 
     """One show owned by node A: wrk against A (a) against wrk against B, which forwards every request (b)."""
     with database(admin_url) as url, contextlib.ExitStack() as stack:
         show_ids = prepare(url, shows_needed(seconds, 2 * pairs + 2))
-        owner, other = node(url, 1), node(url, 1)
-        for server in (owner, other):
-            stack.callback(server.close)
-            stack.callback(server.terminate)
+        owner, other = node_in(stack, url, 1), node_in(stack, url, 1)
         token, _ = asyncio.run(bench_http._login_once(owner.url, USER))
         asyncio.run(_look_at(owner.url, show_ids))  # the owner takes every show's lease first
         on_owner = Target("on the owner", owner.url, token, show_ids)
@@ -125,10 +128,7 @@ def rush_over_nodes(admin_url: str, seconds: int, pairs: int, connections: int =
             url = stack.enter_context(database(admin_url))
             shows = max(SPREAD_SHOWS, shows_needed(seconds, pairs + 1))
             show_ids = prepare(url, 3 * shows)
-            nodes = [node(url, 1) for _ in range(count)]
-            for server in nodes:
-                stack.callback(server.close)
-                stack.callback(server.terminate)
+            nodes = [node_in(stack, url, 1) for _ in range(count)]
             for n, server in enumerate(nodes):  # show j is owned by node j % count
                 asyncio.run(_look_at(server.url, show_ids[n::count]))
             token, _ = asyncio.run(bench_http._login_once(nodes[0].url, USER))
