@@ -88,3 +88,15 @@ class ServerProcess:
         if self.process.poll() is None:
             self.kill()
         self._out.close()
+
+
+def demo_server(database_url: str, *setup: list[str]) -> ServerProcess:
+    """A ready `cinema serve` on a migrated database holding the demo data, after the `cinema` commands in
+    `setup` (an admin, say)."""
+    for args in (["migrate"], ["seed-demo"], *setup):
+        done = run_cinema(args, database_url)
+        if done.returncode != 0:
+            raise RuntimeError(f"cinema {' '.join(args)} failed:\n{done.stdout}{done.stderr}")
+    server = ServerProcess(database_url)
+    server.wait_ready()
+    return server

@@ -19,7 +19,7 @@ from schemathesis import GenerationMode
 from schemathesis.checks import CHECKS as REGISTRY
 from schemathesis.checks import load_all_checks
 
-from scripts.server_process import ServerProcess, run_cinema
+from scripts.server_process import ServerProcess, demo_server
 
 load_all_checks()
 CHECKS = REGISTRY.get_all()  # every check schemathesis has
@@ -42,10 +42,7 @@ checks.positive_data_acceptance.expected-statuses = ["2xx", "400", "401", "403",
 @pytest.fixture(scope="module")
 def live_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
     url = f"sqlite:///{tmp_path_factory.mktemp('fuzz') / 'fuzz.db'}"
-    for args in (["migrate"], ["seed-demo"], ["create-admin", "fuzz-admin", "--password", "fuzz-admin-password"]):
-        assert run_cinema(args, url).returncode == 0
-    server = ServerProcess(url)
-    server.wait_ready()
+    server = demo_server(url, ["create-admin", "fuzz-admin", "--password", "fuzz-admin-password"])
     yield server
     assert server.terminate() == 0, server.output()
     assert "Traceback" not in server.output(), server.output()

@@ -13,7 +13,8 @@ from typing import Any
 
 import pytest
 
-from scripts.server_process import ROOT, ServerProcess, run_cinema
+from scripts import server_process
+from scripts.server_process import ROOT, ServerProcess
 
 CHROMIUM_FLAGS = [
     "--headless=new",
@@ -39,10 +40,7 @@ def chromium() -> str:
 @pytest.fixture
 def demo_server(tmp_path) -> Iterator[ServerProcess]:  # type: ignore[no-untyped-def]
     url = f"sqlite:///{tmp_path / 'kiosk.db'}"
-    for args in (["migrate"], ["seed-demo"]):
-        assert run_cinema(args, url).returncode == 0
-    server = ServerProcess(url)
-    server.wait_ready()
+    server = server_process.demo_server(url)
     yield server
     server.terminate()
     server.close()

@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 
 from scripts.rush import RUSH_MOVIE, RushConfig, rush
-from scripts.server_process import ROOT, ServerProcess, cinema_env, run_cinema
+from scripts.server_process import ROOT, ServerProcess, cinema_env, demo_server
 from tests.conftest import Api
 
 ADMIN = ["--admin-user", "boss", "--admin-password", "boss-password"]
@@ -24,10 +24,7 @@ ADMIN = ["--admin-user", "boss", "--admin-password", "boss-password"]
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
     """One demo server (SQLite) with an admin for the command-line tests; each test rushes its own show."""
     url = f"sqlite:///{tmp_path_factory.mktemp('rush') / 'rush.db'}"
-    for args in (["migrate"], ["seed-demo"], ["create-admin", "boss", "--password", "boss-password"]):
-        assert run_cinema(args, url).returncode == 0
-    server = ServerProcess(url)
-    server.wait_ready()
+    server = demo_server(url, ["create-admin", "boss", "--password", "boss-password"])
     yield server
     server.terminate()
     server.close()
