@@ -18,7 +18,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 
-from scripts import bench_attack, bench_cluster, bench_engine, bench_http, bench_rush
+from scripts import bench_attack, bench_cluster, bench_engine, bench_http, bench_ladder, bench_rush
 
 ROOT = Path(__file__).resolve().parent.parent
 REPORT = ROOT / "docs" / "BENCHMARKS.md"
@@ -99,6 +99,11 @@ def http_section(args: argparse.Namespace) -> str:
     return "\n".join(lines)
 
 
+def ladder_section(args: argparse.Namespace) -> str:
+    rungs = bench_ladder.run(args.seconds, args.pairs)
+    return bench_ladder.section(rungs, args.seconds, bench_ladder.CONNECTIONS, stamp())
+
+
 def storm_section(args: argparse.Namespace) -> str:
     figures = bench_http.storm(args.seconds, args.storm_pairs)
     pairs = figures.pairs
@@ -148,6 +153,7 @@ BENCHES: dict[str, Callable[[argparse.Namespace], str]] = {
     "engine": engine_section,
     "fencing": fencing_section,
     "http": http_section,
+    "ladder": ladder_section,
     "storm": storm_section,
     "rush": rush_section,
     "cluster": cluster_section,
@@ -199,7 +205,7 @@ def run(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
         return 2
-    if shutil.which("wrk") is None and {"http", "storm", "cluster"} & set(names):
+    if shutil.which("wrk") is None and {"http", "ladder", "storm", "cluster"} & set(names):
         print("cinema bench: wrk is needed (apt-get install wrk)", file=sys.stderr)
         return 2
     for name in names:

@@ -80,6 +80,7 @@ class WrkFigure:
     errors: int
     non_2xx: int
     cpu_seconds: float = 0.0  # the server process's CPU time (all threads) during the run, when known
+    loop_cpu_seconds: float = 0.0  # the part of it spent by the main thread, which runs the event loop
 
     @property
     def per_second(self) -> float:
@@ -89,6 +90,10 @@ class WrkFigure:
     def cpu_us(self) -> float:
         """Server CPU per request: less disturbed by other work on the machine than requests/s."""
         return self.cpu_seconds / max(self.requests, 1) * 1e6
+
+    @property
+    def loop_cpu_us(self) -> float:
+        return self.loop_cpu_seconds / max(self.requests, 1) * 1e6
 
 
 @dataclass
@@ -101,6 +106,7 @@ class Target:
     shows: tuple[int, ...] = (1,)
     used: int = 0
     pid: int | None = None  # the server process, for its CPU time
+    prefix: str = ""  # before /shows/{id}/book/: scripts/bench_ladder.py's rungs are routes beside the real one
 
 
 @dataclass(frozen=True)
@@ -151,9 +157,10 @@ class StormFigures:
 
 
 def measure(target: Target, seconds: int, connections: int) -> WrkFigure:
-    cpu = cpu_seconds(target.pid)
+    cpu, loop = cpu_seconds(target.pid), cpu_seconds(target.pid, target.pid)
     figure = _collect(_start_wrk(target, seconds, connections), target.label)
     figure.cpu_seconds = cpu_seconds(target.pid) - cpu
+    figure.loop_cpu_seconds = cpu_seconds(target.pid, target.pid) - loop
     show(figure)
     move_past(target, figure, connections)
     return figure
@@ -173,11 +180,12 @@ def show(figure: WrkFigure) -> None:
     )
 
 
-def cpu_seconds(pid: int | None) -> float:
-    """User and system CPU time of a process so far (0 when unknown)."""
+def cpu_seconds(pid: int | None, thread: int | None = None) -> float:
+    """User and system CPU time of a process so far, or of one of its threads (0 when unknown)."""
     if pid is None:
         return 0.0
-    fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+    stat = Path(f"/proc/{pid}/stat" if thread is None else f"/proc/{pid}/task/{thread}/stat")
+    fields = stat.read_text().rpartition(")")[2].split()
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
@@ -202,9 +210,11 @@ def shows_needed(seconds: int, runs: int) -> int:
 
 
 @contextmanager
-def service(label: str, shows: int, root: Path = ROOT, loop: str = "uvloop", **env: str) -> Iterator[Target]:
-    """A prepared database and a `cinema serve` process of the tree at `root`, logged in as the bench user;
-    `env`: more CINEMA_* settings for the server."""
+def service(
+    label: str, shows: int, root: Path = ROOT, loop: str = "uvloop", module: str = "scripts.cli", **env: str
+) -> Iterator[Target]:
+    """A prepared database and a `cinema serve` process of the tree at `root` (or `module serve`), logged in as
+    the bench user; `env`: more CINEMA_* settings for the server."""
     with tempfile.TemporaryDirectory(prefix="cinema-bench-http-") as scratch:
         url = f"sqlite+aiosqlite:///{scratch}/bench.db"
         prepared = subprocess.run(
@@ -218,7 +228,7 @@ def service(label: str, shows: int, root: Path = ROOT, loop: str = "uvloop", **e
         show_ids = tuple(json.loads(prepared.stdout.splitlines()[-1]))
         # wrk and the login storm all come from 127.0.0.1: past the per-address connection bound otherwise.
         env = {"CINEMA_MAX_CONNECTIONS_PER_SOURCE": "1024", **env}
-        server = ServerProcess(url, root=root, CINEMA_BCRYPT_ROUNDS="12", CINEMA_EVENT_LOOP=loop, **env)
+        server = ServerProcess(url, root=root, module=module, CINEMA_BCRYPT_ROUNDS="12", CINEMA_EVENT_LOOP=loop, **env)
         try:
             server.wait_ready()
             token, _ = asyncio.run(_login_once(server.url, USER))
@@ -361,6 +371,7 @@ def _start_wrk(target: Target, seconds: int, connections: int) -> subprocess.Pop
         "BENCH_SHOWS": ",".join(map(str, target.shows)),
         "BENCH_SEATS": str(SEATS_PER_SHOW),
         "BENCH_START": str(target.used),
+        "BENCH_PREFIX": target.prefix,
     }
     return subprocess.Popen(
         ["wrk", "-t1", f"-c{connections}", f"-d{seconds}s", "--timeout", "10s", "-s", str(LUA), target.url],

@@ -1,10 +1,12 @@
 -- wrk script for benchmark 2: every request books a different seat, spread over the prepared shows.
--- Set by scripts/bench_http.py through the environment: BENCH_TOKEN, BENCH_SHOWS (comma list), BENCH_SEATS.
+-- Set by scripts/bench_http.py through the environment: BENCH_TOKEN, BENCH_SHOWS (comma list), BENCH_SEATS,
+-- BENCH_PREFIX (a path before /shows/: the measuring routes of scripts/bench_ladder.py).
 local token = os.getenv("BENCH_TOKEN")
 local shows = {}
 for id in string.gmatch(os.getenv("BENCH_SHOWS") or "1", "%d+") do shows[#shows + 1] = id end
 local seats = tonumber(os.getenv("BENCH_SEATS") or "10000")
 local counter = tonumber(os.getenv("BENCH_START") or "0")
+local prefix = os.getenv("BENCH_PREFIX") or ""
 
 wrk.method = "POST"
 wrk.headers["Content-Type"] = "application/json"
@@ -20,7 +22,7 @@ request = function()
     show = shows[(counter % #shows) + 1]
     seat = (math.floor(counter / #shows) % seats) + 1
   end
-  return wrk.format(nil, "/shows/" .. show .. "/book/", nil, '{"seat_number": ' .. seat .. '}')
+  return wrk.format(nil, prefix .. "/shows/" .. show .. "/book/", nil, '{"seat_number": ' .. seat .. '}')
 end
 
 done = function(summary, latency, requests)

@@ -160,13 +160,13 @@ def cmd_serve(args: argparse.Namespace) -> int:
     app = create_app(dataclasses.replace(settings, migrate_on_start=False))
     role = f", cluster node {settings.node_url}" if settings.cluster_secret else ""
     listening = f"serving on http://{host}:{port}/ (Swagger UI at /swagger/), database {_safe(settings.database_url)}"
-    app.on_startup.append(_tune_gc)
+    app.on_startup.append(tune_gc)
 
     def announce() -> None:  # called once the socket is bound: never a promise the server cannot keep
         print(f"cinema: {listening}{role}", flush=True)
 
     try:
-        serving.run(app, settings, host, port, _event_loop(), private, announce)
+        serving.run(app, settings, host, port, event_loop(), private, announce)
     except ClusterRefused as error:
         raise Fault(str(error)) from None
     except OSError as error:
@@ -210,7 +210,7 @@ def _check_port(host: str, port: int) -> None:
             raise
 
 
-async def _tune_gc(_: web.Application) -> None:
+async def tune_gc(_: web.Application) -> None:
     """Full collections walked every long-lived object and stalled the loop for ~45 ms, fifteen times in
     eight seconds of rush: that was the booking p99. Objects alive after start-up are frozen out of
     collection, and the young generation is collected less often."""
@@ -218,7 +218,7 @@ async def _tune_gc(_: web.Application) -> None:
     gc.set_threshold(50_000, 50, 100)
 
 
-def _event_loop() -> asyncio.AbstractEventLoop:
+def event_loop() -> asyncio.AbstractEventLoop:
     """uvloop when installed (the default install has it), unless CINEMA_EVENT_LOOP=asyncio."""
     if os.environ.get("CINEMA_EVENT_LOOP", "uvloop") == "uvloop":
         try:

@@ -45,15 +45,18 @@ def run_cinema(args: list[str], database_url: str, **extra: str) -> subprocess.C
 
 
 class ServerProcess:
-    def __init__(self, database_url: str, *args: str, root: Path = ROOT, **extra: str) -> None:
-        """`root`: the source tree to run (benchmarks compare an older revision's checkout with this one)."""
+    def __init__(
+        self, database_url: str, *args: str, root: Path = ROOT, module: str = "scripts.cli", **extra: str
+    ) -> None:
+        """`root`: the source tree to run (benchmarks compare an older revision's checkout with this one);
+        `module`: what runs `serve --port N` (scripts.bench_ladder serves the app with its measuring routes)."""
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.log = ROOT / ".pytest_cache" / f"server-{self.port}.log"
         self.log.parent.mkdir(exist_ok=True)
         self._out = self.log.open("w")
         self.process = subprocess.Popen(
-            [*CINEMA, "serve", "--port", str(self.port), *args],
+            [sys.executable, "-m", module, "serve", "--port", str(self.port), *args],
             env=cinema_env(database_url, **extra),
             cwd=root,
             stdout=self._out,
