@@ -8,7 +8,6 @@ storing. The code uses only characters of the QR alphanumeric mode (digits, A-Z,
 
 from __future__ import annotations
 
-import base64
 import hashlib
 import hmac
 import re
@@ -17,17 +16,30 @@ from aiohttp import web
 
 TAG_BYTES = 15
 CODE = re.compile(r"^([1-9][0-9]{0,9})-([A-Z2-7]{24})\Z")
+# Base32 (RFC 4648) ten bits at a time, as base64.b32encode does in pure Python, unrolled for the tag's 120 bits.
+_PAIRS = [a + b for a in "ABCDEFGHIJKLMNOPQRSTUVWXYZ234567" for b in "ABCDEFGHIJKLMNOPQRSTUVWXYZ234567"]
 
 
 class TicketCodes:
     def __init__(self, secret: str) -> None:
         assert len(secret) >= 16, "a short secret makes tickets forgeable"
         # Its own key, so that a ticket tag can never be replayed as a token signature or the reverse.
-        self._key = hmac.new(secret.encode(), b"cinema ticket codes v1", hashlib.sha256).digest()
+        key = hmac.new(secret.encode(), b"cinema ticket codes v1", hashlib.sha256).digest()
+        # Keyed once: a copy per tag skips OpenSSL's digest lookup and key setup, which were most of a booking
+        # answer's ticket cost (hmac.new 1.4 µs, a copy 0.9 µs; the tag itself is unchanged).
+        self._keyed = hmac.new(key, digestmod=hashlib.sha256)
 
     def _tag(self, booking_id: int) -> str:
-        digest = hmac.new(self._key, str(booking_id).encode(), hashlib.sha256).digest()[:TAG_BYTES]
-        return base64.b32encode(digest).decode()
+        mac = self._keyed.copy()
+        mac.update(str(booking_id).encode())
+        n = int.from_bytes(mac.digest()[:TAG_BYTES])
+        assert TAG_BYTES == 15  # 120 bits: twelve 10-bit pairs of base32 characters, no padding
+        p = _PAIRS
+        return (
+            p[n >> 110] + p[n >> 100 & 1023] + p[n >> 90 & 1023] + p[n >> 80 & 1023] + p[n >> 70 & 1023]
+            + p[n >> 60 & 1023] + p[n >> 50 & 1023] + p[n >> 40 & 1023] + p[n >> 30 & 1023] + p[n >> 20 & 1023]
+            + p[n >> 10 & 1023] + p[n & 1023]
+        )  # fmt: skip
 
     def code(self, booking_id: int) -> str:
         assert booking_id >= 1, booking_id
