@@ -30,7 +30,7 @@ from web import (
 from web.auth import TOKENS, Tokens
 from web.context import ENGINE, HASHER, JOURNAL, LOGIN_LIMITS, REPOSITORY, SETTINGS, LoginLimits
 from web.errors import error_middleware
-from web.observability import METRICS, Metrics, add_request_id, observe
+from web.observability import METRICS, Metrics, add_request_id, observer
 from web.openapi import OpenApi3
 from web.passwords import PasswordHasher
 from web.ratelimit import RateLimiter
@@ -44,13 +44,14 @@ log = logging.getLogger("cinema")
 def create_app(settings: Settings) -> web.Application:
     # Cluster mode only: a middleware on the hot path of a single node would cost it for nothing.
     clustered = [forwarding.forward_to_owner] if settings.cluster_secret else []
+    metrics = Metrics()
     app = web.Application(
-        middlewares=[observe, error_middleware, *clustered],
+        middlewares=[observer(metrics), error_middleware, *clustered],
         client_max_size=settings.max_body_bytes,
         handler_args={"auto_decompress": False},  # web/requestbody.py decodes, with a bound and JSON errors
     )
     app[SETTINGS] = settings
-    app[METRICS] = Metrics()
+    app[METRICS] = metrics
     app[METRICS].watch(app)
     app.on_response_prepare.append(add_request_id)
     app[TICKETS] = TicketCodes(settings.jwt_secret)
