@@ -243,11 +243,15 @@ def service(
 
 
 @contextmanager
-def bare_handler() -> Iterator[Target]:
+def bare_handler(
+    label: str = "bare handler (uvloop, orjson)", module: str = "scripts.bare_server", *args: str
+) -> Iterator[Target]:
+    """The bare handler's process (`module`, given `--port N` after `args`)."""
     port = free_port()
-    process = subprocess.Popen([sys.executable, "-m", "scripts.bare_server", "--port", str(port)], cwd=ROOT)
+    command = [sys.executable, "-m", module, *args, "--port", str(port)]
+    process = subprocess.Popen(command, cwd=ROOT)
     try:
-        target = Target("bare handler (uvloop, orjson)", f"http://127.0.0.1:{port}", pid=process.pid)
+        target = Target(label, f"http://127.0.0.1:{port}", pid=process.pid)
         deadline = time.monotonic() + 30
         while True:
             try:

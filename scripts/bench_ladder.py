@@ -1,17 +1,19 @@
-"""Where the book path's cost goes, measured rung by rung: the bare handler, the service's HTTP layer, the
-booking handler without the engine, and the whole book path, each under the same wrk load in one run.
+"""Where the book path's cost goes, measured rung by rung from the bare handler to the whole book path, each
+rung under the same wrk load in one run.
 
 A profile attributes samples to frames and cannot say what a frame's removal would save; this ladder does: each
-rung is the one before it plus one layer, all of them real code of the service (the app `cinema serve` builds,
-with its middlewares, connection guard and settings), so the CPU a rung adds is what that layer costs a request.
-`python -m scripts.bench_ladder serve --port N` is the server: the service's app plus two measuring routes
-beside the real ones, under /ladder/http/ and /ladder/handler/; nothing under them is ever committed.
+rung is the one before it plus one layer, all of them the service's real code, so the CPU a rung adds is what
+that layer costs a request. The first rungs are the bare handler in an app of its own, with the service's HTTP
+pieces added one at a time (`layers --port N --with guard,observe,...`); the rest run in the service's own
+process (`serve --port N`: what `cinema serve` runs, plus measuring routes under /ladder/ that answer as the
+book path does and never commit anything).
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import dataclasses
 import itertools
 import statistics
 import sys
@@ -19,6 +21,7 @@ from contextlib import ExitStack
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
+import uvloop
 from aiohttp import web
 
 from engine.actor import Booking
@@ -34,13 +37,21 @@ from web.idempotency import idempotent
 from web.jsonio import json_response, loads
 from web.ticket_codes import TICKETS
 
-RUNGS = (
-    ("bare", "", "a bare aiohttp handler on uvloop: parse the JSON body with orjson, answer 201"),
+# The bare handler's app, with the service's HTTP pieces added one at a time (each rung: all before it too).
+LAYERS = (
+    ("bare", "a bare aiohttp handler on uvloop (`web.run_app`): parse the JSON body with orjson, answer 201"),
+    ("guard", "served as `cinema serve` serves (web/serving.py): the connection guard, JSON protocol errors"),
+    ("observe", "the `observe` middleware: request id, request counter, booking latency (and aiohttp's own layer)"),
+    ("errors", "the JSON error middleware"),
+    ("signal", "the response signal that writes the X-Request-ID header"),
+)
+# In the service's process, beside the real route; each route is the one before it plus one layer.
+ROUTES = (
     (
         "http",
         "/ladder/http",
-        "the service's app: its middlewares (request id, metrics, JSON errors), connection guard and response "
-        "signal; the same parse, and a booking answer's bytes made at start-up",
+        "the service's whole app (its routes, settings, start-up) around the same parse, answering a booking "
+        "answer's bytes made at start-up",
     ),
     ("auth", "/ladder/auth", "the token check (`authenticate`, its cache hit) and the path's show id"),
     (
@@ -54,8 +65,9 @@ RUNGS = (
         "/ladder/answer",
         "the answer: a `Booking` made in memory, `booking_json` with its ticket code, `json_response`",
     ),
-    ("book", "", "the show's actor, the journal and the durable commit before the 201: the whole book path"),
 )
+BOOK = ("book", "the show's actor, the journal and the durable commit before the 201: the whole book path")
+RUNGS = (*LAYERS, *((name, what) for name, _, what in ROUTES), BOOK)
 
 
 @dataclass(frozen=True)
@@ -152,9 +164,31 @@ def serve(port: int) -> int:
     app = create_app(settings)
     app.on_startup.append(tune_gc)
     _answer = _answer_bytes(app)
-    for (_, prefix, _), handler in zip(RUNGS[1:-1], (http_rung, auth_rung, checks_rung, answer_rung), strict=True):
+    for (_, prefix, _), handler in zip(ROUTES, (http_rung, auth_rung, checks_rung, answer_rung), strict=True):
         app.router.add_post(prefix + r"/shows/{id:\d+}/book/", handler)
     serving.run(app, settings, "127.0.0.1", port, event_loop())
+    return 0
+
+
+def serve_layers(port: int, layers: set[str]) -> int:
+    """The bare handler (scripts/bare_server.py) in an app with the named pieces of the service's HTTP layer."""
+    from scripts.bare_server import book
+    from web.errors import error_middleware
+    from web.observability import METRICS, Metrics, add_request_id, observer
+    from web.settings import Settings
+
+    metrics = Metrics()
+    middlewares = [observer(metrics)] if "observe" in layers else []
+    app = web.Application(middlewares=[*middlewares, *([error_middleware] if "errors" in layers else [])])
+    app[METRICS] = metrics
+    if "signal" in layers:
+        app.on_response_prepare.append(add_request_id)
+    app.router.add_post(r"/shows/{id:\d+}/book/", book)
+    loop = uvloop.new_event_loop()
+    if "guard" in layers:
+        serving.run(app, Settings.from_env(), "127.0.0.1", port, loop)
+    else:
+        web.run_app(app, host="127.0.0.1", port=port, print=None, access_log=None, loop=loop)
     return 0
 
 
@@ -169,19 +203,23 @@ def run(seconds: int = 8, rounds: int = 5, connections: int = CONNECTIONS) -> li
     shows = bench_http.shows_needed(seconds, rounds)
     with ExitStack() as stack:
         service = stack.enter_context(bench_http.service("book", shows, module="scripts.bench_ladder"))
-        bare = stack.enter_context(bench_http.bare_handler())
-        layers = [
-            bench_http.Target(name, service.url, service.token, service.shows, pid=service.pid, prefix=prefix)
-            for name, prefix, _ in RUNGS[1:-1]
-        ]
-        for target in layers:
+        targets = []
+        for n, (name, _) in enumerate(LAYERS):
+            layers = ",".join(layer for layer, _ in LAYERS[1 : n + 1]) or "none"
+            bare = stack.enter_context(
+                bench_http.bare_handler(name, "scripts.bench_ladder", "layers", "--with", layers)
+            )
+            targets.append(dataclasses.replace(bare, token=service.token, shows=service.shows))
+        for name, prefix, _ in ROUTES:
+            targets.append(dataclasses.replace(service, label=name, prefix=prefix, used=0))
+        for target in targets:
             bench_http.warm_up(target)
-        targets = [bare, *layers, service]  # the book path books real seats: `service` keeps their count
+        targets.append(service)  # the book path books real seats: `service` keeps their count
         runs: list[list[bench_http.WrkFigure]] = [[] for _ in RUNGS]
         for n in range(rounds):
             for index in [*range(n % len(RUNGS), len(RUNGS)), *range(n % len(RUNGS))]:
                 runs[index].append(bench_http.measure(targets[index], seconds, connections))
-        return [Rung(name, what, figures) for (name, _, what), figures in zip(RUNGS, runs, strict=True)]
+        return [Rung(name, what, figures) for (name, what), figures in zip(RUNGS, runs, strict=True)]
 
 
 def section(rungs: list[Rung], seconds: int, connections: int, stamp: str) -> str:
@@ -191,10 +229,11 @@ def section(rungs: list[Rung], seconds: int, connections: int, stamp: str) -> st
         stamp,
         "",
         f"wrk as in section 2 ({connections} connections, {seconds} s per run, {len(rungs[0].figures)} rounds, the",
-        "rungs' order rotating each round). Each rung is the one above it plus one layer of the service's own code,",
-        "run in the service's own process (scripts/bench_ladder.py), so what a rung adds is what that layer costs",
-        "one request. CPU is user + system time of the server process per request, from /proc; the event loop's",
-        "share is its main thread's, the rest is the journal's writer thread (and, on the bare handler, nothing).",
+        "rungs' order rotating each round). Each rung is the one above it plus one layer of the service's own code",
+        f"(scripts/bench_ladder.py): the first {len(LAYERS)} are the bare handler's app with the service's HTTP pieces",
+        "added one by one, each its own process; the rest run in the service's process, beside the real route. So",
+        "what a rung adds is what that layer costs one request. CPU is user + system time of the server process per",
+        "request, from /proc; the event loop's share is its main thread's, the rest is the journal's writer thread.",
         "",
         "| rung | what it adds | requests/s | CPU per request | of it, the loop thread | added by the rung "
         "| times bare |",
@@ -203,7 +242,7 @@ def section(rungs: list[Rung], seconds: int, connections: int, stamp: str) -> st
     bare = rungs[0].cpu.median
     previous = None
     for rung in rungs:
-        added = "" if previous is None else f"+{rung.cpu.median - previous:.0f} µs"
+        added = "" if previous is None else f"{rung.cpu.median - previous:+.0f} µs"
         lines.append(
             f"| {rung.name} | {rung.what} | {rung.rate.format(',.0f')} | {rung.cpu.format('.0f', ' µs')} | "
             f"{rung.loop_cpu.format('.0f', ' µs')} | {added} | {rung.cpu.median / bare:.2f} |"
@@ -224,6 +263,9 @@ def main(argv: list[str] | None = None) -> int:
     commands = parser.add_subparsers(dest="command", required=True)
     server = commands.add_parser("serve", help="the service with the measuring routes (for the benchmark)")
     server.add_argument("--port", type=int, required=True)
+    layered = commands.add_parser("layers", help="the bare handler with pieces of the service's HTTP layer")
+    layered.add_argument("--port", type=int, required=True)
+    layered.add_argument("--with", dest="layers", default="none", help=f"comma-separated, of {LAYERS[1:]}")
     bench = commands.add_parser("run", help="measure the rungs and print the figures")
     bench.add_argument("--seconds", type=int, default=8)
     bench.add_argument("--rounds", type=int, default=5)
@@ -231,6 +273,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.command == "serve":
         return serve(args.port)
+    if args.command == "layers":
+        return serve_layers(args.port, set(args.layers.split(",")))
     rungs = run(args.seconds, args.rounds, args.connections)
     print(section(rungs, args.seconds, args.connections, ""))
     return 0

@@ -9,8 +9,10 @@ import urllib.request
 from pathlib import Path
 from typing import Any
 
-from scripts.bench_http import Target, WrkFigure
-from scripts.bench_ladder import RUNGS, Rung, section
+import pytest
+
+from scripts.bench_http import Target, WrkFigure, bare_handler
+from scripts.bench_ladder import LAYERS, ROUTES, RUNGS, Rung, section
 from scripts.server_process import ServerProcess, run_cinema
 
 SEED_ANSWER = {"id", "user", "show", "seat_number", "status", "created_at", "order", "ticket"}
@@ -41,7 +43,7 @@ def test_the_rungs_answer_like_the_book_path_and_book_nothing(tmp_path: Path) ->
         show = _call(server, "/movies/1/shows/")[1]["shows"][0]["id"]
         status, booked = _call(server, f"/shows/{show}/book/", {"seat_number": 1}, token)
         assert status == 201
-        for _, prefix, _ in RUNGS[1:-1]:
+        for _, prefix, _ in ROUTES:
             status, answer = _call(server, f"{prefix}/shows/{show}/book/", {"seat_number": 2}, token)
             assert status == 201 and SEED_ANSWER <= answer.keys() <= booked.keys(), (prefix, answer)
             assert _call(server, f"{prefix}/shows/{show}/book/", {"seat_number": "2"}, token)[0] == 400
@@ -59,9 +61,26 @@ def test_the_section_names_each_rung_and_what_it_adds() -> None:
     def figure(cpu: float, loop: float) -> WrkFigure:
         return WrkFigure("x", 1000, 1.0, 1, 1, 1, 1, 0, 0, cpu_seconds=cpu, loop_cpu_seconds=loop)
 
-    costs = [(0.040, 0.040), (0.060, 0.060), (0.065, 0.065), (0.070, 0.070), (0.090, 0.090), (0.120, 0.100)]
-    rungs = [Rung(name, what, [figure(*c)]) for (name, _, what), c in zip(RUNGS, costs, strict=True)]
+    costs = [(0.040 + n * 0.005, 0.040 + n * 0.005) for n in range(len(RUNGS) - 1)] + [(0.120, 0.100)]
+    rungs = [Rung(name, what, [figure(*c)]) for (name, what), c in zip(RUNGS, costs, strict=True)]
     text = section(rungs, 8, 100, "stamp")
-    assert "| http |" in text and "+20 µs" in text and "| 3.00 |" in text
+    assert "| http |" in text and "| signal |" in text and "+5 µs" in text and "| 3.00 |" in text
     assert "the journal's writer thread" in text and "spends 20 µs" in text
     assert Target("t", "u").prefix == ""
+
+
+def test_the_layers_server_is_the_bare_handler_with_the_service_pieces_asked_for() -> None:
+    every = ",".join(name for name, _ in LAYERS[1:])
+    with bare_handler("all", "scripts.bench_ladder", "layers", "--with", every) as server:
+        request = urllib.request.Request(
+            server.url + "/shows/1/book/", data=b'{"seat_number": 3}', headers={"Content-Type": "application/json"}
+        )
+        with urllib.request.urlopen(request, timeout=10) as response:
+            assert response.status == 201 and response.headers["X-Request-ID"]  # the signal
+        with pytest.raises(urllib.error.HTTPError) as raised:
+            urllib.request.urlopen(server.url + "/nope", timeout=10)
+        assert raised.value.code == 404 and json.load(raised.value)["code"] == "not_found"  # the error middleware
+    with bare_handler("bare", "scripts.bench_ladder", "layers", "--with", "none") as server:
+        with pytest.raises(urllib.error.HTTPError) as raised:
+            urllib.request.urlopen(server.url + "/nope", timeout=10)
+        assert raised.value.code == 404 and "X-Request-ID" not in raised.value.headers  # nothing of the service
