@@ -41,7 +41,8 @@ from web.ticket_codes import TICKETS
 LAYERS = (
     ("bare", "a bare aiohttp handler on uvloop (`web.run_app`): parse the JSON body with orjson, answer 201"),
     ("guard", "served as `cinema serve` serves (web/serving.py): the connection guard, JSON protocol errors"),
-    ("observe", "the `observe` middleware: request id, request counter, booking latency (and aiohttp's own layer)"),
+    ("middleware", "a middleware that only awaits the handler: what aiohttp's middleware chain costs by itself"),
+    ("observe", "the `observe` middleware in its place: request id, request counter, booking latency"),
     ("errors", "the JSON error middleware"),
     ("signal", "the response signal that writes the X-Request-ID header"),
 )
@@ -173,12 +174,17 @@ def serve(port: int) -> int:
 def serve_layers(port: int, layers: set[str]) -> int:
     """The bare handler (scripts/bare_server.py) in an app with the named pieces of the service's HTTP layer."""
     from scripts.bare_server import book
-    from web.errors import error_middleware
+    from web.errors import Handler, error_middleware
     from web.observability import METRICS, Metrics, add_request_id, observer
     from web.settings import Settings
 
+    async def passing(request: web.Request, handler: Handler) -> web.StreamResponse:
+        return await handler(request)
+
     metrics = Metrics()
-    middlewares = [observer(metrics)] if "observe" in layers else []
+    middlewares = (
+        [observer(metrics) if "observe" in layers else web.middleware(passing)] if "middleware" in layers else []
+    )
     app = web.Application(middlewares=[*middlewares, *([error_middleware] if "errors" in layers else [])])
     app[METRICS] = metrics
     if "signal" in layers:

@@ -64,7 +64,7 @@ def test_the_section_names_each_rung_and_what_it_adds() -> None:
     costs = [(0.040 + n * 0.005, 0.040 + n * 0.005) for n in range(len(RUNGS) - 1)] + [(0.120, 0.100)]
     rungs = [Rung(name, what, [figure(*c)]) for (name, what), c in zip(RUNGS, costs, strict=True)]
     text = section(rungs, 8, 100, "stamp")
-    assert "| http |" in text and "| signal |" in text and "+5 µs" in text and "| 3.00 |" in text
+    assert "| http |" in text and "| middleware |" in text and "+5 µs" in text and "| 3.00 |" in text
     assert "the journal's writer thread" in text and "spends 20 µs" in text
     assert Target("t", "u").prefix == ""
 
