@@ -52,7 +52,7 @@ def create_app(settings: Settings) -> web.Application:
     )
     app[SETTINGS] = settings
     app[METRICS] = metrics
-    app[METRICS].watch(app)
+    metrics.watch(app)
     app.on_response_prepare.append(add_request_id)
     app[TICKETS] = TicketCodes(settings.jwt_secret)
     app[TOKENS] = Tokens(
