@@ -4,7 +4,8 @@ rung under the same wrk load in one run.
 A profile attributes samples to frames and cannot say what a frame's removal would save; this ladder does: each
 rung is the one before it plus one layer, all of them the service's real code, so the CPU a rung adds is what
 that layer costs a request. The first rungs are the bare handler in an app of its own, with the service's HTTP
-pieces added one at a time (`layers --port N --with guard,observe,...`); the rest run in the service's own
+pieces added one at a time (`layers --port N --with middleware,observe,...`, always behind the connection
+guard); the rest run in the service's own
 process (`serve --port N`: what `cinema serve` runs, plus measuring routes under /ladder/ that answer as the
 book path does and never commit anything).
 """
@@ -34,12 +35,12 @@ from web.bookings import booking_json
 from web.context import ENGINE, REPOSITORY
 from web.errors import fail
 from web.idempotency import idempotent
-from web.jsonio import json_response, loads
+from web.jsonio import JSONDecodeError, json_response, loads
 from web.ticket_codes import TICKETS
 
 # The bare handler's app, with the service's HTTP pieces added one at a time (each rung: all before it too).
 LAYERS = (
-    ("bare", "a bare aiohttp handler on uvloop (`web.run_app`): parse the JSON body with orjson, answer 201"),
+    ("bare", "the bare handler of section 2 (scripts/bare_server.py): parse the JSON body with orjson, answer 201"),
     ("guard", "served as `cinema serve` serves (web/serving.py): the connection guard, JSON protocol errors"),
     ("middleware", "a middleware that only awaits the handler: what aiohttp's middleware chain costs by itself"),
     ("observe", "the `observe` middleware in its place: request id, request counter, booking latency"),
@@ -69,6 +70,7 @@ ROUTES = (
 )
 BOOK = ("book", "the show's actor, the journal and the durable commit before the 201: the whole book path")
 RUNGS = (*LAYERS, *((name, what) for name, _, what in ROUTES), BOOK)
+PIECES = tuple(name for name, _ in LAYERS[2:])  # what `layers --with` adds to the guarded bare handler
 
 
 @dataclass(frozen=True)
@@ -98,7 +100,10 @@ _ids = itertools.count(1)
 
 
 async def http_rung(request: web.Request) -> web.Response:
-    data = loads(await request.read())
+    try:
+        data = loads(await request.read())
+    except JSONDecodeError:
+        raise fail("invalid_json") from None
     return _answered(request, data)
 
 
@@ -172,7 +177,8 @@ def serve(port: int) -> int:
 
 
 def serve_layers(port: int, layers: set[str]) -> int:
-    """The bare handler (scripts/bare_server.py) in an app with the named pieces of the service's HTTP layer."""
+    """The bare handler (scripts/bare_server.py) served as `cinema serve` serves (the connection guard), in an
+    app with the named pieces of the service's HTTP layer."""
     from scripts.bare_server import book
     from web.errors import Handler, error_middleware
     from web.observability import METRICS, Metrics, add_request_id, observer
@@ -190,11 +196,7 @@ def serve_layers(port: int, layers: set[str]) -> int:
     if "signal" in layers:
         app.on_response_prepare.append(add_request_id)
     app.router.add_post(r"/shows/{id:\d+}/book/", book)
-    loop = uvloop.new_event_loop()
-    if "guard" in layers:
-        serving.run(app, Settings.from_env(), "127.0.0.1", port, loop)
-    else:
-        web.run_app(app, host="127.0.0.1", port=port, print=None, access_log=None, loop=loop)
+    serving.run(app, Settings.from_env(), "127.0.0.1", port, uvloop.new_event_loop())
     return 0
 
 
@@ -209,13 +211,14 @@ def run(seconds: int = 8, rounds: int = 5, connections: int = CONNECTIONS) -> li
     shows = bench_http.shows_needed(seconds, rounds)
     with ExitStack() as stack:
         service = stack.enter_context(bench_http.service("book", shows, module="scripts.bench_ladder"))
-        targets = []
-        for n, (name, _) in enumerate(LAYERS):
-            layers = ",".join(layer for layer, _ in LAYERS[1 : n + 1]) or "none"
-            bare = stack.enter_context(
-                bench_http.bare_handler(name, "scripts.bench_ladder", "layers", "--with", layers)
+        bare = stack.enter_context(bench_http.bare_handler("bare"))
+        targets = [dataclasses.replace(bare, token=service.token, shows=service.shows)]
+        for n, (name, _) in enumerate(LAYERS[1:]):
+            pieces = ",".join(PIECES[:n]) or "none"
+            layered = stack.enter_context(
+                bench_http.bare_handler(name, "scripts.bench_ladder", "layers", "--with", pieces)
             )
-            targets.append(dataclasses.replace(bare, token=service.token, shows=service.shows))
+            targets.append(dataclasses.replace(layered, token=service.token, shows=service.shows))
         for name, prefix, _ in ROUTES:
             targets.append(dataclasses.replace(service, label=name, prefix=prefix, used=0))
         for target in targets:
@@ -271,7 +274,7 @@ def main(argv: list[str] | None = None) -> int:
     server.add_argument("--port", type=int, required=True)
     layered = commands.add_parser("layers", help="the bare handler with pieces of the service's HTTP layer")
     layered.add_argument("--port", type=int, required=True)
-    layered.add_argument("--with", dest="layers", default="none", help=f"comma-separated, of {LAYERS[1:]}")
+    layered.add_argument("--with", dest="layers", default="none", help=f"comma-separated, of {', '.join(PIECES)}")
     bench = commands.add_parser("run", help="measure the rungs and print the figures")
     bench.add_argument("--seconds", type=int, default=8)
     bench.add_argument("--rounds", type=int, default=5)
@@ -280,7 +283,10 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "serve":
         return serve(args.port)
     if args.command == "layers":
-        return serve_layers(args.port, set(args.layers.split(",")))
+        layers = set(args.layers.split(",")) - {"none"}
+        if layers - set(PIECES):
+            parser.error(f"--with: unknown {', '.join(sorted(layers - set(PIECES)))}; choose from {', '.join(PIECES)}")
+        return serve_layers(args.port, layers)
     rungs = run(args.seconds, args.rounds, args.connections)
     print(section(rungs, args.seconds, args.connections, ""))
     return 0

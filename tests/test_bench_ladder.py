@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 
 from scripts.bench_http import Target, WrkFigure, bare_handler
-from scripts.bench_ladder import LAYERS, ROUTES, RUNGS, Rung, section
+from scripts.bench_ladder import PIECES, ROUTES, RUNGS, Rung, section
 from scripts.server_process import ServerProcess, run_cinema
 
 SEED_ANSWER = {"id", "user", "show", "seat_number", "status", "created_at", "order", "ticket"}
@@ -47,6 +47,10 @@ def test_the_rungs_answer_like_the_book_path_and_book_nothing(tmp_path: Path) ->
             status, answer = _call(server, f"{prefix}/shows/{show}/book/", {"seat_number": 2}, token)
             assert status == 201 and SEED_ANSWER <= answer.keys() <= booked.keys(), (prefix, answer)
             assert _call(server, f"{prefix}/shows/{show}/book/", {"seat_number": "2"}, token)[0] == 400
+        broken = urllib.request.Request(server.url + f"/ladder/http/shows/{show}/book/", data=b"{")
+        with pytest.raises(urllib.error.HTTPError) as raised:
+            urllib.request.urlopen(broken, timeout=10)
+        assert raised.value.code == 400 and json.load(raised.value)["code"] == "invalid_json"
         for prefix in ("/ladder/auth", "/ladder/checks", "/ladder/answer"):  # the token check is a real one
             assert _call(server, f"{prefix}/shows/{show}/book/", {"seat_number": 2})[0] == 401
         assert answer.keys() == booked.keys()  # the answer rung's: with the demo show's seat label and price
@@ -70,7 +74,7 @@ def test_the_section_names_each_rung_and_what_it_adds() -> None:
 
 
 def test_the_layers_server_is_the_bare_handler_with_the_service_pieces_asked_for() -> None:
-    every = ",".join(name for name, _ in LAYERS[1:])
+    every = ",".join(PIECES)
     with bare_handler("all", "scripts.bench_ladder", "layers", "--with", every) as server:
         request = urllib.request.Request(
             server.url + "/shows/1/book/", data=b'{"seat_number": 3}', headers={"Content-Type": "application/json"}
