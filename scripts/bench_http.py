@@ -296,7 +296,7 @@ def storm(seconds: int = 8, pairs: int = 3, connections: int = 100) -> StormFigu
                 times = asyncio.run(login_storm(target.url, STORM_USERS))  # waits for every login
                 figure = _collect(process, "book during the login storm")
                 show(figure)
-                target.used += figure.requests + 2 * connections
+                move_past(target, figure, connections)
                 result.b.append(figure)
                 totals.append(time.perf_counter() - started)
                 logins += times
