@@ -7,7 +7,6 @@ import asyncio
 import dataclasses
 import errno
 import functools
-import gc
 import getpass
 import os
 import socket
@@ -16,21 +15,23 @@ from collections.abc import Callable, Coroutine
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from aiohttp import web
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError, DBAPIError
 
 from engine.layout import Layout, Prices, detailed_layout
 from engine.ports import StorageUnavailable
-from scripts import bench, rush
+from scripts.bench import main as bench
+from scripts.rush import runner as rush
 from storage.database import DEFAULT_URL, normalize_url, open_engine
 from storage.migrate import SchemaBehind, current_revision, ensure_current, head_revision, upgrade
 from storage.repository import Repository, UsernameTaken
-from web import serving, workers
 from web.app import create_app
-from web.cluster import ClusterRefused, default_node_url, settings_problem
-from web.observability import configure_logging
-from web.passwords import PasswordHasher
+from web.cluster import workers
+from web.cluster.membership import ClusterRefused, default_node_url, settings_problem
+from web.http import serving
+from web.http.observability import configure_logging
+from web.http.serving import event_loop, tune_gc
+from web.security.passwords import PasswordHasher
 from web.settings import Settings
 
 # (title, minutes, [(screen, hours after the first show)]); show ids follow this order: 1..5.
@@ -208,26 +209,6 @@ def _check_port(host: str, port: int) -> None:
             if error.errno in LISTEN_ERRORS:
                 raise _listen_fault(host, port, error) from None
             raise
-
-
-async def tune_gc(_: web.Application) -> None:
-    """Full collections walked every long-lived object and stalled the loop for ~45 ms, fifteen times in
-    eight seconds of rush: that was the booking p99. Objects alive after start-up are frozen out of
-    collection, and the young generation is collected less often."""
-    gc.freeze()
-    gc.set_threshold(50_000, 50, 100)
-
-
-def event_loop() -> asyncio.AbstractEventLoop:
-    """uvloop when installed (the default install has it), unless CINEMA_EVENT_LOOP=asyncio."""
-    if os.environ.get("CINEMA_EVENT_LOOP", "uvloop") == "uvloop":
-        try:
-            import uvloop
-        except ImportError:
-            pass
-        else:
-            return uvloop.new_event_loop()
-    return asyncio.new_event_loop()
 
 
 async def _check_schema(url: str) -> None:

@@ -209,7 +209,7 @@ def _user_row(row: Row[Any] | None) -> UserRow | None:
 
 class Repository:
     def __init__(self, engine: AsyncEngine, node: str | None = None, lease_seconds: float | None = None) -> None:
-        """`lease_seconds`: cluster mode, where a show is loaded only under a lease (see web/cluster.py)."""
+        """`lease_seconds`: cluster mode, where a show is loaded only under a lease (see web/cluster/membership.py)."""
         self._engine = engine
         # Who took a show's epoch, recorded beside it (in cluster mode: the node id of the registry).
         self.node = node or f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"

@@ -9,7 +9,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
-from scripts.server_process import ServerProcess, run_cinema
+from scripts.testing.server_process import ServerProcess, run_cinema
 
 JWT_SECRET = "hostile-test-secret-0123456789abcdef"
 ADMIN = ("hostile-admin", "hostile-admin-password")

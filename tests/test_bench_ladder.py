@@ -11,9 +11,9 @@ from typing import Any
 
 import pytest
 
-from scripts.bench_http import Target, WrkFigure, bare_handler
-from scripts.bench_ladder import PIECES, ROUTES, RUNGS, Rung, section
-from scripts.server_process import ServerProcess, run_cinema
+from scripts.bench.http_path import Target, WrkFigure, bare_handler
+from scripts.bench.ladder import PIECES, ROUTES, RUNGS, Rung, section
+from scripts.testing.server_process import ServerProcess, run_cinema
 
 SEED_ANSWER = {"id", "user", "show", "seat_number", "status", "created_at", "order", "ticket"}
 
@@ -35,7 +35,7 @@ def test_the_rungs_answer_like_the_book_path_and_book_nothing(tmp_path: Path) ->
     url = f"sqlite+aiosqlite:///{tmp_path}/ladder.db"
     for args in (["migrate"], ["seed-demo"]):
         assert run_cinema(args, url).returncode == 0
-    server = ServerProcess(url, module="scripts.bench_ladder")
+    server = ServerProcess(url, module="scripts.bench.ladder")
     try:
         server.wait_ready()
         _call(server, "/signup", {"username": "ladder", "email": "l@x.invalid", "password": "ladder-password"})
@@ -75,7 +75,7 @@ def test_the_section_names_each_rung_and_what_it_adds() -> None:
 
 def test_the_layers_server_is_the_bare_handler_with_the_service_pieces_asked_for() -> None:
     every = ",".join(PIECES)
-    with bare_handler("all", "scripts.bench_ladder", "layers", "--with", every) as server:
+    with bare_handler("all", "scripts.bench.ladder", "layers", "--with", every) as server:
         request = urllib.request.Request(
             server.url + "/shows/1/book/", data=b'{"seat_number": 3}', headers={"Content-Type": "application/json"}
         )
@@ -84,7 +84,7 @@ def test_the_layers_server_is_the_bare_handler_with_the_service_pieces_asked_for
         with pytest.raises(urllib.error.HTTPError) as raised:
             urllib.request.urlopen(server.url + "/nope", timeout=10)
         assert raised.value.code == 404 and json.load(raised.value)["code"] == "not_found"  # the error middleware
-    with bare_handler("bare", "scripts.bench_ladder", "layers", "--with", "none") as server:
+    with bare_handler("bare", "scripts.bench.ladder", "layers", "--with", "none") as server:
         with pytest.raises(urllib.error.HTTPError) as raised:
             urllib.request.urlopen(server.url + "/nope", timeout=10)
         assert raised.value.code == 404 and "X-Request-ID" not in raised.value.headers  # nothing of the service

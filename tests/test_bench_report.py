@@ -5,8 +5,8 @@ from __future__ import annotations
 import subprocess
 import sys
 
-from scripts.bench import BENCHES, ROOT, update_report
-from scripts.bench_http import Pairs, Spread, WrkFigure
+from scripts.bench.http_path import Pairs, Spread, WrkFigure
+from scripts.bench.main import BENCHES, ROOT, update_report
 
 DOC = """# Benchmarks
 

@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from scripts.server_process import CINEMA, ROOT, ServerProcess, cinema_env, free_port, run_cinema
+from scripts.testing.server_process import CINEMA, ROOT, ServerProcess, cinema_env, free_port, run_cinema
 
 
 def call(method: str, url: str, body: dict[str, Any] | None = None, token: str | None = None) -> tuple[int, Any]:

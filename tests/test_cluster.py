@@ -14,13 +14,13 @@ import pytest
 from aiohttp.test_utils import TestClient, TestServer
 from multidict import CIMultiDict
 
-from scripts.server_process import ServerProcess, free_port, run_cinema
+from scripts.testing.server_process import ServerProcess, free_port, run_cinema
 from storage import cluster as registry
 from storage.database import open_engine
 from tests.conftest import Api
 from web.app import create_app
-from web.cluster import CLUSTER, SECRET_HEADER, ClusterRefused, settings_problem
-from web.forwarding import FORWARDER, OwnerUnreachable
+from web.cluster.forwarding import FORWARDER, OwnerUnreachable
+from web.cluster.membership import CLUSTER, SECRET_HEADER, ClusterRefused, settings_problem
 from web.settings import Settings
 
 SECRET = "cluster-secret-for-tests-0123456789"

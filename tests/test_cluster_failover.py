@@ -18,7 +18,7 @@ import aiohttp
 import pytest
 from sqlalchemy import text
 
-from scripts.server_process import ServerProcess, free_port, run_cinema
+from scripts.testing.server_process import ServerProcess, free_port, run_cinema
 from storage.database import open_engine
 
 SECRET = "cluster-secret-for-failover-tests-0123"

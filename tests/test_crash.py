@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import signal
 
-from scripts.crash import run_cycles
+from scripts.testing.crash import run_cycles
 
 
 def test_kill_9_mid_rush_loses_nothing(database_url: str) -> None:

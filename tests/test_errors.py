@@ -11,7 +11,7 @@ import pytest
 
 from tests.conftest import Api
 from web.context import REPOSITORY
-from web.errors import CATALOGUE, THROTTLE
+from web.http.errors import CATALOGUE, THROTTLE
 
 ROOT = Path(__file__).resolve().parent.parent
 

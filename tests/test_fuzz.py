@@ -19,7 +19,7 @@ from schemathesis import GenerationMode
 from schemathesis.checks import CHECKS as REGISTRY
 from schemathesis.checks import load_all_checks
 
-from scripts.server_process import ServerProcess, demo_server
+from scripts.testing.server_process import ServerProcess, demo_server
 
 load_all_checks()
 CHECKS = REGISTRY.get_all()  # every check schemathesis has

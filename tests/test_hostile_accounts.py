@@ -14,10 +14,10 @@ import aiohttp
 import bcrypt
 import pytest
 
-from scripts.server_process import ServerProcess
+from scripts.testing.server_process import ServerProcess
 from tests.hostile import ADMIN, bearer, call, clean_server, login, new_show, signup, start_server
 
-DEFAULTS = {  # web/settings.py's defaults: scripts/server_process.py lifts them for other tests
+DEFAULTS = {  # web/settings.py's defaults: scripts/testing/server_process.py lifts them for other tests
     "CINEMA_SIGNUPS_PER_ADDRESS": "20",
     "CINEMA_LOGINS_PER_ADDRESS": "300",
     "CINEMA_REFRESHES_PER_ADDRESS": "60",

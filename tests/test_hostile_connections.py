@@ -11,7 +11,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from scripts.server_process import ServerProcess
+from scripts.testing.server_process import ServerProcess
 from tests.hostile import ADMIN, bearer, call, clean_server, login, new_show
 
 LIMITS = {

@@ -12,7 +12,7 @@ from collections.abc import Iterator
 import jwt
 import pytest
 
-from scripts.server_process import ServerProcess
+from scripts.testing.server_process import ServerProcess
 from tests.hostile import ADMIN, JWT_SECRET, bearer, call, clean_server, login, new_show
 
 HUGE = "9" * 5000

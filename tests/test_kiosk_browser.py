@@ -13,8 +13,8 @@ from typing import Any
 
 import pytest
 
-from scripts import server_process
-from scripts.server_process import ROOT, ServerProcess
+from scripts.testing import server_process
+from scripts.testing.server_process import ROOT, ServerProcess
 
 CHROMIUM_FLAGS = [
     "--headless=new",

@@ -10,10 +10,10 @@ from typing import Any
 
 import pytest
 
-from scripts.rush import RushConfig, rush
+from scripts.rush.runner import RushConfig, rush
 from tests.conftest import Api
 from tests.test_durability import install_fault, remove_fault
-from web.observability import JsonLogFormatter, LoopHistogram
+from web.http.observability import JsonLogFormatter, LoopHistogram
 
 
 def sample(text: str, name: str, **labels: str) -> float:

@@ -27,7 +27,7 @@ from pathlib import Path
 
 import pytest
 
-from scripts.server_process import ROOT
+from scripts.testing.server_process import ROOT
 
 PORT = 8000  # as the README says
 LOCK = Path("/tmp/cinema-readme-walk.lock")

@@ -13,8 +13,8 @@ from typing import Any
 
 import pytest
 
-from scripts.rush import RUSH_MOVIE, RushConfig, rush
-from scripts.server_process import ROOT, ServerProcess, cinema_env, demo_server
+from scripts.rush.runner import RUSH_MOVIE, RushConfig, rush
+from scripts.testing.server_process import ROOT, ServerProcess, cinema_env, demo_server
 from tests.conftest import Api
 
 ADMIN = ["--admin-user", "boss", "--admin-password", "boss-password"]
@@ -226,7 +226,7 @@ def _all_movies(server: ServerProcess) -> list[dict[str, Any]]:
 
 
 def test_bench_measures_the_client_ceiling_with_one_and_two_processes() -> None:
-    from scripts.bench_rush import ceiling, report_lines
+    from scripts.bench.rush import ceiling, report_lines
 
     figures = ceiling(requests=3000, concurrency=50, rounds=1)
     assert [f.procs for f in figures] == [1, 2]

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from scripts.server_process import ROOT, ServerProcess, run_cinema
+from scripts.testing.server_process import ROOT, ServerProcess, run_cinema
 from tests.test_kiosk_browser import CHROMIUM_FLAGS, chromium
 
 SHOTS = ROOT / ".pytest_cache"

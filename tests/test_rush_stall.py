@@ -12,8 +12,8 @@ from typing import Any
 
 import pytest
 
-from scripts.rush import RushConfig, rush
-from scripts.server_process import ServerProcess, run_cinema
+from scripts.rush.runner import RushConfig, rush
+from scripts.testing.server_process import ServerProcess, run_cinema
 
 STALL = 1.0
 

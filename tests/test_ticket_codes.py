@@ -9,7 +9,7 @@ import hmac
 from hypothesis import given
 from hypothesis import strategies as st
 
-from web.ticket_codes import TAG_BYTES, TicketCodes
+from web.security.ticket_codes import TAG_BYTES, TicketCodes
 
 SECRET = "a-secret-of-at-least-16-characters"
 

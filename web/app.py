@@ -13,29 +13,19 @@ from storage.database import open_engine
 from storage.journal import GroupCommitJournal
 from storage.migrate import ensure_current, upgrade
 from storage.repository import Repository
-from web import (
-    accounts,
-    bookings,
-    catalog,
-    cluster,
-    events,
-    forwarding,
-    home,
-    kiosk,
-    observability,
-    orders,
-    screens,
-    tickets,
-)
-from web.auth import TOKENS, Tokens
+from web.api import accounts, bookings, catalog, events, home, kiosk, orders, screens, tickets
+from web.cluster import forwarding
+from web.cluster import membership as cluster
 from web.context import ENGINE, HASHER, JOURNAL, LOGIN_LIMITS, REPOSITORY, SETTINGS, LoginLimits
-from web.errors import error_middleware
-from web.observability import METRICS, Metrics, add_request_id, observer
-from web.openapi import OpenApi3
-from web.passwords import PasswordHasher
-from web.ratelimit import RateLimiter
+from web.http import observability
+from web.http.errors import error_middleware
+from web.http.observability import METRICS, Metrics, add_request_id, observer
+from web.http.openapi import OpenApi3
+from web.security.auth import TOKENS, Tokens
+from web.security.passwords import PasswordHasher
+from web.security.ratelimit import RateLimiter
+from web.security.ticket_codes import TICKETS, TicketCodes
 from web.settings import Settings
-from web.ticket_codes import TICKETS, TicketCodes
 
 VERSION = "1.0.0"
 log = logging.getLogger("cinema")
@@ -48,7 +38,7 @@ def create_app(settings: Settings) -> web.Application:
     app = web.Application(
         middlewares=[observer(metrics), error_middleware, *clustered],
         client_max_size=settings.max_body_bytes,
-        handler_args={"auto_decompress": False},  # web/requestbody.py decodes, with a bound and JSON errors
+        handler_args={"auto_decompress": False},  # web/http/body.py decodes, with a bound and JSON errors
     )
     app[SETTINGS] = settings
     app[METRICS] = metrics

@@ -7,8 +7,8 @@ from aiohttp import web
 from engine.service import BookingEngine
 from storage.journal import GroupCommitJournal
 from storage.repository import Repository
-from web.passwords import PasswordHasher
-from web.ratelimit import RateLimiter
+from web.security.passwords import PasswordHasher
+from web.security.ratelimit import RateLimiter
 from web.settings import Settings
 
 SETTINGS = web.AppKey("settings", Settings)

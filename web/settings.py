@@ -29,7 +29,7 @@ class Settings:
     login_attempts_per_address: int = 300  # per minute, whatever the username
     signups_per_address: int = 20  # per hour
     refreshes_per_address: int = 60  # per minute
-    password_checks_per_address: int = 16  # waiting bcrypt jobs of one address (web/passwords.py); more: 429
+    password_checks_per_address: int = 16  # waiting bcrypt jobs of one address (web/security/passwords.py); more: 429
     password_wait_seconds: float = 5.0  # a bcrypt job that waited this long is answered 503 instead
     max_seats_per_user: int = 10  # held + booked seats of one user in one show (0: no limit)
     max_body_bytes: int = 64 * 1024
@@ -48,7 +48,7 @@ class Settings:
     cleaning_minutes: int = 15  # a screen's gap between one show's end and the next one's start
     cancel_cutoff_minutes: int = 30  # bookings can be cancelled until this long before the start
     check_in_opens_minutes: int = 60  # the door opens this long before the start (and closes at the film's end)
-    cluster_secret: str = field(default="", repr=False)  # set: cluster mode (see web/cluster.py)
+    cluster_secret: str = field(default="", repr=False)  # set: cluster mode (see web/cluster/membership.py)
     node_url: str = ""  # how the other nodes reach this one; `cinema serve` derives it from host and port
     lease_seconds: float = 5.0  # a node silent this long loses its place (and, later, its shows)
 

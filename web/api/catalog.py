@@ -1,0 +1,200 @@
+"""Movies and their shows: public listings, and creation by admins."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+from aiohttp import web
+from aiohttp_apispec import docs, querystring_schema, request_schema, response_schema
+
+from engine.layout import Layout, Prices, plain_layout
+from engine.ports import ShowInfo
+from engine.service import BookingEngine
+from storage.repository import MovieNotFound, ScheduleClash, ScreenNotFound, ShowListing
+from web import schemas
+from web.context import ENGINE, REPOSITORY, SETTINGS
+from web.http.body import load_body
+from web.http.errors import fail
+from web.http.jsonio import json_response
+from web.http.openapi import ADMIN_ERRORS, errors
+from web.schemas.catalog import show_brief
+from web.security.auth import require_admin
+
+routes = web.RouteTableDef()
+SHOW_EXAMPLE = {
+    "screen_name": "Hall 2",
+    "date_time": "2030-01-01T20:00:00Z",
+    "rows": [{"label": "A", "seats": 12}, {"label": "B", "seats": 14}],
+}
+
+
+def _listing(engine: BookingEngine, item: ShowListing) -> dict[str, Any]:
+    entry = {**show_brief(item.show), "available_seats": _available(engine, item.show, item.taken)}
+    if item.prices is not None:
+        entry["prices"] = item.prices.as_json()
+    if item.screen_id is not None:
+        entry["screen_id"] = item.screen_id
+    return entry
+
+
+def _page_url(request: web.Request, page: int) -> str:
+    """Absolute, as the Django service answered, but on the configured public URL or the address this server
+    listens on: never the client's Host header, which would let anyone plant links in a cached page."""
+    base = request.app[SETTINGS].public_url
+    if not base:
+        host, port = request.transport.get_extra_info("sockname")[:2] if request.transport else ("localhost", 80)
+        base = f"{request.scheme}://{f'[{host}]' if ':' in host else host}:{port}"
+    return base + str(request.rel_url.update_query(page=page))
+
+
+@docs(tags=["movies"], summary="List movies, a page at a time", security=[])
+@querystring_schema(schemas.PageQuery)
+@response_schema(schemas.MoviePage, 200, description="A page of movies")
+@errors(
+    {
+        404: "Invalid page",
+    }
+)
+@routes.get("/movies/")
+async def list_movies(request: web.Request) -> web.Response:
+    page = schemas.load_page(request)
+    size = request.app[SETTINGS].page_size
+    count, movies = await request.app[REPOSITORY].movies_page((page - 1) * size, size)
+    if page > 1 and not movies:
+        raise fail("invalid_page")
+    return json_response(
+        {
+            "count": count,
+            "next": _page_url(request, page + 1) if page * size < count else None,
+            "previous": _page_url(request, page - 1) if page > 1 else None,
+            "results": [{"id": m.id, "title": m.title, "duration_minutes": m.duration_minutes} for m in movies],
+        }
+    )
+
+
+@docs(tags=["movies"], summary="Add a movie (admin)")
+@request_schema(schemas.MovieRequest, example={"title": "The Late Show", "duration_minutes": 104})
+@response_schema(schemas.Movie, 201, description="Created")
+@errors(
+    {
+        400: "Invalid input",
+    }
+)
+@docs(responses=ADMIN_ERRORS)
+@routes.post("/movies/")
+async def create_movie(request: web.Request) -> web.Response:
+    await require_admin(request)
+    data = await load_body(request, schemas.MovieRequest)
+    movie = await request.app[REPOSITORY].create_movie(data["title"], data["duration_minutes"])
+    return json_response({"id": movie.id, "title": movie.title, "duration_minutes": movie.duration_minutes}, status=201)
+
+
+@docs(tags=["movies"], summary="A movie with its shows and their free seats", security=[])
+@response_schema(schemas.MovieShows, 200, description="The movie and its shows")
+@errors(
+    {
+        404: "No such movie",
+    }
+)
+@routes.get(r"/movies/{id:\d+}/shows/")
+async def movie_shows(request: web.Request) -> web.Response:
+    repository = request.app[REPOSITORY]
+    movie = await repository.movie(schemas.path_id(request))
+    if movie is None:
+        raise fail("unknown_movie")
+    shows = await repository.shows_of_movie(movie.id)
+    engine = request.app[ENGINE]
+    return json_response(
+        {
+            "id": movie.id,
+            "title": movie.title,
+            "duration_minutes": movie.duration_minutes,
+            "shows": [_listing(engine, item) for item in shows],
+        }
+    )
+
+
+def _available(engine: BookingEngine, show: ShowInfo, taken: int) -> int:
+    """Free seats as the seat map counts them (not booked, held or blocked): from the show's actor when it is in
+    memory, so both answers agree; from the database otherwise."""
+    free = engine.committed_free_seats(show.id)
+    if free is None:
+        free = show.total_seats - taken
+    assert 0 <= free <= show.total_seats, (show.id, free)
+    return free
+
+
+@docs(
+    tags=["movies"],
+    summary="Add a show of a movie (admin)",
+    description="On a screen (`screen_id`): the show takes the screen's layout and must not overlap another show "
+    "there (the film's duration plus the cleaning gap). The seed's way (`screen_name` with `total_seats` or "
+    "`rows`) still works and is not scheduled against anything. `prices` (minor units per seat category, with "
+    "`currency`) must price every category of the layout.",
+)
+@request_schema(schemas.ShowRequest, example=SHOW_EXAMPLE)
+@response_schema(schemas.CreatedShow, 201, description="Created")
+@errors(
+    {
+        400: "Invalid input, a show in the past, or prices missing a category",
+        404: "No such movie or screen",
+        409: "Overlaps another show on the screen (code schedule_clash)",
+    }
+)
+@docs(responses=ADMIN_ERRORS)
+@routes.post(r"/movies/{id:\d+}/shows/")
+async def create_show(request: web.Request) -> web.Response:
+    await require_admin(request)
+    movie_id = schemas.path_id(request)
+    data = await load_body(request, schemas.ShowRequest)
+    repository = request.app[REPOSITORY]
+    movie = await repository.movie(movie_id)
+    if movie is None:
+        raise fail("unknown_movie")
+    layout: Layout | None = None
+    screen_id = data.get("screen_id")
+    if screen_id is not None:
+        screen = await repository.screen(screen_id)
+        if screen is None:
+            raise fail("unknown_screen")
+        layout, screen_name, total_seats = screen.layout, screen.name, screen.layout.total_seats
+    else:
+        screen_name, total_seats = data["screen_name"], data["total_seats"]
+        if data.get("rows"):
+            layout = plain_layout([(row["label"], row["seats"]) for row in data["rows"]])
+    prices = None
+    if "prices" in data:
+        prices = Prices(data["prices"], data["currency"])
+        missing = sorted((layout.categories if layout else {"standard"}) - set(prices.amounts))
+        if missing:
+            raise fail("unpriced", f"Prices are missing for seat categories: {', '.join(missing)}.")
+    cleaning = timedelta(minutes=request.app[SETTINGS].cleaning_minutes)
+    try:
+        show = await repository.create_show(
+            movie_id,
+            screen_name,
+            data["date_time"],
+            total_seats,
+            layout,
+            screen_id=screen_id,
+            prices=prices,
+            cleaning=cleaning,
+        )
+    except MovieNotFound:
+        raise fail("unknown_movie") from None
+    except ScreenNotFound:
+        raise fail("unknown_screen") from None
+    except ScheduleClash as clash:
+        raise fail(
+            "schedule_clash",
+            f"Screen {screen_name} is taken by show {clash.show_id} from {clash.starts.isoformat()} to "
+            f"{clash.ends.isoformat()}, plus {cleaning.seconds // 60} minutes for cleaning.",
+            clash={"show_id": clash.show_id, "starts": clash.starts.isoformat(), "ends": clash.ends.isoformat()},
+        ) from None
+    answer = {**show_brief(show), "movie": movie_id, "available_seats": show.total_seats}
+    if prices is not None:
+        answer["prices"] = prices.as_json()
+    if screen_id is not None:
+        answer["screen_id"] = screen_id
+    return json_response(answer, status=201)

@@ -1,0 +1,64 @@
+"""The kiosk page: plain HTML and JavaScript served by the service itself (no build step, no CDN)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from aiohttp import web
+from aiohttp_apispec import docs
+
+from engine.errors import ShowNotFound
+from web.context import ENGINE
+from web.http.openapi import ERROR_CONTENT
+from web.schemas import path_id
+
+STATIC = Path(__file__).parents[1] / "static"
+NOT_FOUND_PAGE = """<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
+<title>No such show</title><link rel="stylesheet" href="/kiosk/static/kiosk.css"></head>
+<body><h1>No show {show_id}</h1><p>There is no show with that number. The list of movies and their shows is at
+<a href="/movies/">/movies/</a> (each movie's shows at <code>/movies/&lt;id&gt;/shows/</code>).</p></body></html>
+"""
+routes = web.RouteTableDef()
+HTML = {"text/html": {"schema": {"type": "string"}}}
+
+
+# The page logs in and books: no other site may frame it (clickjacking) or inject script into it.
+PAGE_HEADERS = {
+    "Cache-Control": "no-cache",
+    "Content-Security-Policy": (
+        "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; "
+        "object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
+    ),
+    "X-Frame-Options": "DENY",
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "no-referrer",
+}
+
+
+@docs(
+    tags=["live"],
+    summary="The kiosk page of a show (HTML)",
+    security=[],
+    responses={
+        "200": {"description": "The page", "content": HTML},
+        "404": {
+            "description": "No such show: a page saying so (JSON for an id spelled wrongly)",
+            "content": {**HTML, **ERROR_CONTENT},
+        },
+    },
+)
+@routes.get(r"/kiosk/{id:\d+}")
+async def kiosk(request: web.Request) -> web.StreamResponse:
+    """The page for an existing show; a plain 404 page otherwise, rather than a page that waits forever."""
+    show_id = path_id(request)  # one spelling per show, as on every id route (a JSON 404 otherwise)
+    try:
+        await request.app[ENGINE].seat_map(show_id)
+    except ShowNotFound:
+        return web.Response(
+            text=NOT_FOUND_PAGE.format(show_id=show_id), status=404, content_type="text/html", headers=PAGE_HEADERS
+        )
+    return web.FileResponse(STATIC / "kiosk.html", headers=PAGE_HEADERS)
+
+
+routes.static("/kiosk/static", STATIC)

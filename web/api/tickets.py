@@ -1,0 +1,119 @@
+"""Tickets at the door: each booked seat's QR code, and check-in by staff through the show's actor."""
+
+from __future__ import annotations
+
+import io
+from datetime import UTC, datetime
+
+import segno
+from aiohttp import web
+from aiohttp_apispec import docs, request_schema, response_schema
+
+from engine.seats import Outcome
+from web import schemas
+from web.context import ENGINE, REPOSITORY
+from web.http.body import load_body
+from web.http.errors import fail
+from web.http.jsonio import json_response
+from web.http.openapi import errors
+from web.http.refusals import refuse
+from web.schemas.catalog import show_brief
+from web.security.auth import require_staff
+from web.security.ticket_codes import TICKETS
+
+routes = web.RouteTableDef()
+CODE_PATTERN = r"{code:[0-9]+-[A-Za-z2-7]+}"  # the exact shape is checked with the tag (no braces: see openapi)
+
+
+def _genuine(request: web.Request) -> str:
+    code = request.match_info["code"].upper()
+    if request.app[TICKETS].booking_id(code) is None:
+        raise fail("unknown_ticket")
+    return code
+
+
+def _iso(at: float) -> str:
+    return datetime.fromtimestamp(at, UTC).isoformat()
+
+
+@docs(
+    tags=["tickets"],
+    summary="A ticket's QR code (SVG)",
+    description="Anyone holding the code may draw it; the code is the ticket. Forged codes are a 404.",
+    security=[],
+)
+@docs(responses={"200": {"description": "image/svg+xml"}, "404": {"description": "Not a genuine ticket code"}})
+@routes.get(rf"/tickets/{CODE_PATTERN}/qr.svg")
+async def qr_svg(request: web.Request) -> web.Response:
+    return _qr(request, "svg", 4, "image/svg+xml")
+
+
+@docs(tags=["tickets"], summary="A ticket's QR code (PNG)", security=[])
+@docs(responses={"200": {"description": "image/png"}, "404": {"description": "Not a genuine ticket code"}})
+@routes.get(rf"/tickets/{CODE_PATTERN}/qr.png")
+async def qr_png(request: web.Request) -> web.Response:
+    return _qr(request, "png", 6, "image/png")
+
+
+def _qr(request: web.Request, kind: str, scale: int, content_type: str) -> web.Response:
+    out = io.BytesIO()
+    segno.make(_genuine(request), error="m").save(out, kind=kind, scale=scale, border=2)
+    return web.Response(body=out.getvalue(), content_type=content_type, headers={"Cache-Control": "private"})
+
+
+@docs(
+    tags=["tickets"],
+    summary="Scan a ticket at the door of a show (staff)",
+    description="Written ahead through the show's actor like a booking, so a check-in and a cancel of the same "
+    "ticket never both succeed. The door opens a configurable time before the start and closes at the film's end.",
+)
+@request_schema(schemas.CheckInRequest)
+@response_schema(schemas.CheckedIn, 200, description="Admitted: who, which show, which seat")
+@errors(
+    {
+        400: "Invalid body",
+        401: "Not authenticated",
+        403: "Not door staff",
+        404: "Unknown or forged code, or a ticket for another show",
+        409: "Scanned before (`first_checked_in_at` says when), or the door is not open",
+        410: "The ticket was cancelled",
+    }
+)
+@routes.post("/check-in/")
+async def check_in(request: web.Request) -> web.Response:
+    staff_id = await require_staff(request)
+    data = await load_body(request, schemas.CheckInRequest)
+    code, show_id = data["code"].strip().upper(), data["show_id"]
+    booking_id = request.app[TICKETS].booking_id(code)
+    if booking_id is None:
+        raise refuse(Outcome.UNKNOWN_TICKET)
+    engine = request.app[ENGINE]
+    reply = await engine.check_in(show_id, booking_id, staff_id)
+    if reply.outcome is Outcome.ALREADY_CHECKED_IN:
+        assert reply.checked_in_at is not None
+        first = _iso(reply.checked_in_at)
+        raise fail(
+            "already_checked_in",
+            f"Already checked in at {first}.",
+            first_checked_in_at=first,
+            seat_number=reply.seats[0],
+        )
+    if reply.outcome is not Outcome.CHECKED_IN:
+        raise refuse(reply.outcome)
+    assert reply.user_id is not None and reply.checked_in_at is not None
+    holder = await request.app[REPOSITORY].user_by_id(reply.user_id)
+    seat = reply.seats[0]
+    plan = engine.plan(show_id)
+    snapshot_show = await request.app[REPOSITORY].show(show_id)
+    answer = {
+        "detail": "Admitted.",
+        "ticket": code,
+        "booking_id": booking_id,
+        "show": show_brief(snapshot_show) if snapshot_show else {"id": show_id},
+        "seat_number": seat,
+        "holder": {"id": reply.user_id, "username": holder.username if holder else None},
+        "checked_in_at": _iso(reply.checked_in_at),
+    }
+    if plan.layout is not None:
+        answer["seat_label"] = plan.layout.place(seat).label
+    return json_response(answer)

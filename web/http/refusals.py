@@ -1,0 +1,44 @@
+"""The catalogue's answer for each refusal of the engine: one mapping from an `Outcome` to an error, for every route."""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+from engine.seats import Outcome
+from web.context import ENGINE, SETTINGS
+from web.http.errors import CATALOGUE, ApiError, fail
+
+
+def refuse(outcome: Outcome, seats: tuple[int, ...] = (), hidden_as: str = "unknown_booking") -> ApiError:
+    """The catalogue's answer for a refused command. Someone else's booking or hold answers exactly what a missing
+    one does (`hidden_as`), so a stranger cannot learn which ids exist."""
+    if outcome is Outcome.NOT_OWNER:
+        return fail(hidden_as)
+    message = CATALOGUE[outcome.value].message
+    detail = message.format(seats=", ".join(map(str, seats))) if "{seats}" in message else None
+    with_seats = outcome in (Outcome.SEATS_UNAVAILABLE, Outcome.COMPANION_NEEDS_WHEELCHAIR)
+    return fail(outcome.value, detail, **({"seats": list(seats)} if with_seats else {}))
+
+
+def refuse_in(request: web.Request, outcome: Outcome, hidden_as: str = "unknown_booking") -> ApiError:
+    """`refuse`, naming the service's cancel cutoff when that is the reason."""
+    if outcome is Outcome.CANCEL_CLOSED:
+        minutes = request.app[SETTINGS].cancel_cutoff_minutes
+        return fail("cancel_closed", f"Too late to cancel: cancelling closes {minutes} minutes before the show starts.")
+    return refuse(outcome, hidden_as=hidden_as)
+
+
+async def refuse_seats(
+    request: web.Request, show_id: int, outcome: Outcome, seats: tuple[int, ...], asked: tuple[int, ...]
+) -> ApiError:
+    """As `refuse`; a seat outside the show (0, or 101 of 100) names the show's seats, whichever end was missed."""
+    if outcome is not Outcome.SEAT_OUT_OF_RANGE:
+        return refuse(outcome, seats)
+    total = (await request.app[ENGINE].seat_map(show_id)).total_seats
+    outside = [seat for seat in asked if not 1 <= seat <= total]
+    assert outside, (asked, total)
+    named = ", ".join(map(str, outside))
+    detail = (
+        f"Seat {named} is not in this show" if len(outside) == 1 else f"Seats {named} are not in this show"
+    ) + f": its seats are 1 to {total}."
+    return fail("seat_out_of_range", detail, seats=outside, total_seats=total)

@@ -1,0 +1,253 @@
+"""Running the app on a socket with bounds a hostile client cannot stretch.
+
+* A connection that has not sent a complete request line and headers within `header_timeout_seconds` is closed,
+  whether it trickles one header line every few seconds or sits idle between keep-alive requests. This is
+  aiohttp's keep-alive timer, which runs from the moment a connection opens and is cancelled only once a whole
+  request has arrived; it costs nothing per request. Bodies have their own deadline (web/http/body.py).
+* At most `max_connections` connections are served (never more than the process's file descriptors allow),
+  and at most `max_connections_per_source` from one client address; one more gets an immediate JSON 503 and
+  is closed, so a flood of idle sockets from one place cannot take the descriptors real customers need.
+* Malformed HTTP (a bad Content-Length, an oversized header, an unknown Content-Encoding) is answered as JSON
+  like every other error, and logged as one INFO line rather than an ERROR with a traceback: it is the client's
+  fault, and a flood of it must not fill the log.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import gc
+import logging
+import os
+import resource
+import socket
+from collections.abc import Callable
+from typing import Any, cast
+
+import orjson
+from aiohttp import web
+from aiohttp.web_protocol import RequestHandler
+
+from web.settings import Settings
+
+log = logging.getLogger(__name__)
+
+DESCRIPTORS_KEPT = 256  # for the database pool, the journal, log files and the listening sockets
+REFUSAL_LINGER_SECONDS = 1.0  # a refused client gets this long to read the 503 before the socket closes
+_REFUSAL_BODY = orjson.dumps({"detail": "Too many connections; try again shortly.", "code": "busy"})
+REFUSAL = (
+    b"HTTP/1.1 503 Service Unavailable\r\nContent-Type: application/json\r\nRetry-After: 1\r\n"
+    b"Connection: close\r\nContent-Length: %d\r\n\r\n%s" % (len(_REFUSAL_BODY), _REFUSAL_BODY)
+)
+
+
+def connection_limit(wanted: int) -> int:
+    """`wanted`, but never more than the file descriptors left after the process's own needs."""
+    soft, _ = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft == resource.RLIM_INFINITY:
+        return wanted
+    return max(1, min(wanted, soft - DESCRIPTORS_KEPT))
+
+
+class _JsonErrors(RequestHandler):
+    """aiohttp's connection handler, answering protocol-level errors as JSON without a traceback in the log."""
+
+    __slots__ = ()
+
+    def handle_error(
+        self, request: Any, status: int = 500, exc: BaseException | None = None, message: str | None = None
+    ) -> web.StreamResponse:
+        if status >= 500:
+            return super().handle_error(request, status, exc, message)
+        log.info("malformed request from %s: %s", request.remote, str(exc or message or status).splitlines()[0])
+        if request.writer.output_size > 0:  # as aiohttp does: an answer has begun, the connection is lost
+            raise ConnectionError("Response is sent already")
+        detail = (getattr(exc, "message", None) or message or "Malformed HTTP request.").splitlines()[0][:200]
+        response = web.Response(
+            status=status,
+            body=orjson.dumps({"detail": detail, "code": "malformed_request"}),
+            content_type="application/json",
+        )
+        response.force_close()
+        return response
+
+
+def _drop(_: bytes) -> None:
+    pass
+
+
+class _Guarded(asyncio.Protocol):
+    """One connection: aiohttp's handler behind the guard's bounds, or a 503 when a bound is reached.
+
+    uvloop looks up `data_received` once, before `connection_made`: it forwards to whatever `_receive` is then.
+    """
+
+    def __init__(self, guard: ConnectionGuard, handler: RequestHandler) -> None:
+        self._guard = guard
+        self._handler = handler
+        self._source: str | None = None
+        self._timer: asyncio.TimerHandle | None = None
+        self._receive: Callable[[bytes], None] = _drop
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        transport = cast(asyncio.Transport, transport)  # uvloop's transports do not subclass asyncio's
+        peer = transport.get_extra_info("peername")
+        source = str(peer[0]) if peer else "unknown"
+        if self._guard.admit(source):
+            self._source = source
+            self._receive = self._handler.data_received
+            self._handler.connection_made(transport)
+            return
+        # Refused: answer at once, let the client read it for a moment, then close; its bytes are dropped.
+        self._guard.refusing += 1
+        transport.write(REFUSAL)
+        if self._guard.refusing > self._guard.limit // 4 + 1:  # refusals pile up too: do not linger
+            transport.abort()
+            return
+        with contextlib.suppress(Exception):
+            transport.write_eof()
+        self._timer = asyncio.get_running_loop().call_later(REFUSAL_LINGER_SECONDS, transport.close)
+
+    def data_received(self, data: bytes) -> None:
+        self._receive(data)
+
+    def eof_received(self) -> bool | None:
+        return self._handler.eof_received() if self._source is not None else False  # refused: close now
+
+    def pause_writing(self) -> None:
+        self._handler.pause_writing()
+
+    def resume_writing(self) -> None:
+        self._handler.resume_writing()
+
+    def connection_lost(self, exc: BaseException | None) -> None:
+        if self._source is not None:
+            self._guard.release(self._source)
+            self._handler.connection_lost(exc)
+            return
+        self._guard.refusing -= 1
+        self._guard.refused += 1
+        if self._timer is not None:
+            self._timer.cancel()
+
+
+class ConnectionGuard:
+    """The protocol factory handed to the event loop: aiohttp's own, behind bounds on open connections, in all
+    and per client address (so that one address cannot take every slot)."""
+
+    def __init__(self, server: web.Server, limit: int, per_source: int) -> None:
+        assert limit >= 1 and per_source >= 1
+        self._server = server
+        self.limit = limit
+        self.per_source = per_source
+        self.open = 0
+        self.by_source: dict[str, int] = {}
+        self.refusing = 0
+        self.refused = 0
+
+    def admit(self, source: str) -> bool:
+        held = self.by_source.get(source, 0)
+        if self.open >= self.limit or held >= self.per_source:
+            return False
+        self.open += 1
+        self.by_source[source] = held + 1
+        return True
+
+    def release(self, source: str) -> None:
+        self.open -= 1
+        held = self.by_source.pop(source) - 1
+        if held:
+            self.by_source[source] = held
+        assert self.open >= 0 and held >= 0
+
+    def __call__(self) -> asyncio.Protocol:
+        handler = self._server()
+        # The same object with JSON error pages: aiohttp offers no hook to choose the handler class, and the
+        # subclass adds no state, so swapping the class is safe (tests/test_hostile_connections.py sees it work).
+        handler.__class__ = _JsonErrors
+        return _Guarded(self, handler)
+
+
+async def _serve(
+    app: web.Application,
+    settings: Settings,
+    host: str,
+    port: int,
+    private: socket.socket | None,
+    announce: Callable[[], None] | None,
+) -> None:
+    runner = web.AppRunner(
+        app,
+        handle_signals=True,
+        access_log=None,
+        keepalive_timeout=settings.header_timeout_seconds,
+        shutdown_timeout=60.0,
+    )
+    await runner.setup()
+    listener: asyncio.Server | None = None
+    own: asyncio.Server | None = None
+    try:
+        limit = connection_limit(settings.max_connections)
+        guard = ConnectionGuard(runner.server, limit, min(limit, settings.max_connections_per_source))
+        loop = asyncio.get_running_loop()
+        # A worker of `cinema serve --workers N` (web/cluster/workers.py) shares the port with its siblings, and has a
+        # private listener of its own for the forwards of the other nodes.
+        worker = private is not None
+        listener = await loop.create_server(guard, host, port, backlog=1024, reuse_address=True, reuse_port=worker)
+        if private is not None:
+            own = await loop.create_server(guard, sock=private, backlog=1024)
+        if announce is not None:  # bound and started: only now is "serving on ..." true
+            announce()
+        await asyncio.Event().wait()  # until cancelled by a signal
+    finally:
+        if listener is not None:
+            listener.close()  # stop accepting; aiohttp then drains the open connections
+        if own is not None:
+            own.close()
+        await runner.cleanup()
+
+
+def run(
+    app: web.Application,
+    settings: Settings,
+    host: str,
+    port: int,
+    loop: asyncio.AbstractEventLoop,
+    private: socket.socket | None = None,
+    announce: Callable[[], None] | None = None,
+) -> None:
+    """Serve until SIGTERM or SIGINT, then shut down in the app's order (see web/app.py), like web.run_app;
+    `announce` is called once the socket is bound."""
+    asyncio.set_event_loop(loop)
+    main = loop.create_task(_serve(app, settings, host, port, private, announce))
+    try:
+        loop.run_until_complete(main)
+    except (web.GracefulExit, KeyboardInterrupt):
+        pass
+    finally:
+        if not main.done():
+            main.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                loop.run_until_complete(main)
+        loop.run_until_complete(loop.shutdown_asyncgens())
+        loop.close()
+
+
+async def tune_gc(_: web.Application) -> None:
+    """Full collections walked every long-lived object and stalled the loop for ~45 ms, fifteen times in
+    eight seconds of rush: that was the booking p99. Objects alive after start-up are frozen out of
+    collection, and the young generation is collected less often."""
+    gc.freeze()
+    gc.set_threshold(50_000, 50, 100)
+
+
+def event_loop() -> asyncio.AbstractEventLoop:
+    """uvloop when installed (the default install has it), unless CINEMA_EVENT_LOOP=asyncio."""
+    if os.environ.get("CINEMA_EVENT_LOOP", "uvloop") == "uvloop":
+        try:
+            import uvloop
+        except ImportError:
+            pass
+        else:
+            return uvloop.new_event_loop()
+    return asyncio.new_event_loop()
