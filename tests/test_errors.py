@@ -19,7 +19,7 @@ ROOT = Path(__file__).resolve().parent.parent
 def codes_used_in_source() -> set[str]:
     """Every code a handler names: fail("..."), unauthorized("..."), unavailable("..."), code="..."."""
     pattern = re.compile(r'(?:\b(?:fail|unauthorized)\(\s*|\bcode=|"code":\s*)"([a-z_]+)"')
-    return {code for path in (ROOT / "web").glob("*.py") for code in pattern.findall(path.read_text())}
+    return {code for path in (ROOT / "web").rglob("*.py") for code in pattern.findall(path.read_text())}
 
 
 def test_every_code_the_handlers_use_is_in_the_catalogue() -> None:
