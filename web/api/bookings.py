@@ -75,14 +75,14 @@ def bookings_json(request: web.Request, show_id: int, bookings: tuple[Booking, .
     }
 )
 @errors(
+    401,
+    422,
     {
         400: "Invalid body or seat outside 1..total_seats",
-        401: "Not authenticated",
         404: "No such show",
         409: "Seat taken, not available, sold out, no adjacent seats, the show has started, or a companion "
         "seat without its wheelchair space, or over the per-customer seat limit",
-        422: "Idempotency-Key reused with a different request",
-    }
+    },
 )
 @docs(parameters=[IDEMPOTENCY_KEY])
 @routes.post(r"/shows/{id:\d+}/book/")
@@ -127,13 +127,13 @@ def _bookings_answer(request: web.Request, show_id: int, bookings: tuple[Booking
 @request_schema(schemas.HoldRequest, example={"seat_numbers": [20, 21]})
 @response_schema(schemas.HoldCreated, 201, description="Held until expires_at")
 @errors(
+    401,
+    422,
     {
         400: "Invalid body or seat outside 1..total_seats",
-        401: "Not authenticated",
         404: "No such show",
         409: "Some seats are not free (listed in `seats`), or over the seat limit",
-        422: "Idempotency-Key reused with a different request",
-    }
+    },
 )
 @docs(parameters=[IDEMPOTENCY_KEY])
 @routes.post(r"/shows/{id:\d+}/hold/")
@@ -163,14 +163,7 @@ async def hold(request: web.Request) -> web.Response:
 
 @docs(tags=["holds"], summary="Turn a hold into bookings")
 @response_schema(schemas.Bookings, 201, description="Booked")
-@errors(
-    {
-        401: "Not authenticated",
-        404: "No such hold, or not yours",
-        409: "The hold has expired",
-        422: "Idempotency-Key reused with a different request",
-    }
-)
+@errors(401, 422, {404: "No such hold, or not yours", 409: "The hold has expired"})
 @docs(parameters=[IDEMPOTENCY_KEY])
 @routes.post(r"/holds/{hold_id:[0-9a-f]{32}}/confirm/")
 async def confirm_hold(request: web.Request) -> web.Response:
@@ -187,12 +180,7 @@ async def confirm_hold(request: web.Request) -> web.Response:
 
 @docs(tags=["holds"], summary="Release a hold; its seats are free at once")
 @response_schema(schemas.HoldReleased, 200, description="Released")
-@errors(
-    {
-        401: "Not authenticated",
-        404: "No such hold, or not yours",
-    }
-)
+@errors(401, {404: "No such hold, or not yours"})
 @routes.delete(r"/holds/{hold_id:[0-9a-f]{32}}/")
 async def release_hold(request: web.Request) -> web.Response:
     principal = await authenticate(request)
@@ -206,11 +194,8 @@ async def release_hold(request: web.Request) -> web.Response:
 @docs(tags=["bookings"], summary="Cancel one of your bookings; the seat is free at once")
 @response_schema(schemas.Cancelled, 200, description="Cancelled")
 @errors(
-    {
-        401: "Not authenticated",
-        404: "No such booking, or not yours",
-        409: "Already cancelled, past the cancel cutoff, or scanned at the door",
-    }
+    401,
+    {404: "No such booking, or not yours", 409: "Already cancelled, past the cancel cutoff, or scanned at the door"},
 )
 @docs(parameters=[IDEMPOTENCY_KEY])
 @routes.post(r"/bookings/{id:\d+}/cancel/")
@@ -229,11 +214,7 @@ async def cancel(request: web.Request) -> web.Response:
 
 @docs(tags=["bookings"], summary="Your bookings, newest first")
 @response_schema(schemas.MyBooking(many=True), 200, description="Your bookings")
-@errors(
-    {
-        401: "Not authenticated",
-    }
-)
+@errors(401)
 @routes.get("/my-bookings/")
 async def my_bookings(request: web.Request) -> web.Response:
     principal = await authenticate(request)

@@ -17,7 +17,7 @@ from web.context import ENGINE, REPOSITORY, SETTINGS
 from web.http.body import load_body
 from web.http.errors import fail
 from web.http.jsonio import json_response
-from web.http.openapi import ADMIN_ERRORS, errors
+from web.http.openapi import errors
 from web.schemas.catalog import show_brief
 from web.security.auth import require_admin
 
@@ -51,11 +51,7 @@ def _page_url(request: web.Request, page: int) -> str:
 @docs(tags=["movies"], summary="List movies, a page at a time", security=[])
 @querystring_schema(schemas.PageQuery)
 @response_schema(schemas.MoviePage, 200, description="A page of movies")
-@errors(
-    {
-        404: "Invalid page",
-    }
-)
+@errors({404: "Invalid page"})
 @routes.get("/movies/")
 async def list_movies(request: web.Request) -> web.Response:
     page = schemas.load_page(request)
@@ -76,12 +72,8 @@ async def list_movies(request: web.Request) -> web.Response:
 @docs(tags=["movies"], summary="Add a movie (admin)")
 @request_schema(schemas.MovieRequest, example={"title": "The Late Show", "duration_minutes": 104})
 @response_schema(schemas.Movie, 201, description="Created")
-@errors(
-    {
-        400: "Invalid input",
-    }
-)
-@docs(responses=ADMIN_ERRORS)
+@errors({400: "Invalid input"})
+@errors(401, 403)
 @routes.post("/movies/")
 async def create_movie(request: web.Request) -> web.Response:
     await require_admin(request)
@@ -92,11 +84,7 @@ async def create_movie(request: web.Request) -> web.Response:
 
 @docs(tags=["movies"], summary="A movie with its shows and their free seats", security=[])
 @response_schema(schemas.MovieShows, 200, description="The movie and its shows")
-@errors(
-    {
-        404: "No such movie",
-    }
-)
+@errors({404: "No such movie"})
 @routes.get(r"/movies/{id:\d+}/shows/")
 async def movie_shows(request: web.Request) -> web.Response:
     repository = request.app[REPOSITORY]
@@ -142,7 +130,7 @@ def _available(engine: BookingEngine, show: ShowInfo, taken: int) -> int:
         409: "Overlaps another show on the screen (code schedule_clash)",
     }
 )
-@docs(responses=ADMIN_ERRORS)
+@errors(401, 403)
 @routes.post(r"/movies/{id:\d+}/shows/")
 async def create_show(request: web.Request) -> web.Response:
     await require_admin(request)

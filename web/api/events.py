@@ -45,11 +45,7 @@ KEEPALIVE_SECONDS = 15.0  # an idle SSE stream writes a comment this often, whic
 @response_schema(
     schemas.SeatMap, 200, description="Booked, held and blocked seats; every other seat in 1..total_seats is free"
 )
-@errors(
-    {
-        404: "No such show",
-    }
-)
+@errors({404: "No such show"})
 @routes.get(r"/shows/{id:\d+}/seats/")
 async def seat_map(request: web.Request) -> web.Response:
     return json_response(await _seat_map(request, schemas.path_id(request)))
@@ -69,13 +65,13 @@ async def _seat_map(request: web.Request, show_id: int) -> dict[str, Any]:
 @request_schema(schemas.BlockRequest, example={"seat_numbers": [1, 2]})
 @response_schema(schemas.SeatMap, 200, description="The seat map after the change")
 @errors(
+    401,
+    403,
     {
         400: "Invalid body or seat outside 1..total_seats",
-        401: "Not authenticated",
-        403: "Not an admin",
         404: "No such show",
         409: "Some seats are booked or held (listed in `seats`)",
-    }
+    },
 )
 @routes.post(r"/shows/{id:\d+}/block/")
 async def block(request: web.Request) -> web.Response:
@@ -85,14 +81,7 @@ async def block(request: web.Request) -> web.Response:
 @docs(tags=["live"], summary="Unblock seats (admin)")
 @request_schema(schemas.BlockRequest, example={"seat_numbers": [1, 2]})
 @response_schema(schemas.SeatMap, 200, description="The seat map after the change")
-@errors(
-    {
-        400: "Invalid body or seat outside 1..total_seats",
-        401: "Not authenticated",
-        403: "Not an admin",
-        404: "No such show",
-    }
-)
+@errors(401, 403, {400: "Invalid body or seat outside 1..total_seats", 404: "No such show"})
 @routes.post(r"/shows/{id:\d+}/unblock/")
 async def unblock(request: web.Request) -> web.Response:
     return await _set_blocked(request, False)

@@ -67,12 +67,7 @@ def order_json(order: OrderRow, tickets: TicketCodes) -> dict[str, Any]:
 
 @docs(tags=["orders"], summary="One of your orders: its seats, tickets, total and status")
 @response_schema(schemas.Order, 200, description="The order")
-@errors(
-    {
-        401: "Not authenticated",
-        404: "No such order, or not yours",
-    }
-)
+@errors(401, {404: "No such order, or not yours"})
 @routes.get(r"/orders/{id:\d+}/")
 async def get_order(request: web.Request) -> web.Response:
     principal = await authenticate(request)
@@ -84,11 +79,7 @@ async def get_order(request: web.Request) -> web.Response:
 
 @docs(tags=["orders"], summary="Your orders, newest first")
 @response_schema(schemas.Order(many=True), 200, description="Your orders")
-@errors(
-    {
-        401: "Not authenticated",
-    }
-)
+@errors(401)
 @routes.get("/my-orders/")
 async def my_orders(request: web.Request) -> web.Response:
     principal = await authenticate(request)
@@ -101,11 +92,11 @@ async def my_orders(request: web.Request) -> web.Response:
 @docs(tags=["orders"], summary="Cancel every live seat of one of your orders, all or none")
 @response_schema(schemas.OrderCancelled, 200, description="Cancelled; the seats are free at once")
 @errors(
+    401,
     {
-        401: "Not authenticated",
         404: "No such order, or not yours",
         409: "Already cancelled, past the cancel cutoff, or a ticket was scanned at the door",
-    }
+    },
 )
 @docs(parameters=[IDEMPOTENCY_KEY])
 @routes.post(r"/orders/{id:\d+}/cancel/")

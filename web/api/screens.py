@@ -14,7 +14,7 @@ from web.context import REPOSITORY
 from web.http.body import load_body
 from web.http.errors import fail
 from web.http.jsonio import json_response
-from web.http.openapi import ADMIN_ERRORS, errors
+from web.http.openapi import errors
 from web.security.auth import require_admin
 
 routes = web.RouteTableDef()
@@ -39,13 +39,8 @@ def screen_json(screen: ScreenRow) -> dict[str, Any]:
 )
 @request_schema(schemas.ScreenRequest)
 @response_schema(schemas.ScreenCreated, 201, description="Created")
-@errors(
-    {
-        400: "Invalid layout",
-        409: "A screen of that name exists",
-    }
-)
-@docs(responses=ADMIN_ERRORS)
+@errors({400: "Invalid layout", 409: "A screen of that name exists"})
+@errors(401, 403)
 @routes.post("/screens/")
 async def create_screen(request: web.Request) -> web.Response:
     await require_admin(request)

@@ -70,14 +70,14 @@ def _qr(request: web.Request, kind: str, scale: int, content_type: str) -> web.R
 @request_schema(schemas.CheckInRequest)
 @response_schema(schemas.CheckedIn, 200, description="Admitted: who, which show, which seat")
 @errors(
+    401,
     {
         400: "Invalid body",
-        401: "Not authenticated",
         403: "Not door staff",
         404: "Unknown or forged code, or a ticket for another show",
         409: "Scanned before (`first_checked_in_at` says when), or the door is not open",
         410: "The ticket was cancelled",
-    }
+    },
 )
 @routes.post("/check-in/")
 async def check_in(request: web.Request) -> web.Response:

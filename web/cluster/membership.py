@@ -28,7 +28,7 @@ from storage.database import open_engine
 from web.context import SETTINGS
 from web.http.errors import ApiError
 from web.http.jsonio import json_response
-from web.http.openapi import ADMIN_ERRORS, errors
+from web.http.openapi import errors
 from web.security.auth import require_admin
 from web.settings import Settings
 
@@ -210,12 +210,7 @@ routes = web.RouteTableDef()
 
 @docs(tags=["admin"], summary="Cluster nodes: addresses, heartbeat ages, their shows and lease ages (admin)")
 @response_schema(ClusterView, 200, description="The live nodes, and those dead for up to five minutes")
-@errors(
-    {
-        401: ADMIN_ERRORS["401"]["description"],
-        403: ADMIN_ERRORS["403"]["description"],
-    }
-)
+@errors(401, 403)
 @routes.get("/cluster")
 async def cluster_view(request: web.Request) -> web.Response:
     await require_admin(request)

@@ -113,14 +113,20 @@ async def _to_swagger_ui(_: web.Request) -> web.Response:
     raise web.HTTPFound("/swagger/")
 
 
-ADMIN_ERRORS = {
-    "401": {"description": "Not authenticated"},
-    "403": {"description": "Not an admin"},
+# What these statuses mean is the same on every route that answers them.
+COMMON_ERRORS = {
+    401: "Not authenticated",
+    403: "Not an admin",
+    422: "Idempotency-Key reused with a different request",
 }
 
 
-def errors(described: dict[int, str]) -> Callable[[Handler], Handler]:
-    """A route's error answers, declared once: each status with what it means here, all as the `Error` shape."""
+def errors(*answers: int | dict[int, str]) -> Callable[[Handler], Handler]:
+    """A route's error answers, declared once, all as the `Error` shape: a common status by its number
+    (COMMON_ERRORS says what it means), the others with what they mean on this route."""
+    described: dict[int, str] = {}
+    for answer in answers:
+        described.update({answer: COMMON_ERRORS[answer]} if isinstance(answer, int) else answer)
 
     def declare(handler: Handler) -> Handler:
         for status, description in reversed(described.items()):
