@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import os
 import signal
 import threading
@@ -156,6 +157,52 @@ async def test_sigterm_of_a_node_ends_the_live_streams_it_relays_at_once(databas
                 other.process.send_signal(signal.SIGTERM)
                 assert await asyncio.to_thread(other.process.wait, 60) == 0
                 assert time.monotonic() - started < 10, "the drain waited for a relayed stream"
+
+
+async def test_a_thousand_watchers_on_one_node_leave_the_owner_free_for_bookings(database_url: str) -> None:
+    """1,000 watchers of one show on the node that does not own it cost the owner one connection (the node's
+    replica of the feed serves them), so 60 customers booking through that node, each from an address of its
+    own, all get 201 on the default connection caps, and every watcher sees their seats go."""
+    watchers, bookers = 1000, 60
+    with cluster(database_url, 2, CINEMA_MAX_CONNECTIONS_PER_SOURCE="256") as (owner, other):  # the default
+        async with aiohttp.ClientSession() as session:
+            admin, show_id, tokens = await setup(session, database_url, owner.url, bookers, bookers + 1)
+            taken = await call(session, "POST", f"{owner.url}/shows/{show_id}/book/", {"seat_number": 61}, tokens[0])
+            assert taken[0] == 201 and await owner_of(session, other.url, admin, show_id) == owner.url
+        # watchers from five addresses (200 each: under the default 256 per address)
+        crowds = [
+            aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0, local_addr=(f"127.0.1.{n}", 0)))
+            for n in range(1, 6)
+        ]
+        streams: list[aiohttp.ClientResponse] = []
+        try:
+            for index in range(watchers):
+                streams.append(await crowds[index % 5].get(f"{other.url}/shows/{show_id}/events"))
+            assert {stream.status for stream in streams} == {200}
+            for stream in streams:
+                assert (await asyncio.wait_for(stream.content.readline(), 10)).startswith(b"id: ")
+
+            async def book(index: int) -> int:
+                connector = aiohttp.TCPConnector(local_addr=(f"127.0.2.{index + 1}", 0))
+                async with aiohttp.ClientSession(connector=connector) as fresh:
+                    url = f"{other.url}/shows/{show_id}/book/"
+                    return (await call(fresh, "POST", url, {"seat_number": index + 1}, tokens[index]))[0]
+
+            statuses = await asyncio.wait_for(asyncio.gather(*(book(i) for i in range(bookers))), 60)
+            assert Counter(statuses) == {201: bookers}
+            for stream in (streams[0], streams[-1]):  # watchers on both ends of the crowd saw every seat go
+                seen: set[int] = set()
+                while len(seen) < bookers:
+                    line = await asyncio.wait_for(stream.content.readline(), 10)
+                    event = json.loads(line[6:]) if line.startswith(b"data: ") else {}
+                    if event.get("type") == "booked":
+                        seen.add(event["seat"])
+                assert seen == set(range(1, bookers + 1))
+        finally:
+            for stream in streams:
+                stream.close()
+            for crowd in crowds:
+                await crowd.close()
 
 
 async def test_kill_9_of_the_owner_mid_rush(database_url: str) -> None:

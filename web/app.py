@@ -16,6 +16,7 @@ from storage.repository import Repository
 from web.api import accounts, bookings, catalog, events, home, kiosk, orders, screens, tickets
 from web.cluster import forwarding
 from web.cluster import membership as cluster
+from web.cluster.relays import RELAYS, RelayHub
 from web.context import ENGINE, HASHER, JOURNAL, LOGIN_LIMITS, REPOSITORY, SETTINGS, LoginLimits
 from web.http import observability
 from web.http.errors import error_middleware
@@ -80,6 +81,7 @@ async def _end_live_streams(app: web.Application) -> None:
         app[ENGINE].end_subscriptions()
     if forwarding.FORWARDER in app:  # streams relayed from other nodes end too
         await app[forwarding.FORWARDER].end_streams()
+        await app[RELAYS].close()
 
 
 async def _lifecycle(app: web.Application) -> AsyncIterator[None]:
@@ -99,6 +101,7 @@ async def _lifecycle(app: web.Application) -> AsyncIterator[None]:
         if settings.cluster_secret:
             app[forwarding.FORWARDER] = forwarding.Forwarder(settings.cluster_secret, settings.lease_seconds)
             await app[forwarding.FORWARDER].start()
+            app[RELAYS] = RelayHub(app[forwarding.FORWARDER])  # live events of shows decided elsewhere
         membership = app.get(cluster.CLUSTER)
         if membership is None:
             repository = Repository(database)

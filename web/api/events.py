@@ -8,7 +8,6 @@ from collections import deque
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-import aiohttp
 import orjson
 from aiohttp import WSCloseCode, WSMsgType, web
 from aiohttp_apispec import docs, querystring_schema, request_schema, response_schema
@@ -17,20 +16,11 @@ from engine.errors import NotOwner
 from engine.feed import SeatEvent, Snapshot, Subscription
 from engine.seats import Outcome
 from web import schemas
-from web.cluster.forwarding import (
-    FORWARDER,
-    MAX_ANSWER_BYTES,
-    MAX_RELAYED_STREAMS,
-    RELAYED,
-    Forwarder,
-    OwnerSilent,
-    OwnerUnreachable,
-    StreamsFull,
-    relayed_answer,
-)
+from web.cluster.forwarding import RELAYED, OwnerUnreachable
+from web.cluster.relays import RELAYS, Refusal, Relay
 from web.context import ENGINE
 from web.http.body import load_body
-from web.http.errors import fail, unavailable
+from web.http.errors import fail
 from web.http.jsonio import json_response
 from web.http.openapi import errors
 from web.http.refusals import refuse_seats
@@ -134,11 +124,10 @@ async def events(request: web.Request) -> web.StreamResponse:
     try:
         backlog, subscription = await engine.watch(show_id, since)
     except NotOwner as elsewhere:
-        forwarder = request.app.get(FORWARDER)
-        if forwarder is None or request.get(RELAYED):
+        if RELAYS not in request.app or request.get(RELAYED):
             raise  # the forwarding middleware answers 503: never a second hop
         try:
-            return await _relay(request, forwarder, elsewhere, since)
+            return await _relay(request, elsewhere, since)
         except OwnerUnreachable:  # nothing reached it: the database says who owns the show now (maybe this node)
             engine.forget_owner(show_id)
             backlog, subscription = await engine.watch(show_id, since)
@@ -208,58 +197,34 @@ class _LocalSource:
         self._subscription.close()
 
 
-class _RelayedSource:
-    """A show decided by another node: the owner's SSE stream, frame by frame (its keep-alives included)."""
+class _ReplicaSource(_LocalSource):
+    """A show decided by another node: this node's replica of its feed (web/cluster/relays.py)."""
 
-    def __init__(self, upstream: aiohttp.ClientResponse) -> None:
-        self._upstream = upstream
-        self._content = upstream.content
-        self.ending = "moved"
+    def __init__(self, relay: Relay, backlog: list[SeatEvent | Snapshot], subscription: Subscription) -> None:
+        super().__init__(backlog, subscription)
+        self._relay = relay
 
     async def next(self) -> Frame | object | None:
-        fields: dict[str, str] = {}
-        size = 0
-        try:
-            async for raw in self._content:
-                size += len(raw)
-                line = raw.decode().rstrip("\n")
-                if line:
-                    if size > MAX_ANSWER_BYTES:
-                        return None
-                    name, _, value = line.partition(": ")
-                    fields[name] = value
-                    continue
-                if "" in fields:  # a comment: the owner's keep-alive
-                    return KEEP_ALIVE
-                if fields.get("event") == "dropped":
-                    self.ending = "dropped"
-                    return None
-                return Frame(fields["event"], int(fields["id"]), fields["data"])
-        except (aiohttp.ClientError, TimeoutError, OSError, ValueError, KeyError):
-            pass  # the owner went away, stopped, or sent what it never sends
-        return None
-
-    def close(self) -> None:
-        self.ending = "closed"
-        self._upstream.close()  # a read waiting on it ends
+        frame = await super().next()
+        if frame is None and self._relay.ended and self.ending == "closed":
+            self.ending = "moved"  # the owner's stream ended: reconnect with since
+        return frame
 
 
-async def _relay(
-    request: web.Request, forwarder: Forwarder, elsewhere: NotOwner, since: int | None
-) -> web.StreamResponse:
-    """Live events of a show another node decides: its owner's stream, relayed to this client in seq order.
-    When the owner goes away the stream ends (WebSocket close 1012); the client reconnects with `since`."""
-    path = f"/shows/{elsewhere.show_id}/events" + ("" if since is None else f"?since={since}")
+async def _relay(request: web.Request, elsewhere: NotOwner, since: int | None) -> web.StreamResponse:
+    """Live events of a show another node decides, from this node's replica of its feed, in seq order. When the
+    owner goes away the stream ends (WebSocket close 1012); the client reconnects with `since`."""
+    hub = request.app[RELAYS]
+    watched = await hub.watch(elsewhere.show_id, elsewhere.owner_url, since)
+    if isinstance(watched, Refusal):  # 404, 400, 503 ...: the owner's answer as it is
+        if watched.status == 503:
+            request.app[ENGINE].forget_owner(elsewhere.show_id)
+        return watched.response()
+    relay, backlog, subscription = watched
     try:
-        async with forwarder.stream(elsewhere.owner_url, path) as upstream:
-            if upstream.status != 200:  # 404, 400, 503 ...: the owner's answer as it is
-                return await relayed_answer(upstream, elsewhere.owner_url)
-            return await _serve(request, _RelayedSource(upstream))
-    except StreamsFull:
-        return unavailable(f"This node relays its limit of live streams ({MAX_RELAYED_STREAMS}); try another.", 5)
-    except OwnerSilent:
-        request.app[ENGINE].forget_owner(elsewhere.show_id)
-        return unavailable("The node deciding for this show does not answer; try again shortly.")
+        return await _serve(request, _ReplicaSource(relay, backlog, subscription))
+    finally:
+        hub.unwatch(relay, subscription)
 
 
 async def _serve(request: web.Request, source: _Source) -> web.StreamResponse:

@@ -29,8 +29,9 @@ RELAY_PREFIX = INTERNAL_PREFIX + "relay"
 MIN_FORWARD_TIMEOUT_SECONDS = 2.0
 MAX_FORWARD_CONNECTIONS = 512  # to all other nodes together
 MAX_ANSWER_BYTES = 4 * 1024 * 1024  # an answer larger than this from another node is refused (503)
-# Live-event streams relayed from owners: one connection to the owner per subscriber, on their own connector
-# so that they never take the connections commands are forwarded on.
+# Live-event streams of shows decided elsewhere: one connection to the owner per show (shared by every watcher
+# here, web/cluster/relays.py), on their own connector so that they never take the connections commands are
+# forwarded on.
 MAX_RELAYED_STREAMS = 1_000
 STREAM_SILENCE_SECONDS = 40.0  # an owner writes a keep-alive every 15 s: silence this long means it is gone
 # Not passed on: hop-by-hop headers (RFC 9110 7.6.1), those the client library sets itself, and the secret.
@@ -72,7 +73,7 @@ class OwnerSilent(Exception):
 
 
 class StreamsFull(Exception):
-    """This node already relays MAX_RELAYED_STREAMS live-event streams."""
+    """This node already follows MAX_RELAYED_STREAMS shows of other nodes."""
 
 
 class Forwarder:
