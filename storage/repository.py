@@ -13,7 +13,7 @@ from functools import wraps
 from typing import Any, ParamSpec, TypeVar
 
 import orjson
-from sqlalchemy import Row, bindparam, func, select, text, update
+from sqlalchemy import JSON, Row, bindparam, cast, func, select, text, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -429,6 +429,57 @@ class Repository:
             for r in rows
         ]
 
+    @unavailable_as_storage_error
+    async def programme(
+        self,
+        starts: datetime | None,
+        ends: datetime | None,
+        *,
+        movie_id: int | None = None,
+        screen_id: int | None = None,
+        offset: int = 0,
+        limit: int = 20,
+    ) -> tuple[int, list[ProgrammeEntry]]:
+        """Shows starting in [starts, ends), in order of their start, a page at a time, with how many there are."""
+        conditions = []
+        if starts is not None:
+            conditions.append(Show.date_time >= starts)
+        if ends is not None:
+            conditions.append(Show.date_time < ends)
+        if movie_id is not None:
+            conditions.append(Show.movie_id == movie_id)
+        if screen_id is not None:
+            conditions.append(Show.screen_id == screen_id)
+        taken = taken_seats_of_show(self._engine.dialect.name, datetime.now(UTC)).label("taken")
+        query = (
+            select(
+                *SHOW_COLUMNS,
+                Show.prices,
+                Show.currency,
+                Show.screen_id,
+                Show.ends_at,
+                Movie.title,
+                Movie.duration_minutes,
+                taken,
+            )
+            .join(Movie, Movie.id == Show.movie_id)
+            .where(*conditions)
+            .order_by(Show.date_time, Show.id)
+            .offset(offset)
+            .limit(limit)
+        )
+        async with self._engine.connect() as conn:
+            count = (await conn.execute(select(func.count()).select_from(Show).where(*conditions))).scalar_one()
+            rows = (await conn.execute(query)).all()
+        return count, [
+            ProgrammeEntry(
+                ShowListing(_show_info(r), r.taken, _prices(r.prices, r.currency), r.screen_id),
+                MovieRow(r.movie_id, r.title, r.duration_minutes),
+                r.ends_at,
+            )
+            for r in rows
+        ]
+
     # --- bookings (read side) ----------------------------------------------------------------------------
     @unavailable_as_storage_error
     async def bookings_of_user(self, user_id: int) -> list[BookingRow]:
@@ -713,3 +764,30 @@ class Repository:
     async def show_of_booking(self, booking_id: int) -> int | None:
         async with self._engine.connect() as conn:
             return (await conn.execute(select(Booking.show_id).where(Booking.id == booking_id))).scalar_one_or_none()
+
+
+# --- the programme: shows by time, with their movie and availability --------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class ProgrammeEntry:
+    listing: ShowListing
+    movie: MovieRow
+    ends_at: datetime | None
+
+
+def held_seats_of_show(dialect: str, now: datetime) -> Any:
+    """Seats in the show's live holds (a correlated subquery on `shows`): each hold keeps its seats as a JSON list."""
+    seats = func.json_array_length(SeatHold.seats if dialect == "sqlite" else cast(SeatHold.seats, JSON))
+    return (
+        select(func.coalesce(func.sum(seats), 0))
+        .where(SeatHold.show_id == Show.id, SeatHold.status == "active", SeatHold.expires_at > now)
+        .scalar_subquery()
+    )
+
+
+def taken_seats_of_show(dialect: str, now: datetime) -> Any:
+    """Booked + blocked + held seats of the show, as committed (correlated: one index probe per show)."""
+    booked = select(func.count()).where(Booking.show_id == Show.id, Booking.status == "booked").scalar_subquery()
+    blocked = select(func.count()).where(BlockedSeat.show_id == Show.id).scalar_subquery()
+    return booked + blocked + held_seats_of_show(dialect, now)

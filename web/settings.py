@@ -6,6 +6,7 @@ import os
 import secrets
 from dataclasses import dataclass, field
 from pathlib import Path
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from storage.database import DEFAULT_URL, normalize_url, sqlite_path
 
@@ -51,6 +52,11 @@ class Settings:
     cluster_secret: str = field(default="", repr=False)  # set: cluster mode (see web/cluster/membership.py)
     node_url: str = ""  # how the other nodes reach this one; `cinema serve` derives it from host and port
     lease_seconds: float = 5.0  # a node silent this long loses its place (and, later, its shows)
+    timezone: str = "UTC"  # the cinema's own clock (IANA name): what "a day" means in the programme and reports
+
+    @property
+    def zone(self) -> ZoneInfo:
+        return ZoneInfo(self.timezone)
 
     @classmethod
     def from_env(cls, **overrides: object) -> Settings:
@@ -76,12 +82,21 @@ class Settings:
             "header_timeout_seconds": float(env.get("CINEMA_HEADER_TIMEOUT", "15")),
             "body_timeout_seconds": float(env.get("CINEMA_BODY_TIMEOUT", "10")),
             "public_url": env.get("CINEMA_PUBLIC_URL", "").rstrip("/"),
+            "timezone": _zone_name(env.get("CINEMA_TIMEZONE") or "UTC"),
         }
         values.update({k: v for k, v in overrides.items() if v is not None})
         values["database_url"] = normalize_url(str(values["database_url"]))
         if not values.get("jwt_secret"):
             values["jwt_secret"] = env.get("CINEMA_JWT_SECRET") or stored_secret(str(values["database_url"]))
         return cls(**{k: v for k, v in values.items() if v is not None})  # type: ignore[arg-type]
+
+
+def _zone_name(name: str) -> str:
+    try:
+        ZoneInfo(name)
+    except (ValueError, ZoneInfoNotFoundError):
+        raise ValueError(f"CINEMA_TIMEZONE must be an IANA time zone such as Europe/London, not {name!r}") from None
+    return name
 
 
 def _seconds(env: os._Environ[str], name: str, default: str) -> float:
