@@ -23,6 +23,7 @@ from engine.layout import Layout, Prices, detailed_layout
 from engine.ports import StorageUnavailable
 from scripts.bench import main as bench
 from scripts.rush import runner as rush
+from scripts.settings_table import effective_settings, settings_markdown
 from storage.database import open_engine, sqlite_path
 from storage.migrate import SchemaBehind, current_revision, ensure_current, head_revision, upgrade
 from storage.repository import Repository, UsernameTaken
@@ -407,17 +408,7 @@ class Parser(argparse.ArgumentParser):
         self.exit(2, f"cinema: {message} (see `{self.prog} --help`)\n")
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = Parser(prog="cinema", description="Cinema seat-booking engine")
-    commands = parser.add_subparsers(dest="command", required=True)
-
-    def command(name: str, handler: Callable[[argparse.Namespace], int], help_: str) -> argparse.ArgumentParser:
-        sub = commands.add_parser(name, help=help_, description=help_)
-        sub.add_argument("--database-url", help="SQLAlchemy URL (env CINEMA_DATABASE_URL; default SQLite ./cinema.db)")
-        sub.set_defaults(handler=handler)
-        return sub
-
-    serve = command("serve", cmd_serve, "Run the HTTP service")
+def serve_arguments(serve: argparse.ArgumentParser) -> None:
     serve.add_argument("--host", help="address to listen on (env CINEMA_HOST; default 127.0.0.1)")
     serve.add_argument("--port", type=int, help="port (env CINEMA_PORT; default 8000)")
     serve.add_argument("--migrate", action="store_true", help="upgrade the schema first if it is behind")
@@ -432,10 +423,41 @@ def build_parser() -> argparse.ArgumentParser:
         help="node processes sharing the port (env CINEMA_WORKERS; default: every core in cluster mode on "
         "PostgreSQL, else 1)",
     )
-    serve.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)  # set by the supervisor
     serve.add_argument(
         "--lease-seconds", type=float, help="a silent node loses its place after this (env CINEMA_LEASE_SECONDS; 5)"
     )
+
+
+def cmd_settings(args: argparse.Namespace) -> int:
+    try:
+        print(settings_markdown() if args.markdown else effective_settings(serve_flags(args)), end="")
+    except SettingError as error:
+        return _fault(str(error))
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = Parser(prog="cinema", description="Cinema seat-booking engine")
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    def command(name: str, handler: Callable[[argparse.Namespace], int], help_: str) -> argparse.ArgumentParser:
+        sub = commands.add_parser(name, help=help_, description=help_)
+        sub.add_argument("--database-url", help="SQLAlchemy URL (env CINEMA_DATABASE_URL; default SQLite ./cinema.db)")
+        sub.set_defaults(handler=handler)
+        return sub
+
+    serve = command("serve", cmd_serve, "Run the HTTP service")
+    serve_arguments(serve)
+    serve.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)  # set by the supervisor
+    serve.epilog = "Every setting, its variable and default: `cinema settings --help` and docs/SETTINGS.md."
+    shown = command(
+        "settings",
+        cmd_settings,
+        "Print every setting's effective value and where it came from (default, config file, environment, "
+        "flag), secrets masked; takes the flags of `cinema serve`",
+    )
+    serve_arguments(shown)
+    shown.add_argument("--markdown", action="store_true", help="print the table of every setting (docs/SETTINGS.md)")
     command("migrate", cmd_migrate, "Create or upgrade the database schema to the latest version")
     command("seed-demo", cmd_seed_demo, "Add demo screens, movies, priced shows, a demo user and door staff")
     for name, handler, title in (

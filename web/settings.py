@@ -160,6 +160,14 @@ TEST_SETTINGS = (
         reader="tests, cinema bench",
     ),
     Setting("CINEMA_TEST_WORKERS", "int", 2, "pytest-xdist workers of scripts/test (0: one process)", reader="tests"),
+    Setting("CINEMA_CHROMIUM", "path", None, "the browser the Chromium tests drive (default: chromium on PATH)"),
+    Setting(
+        "CINEMA_EXTRAS",
+        "str",
+        None,
+        "the pyproject extras scripts/demo and scripts/test install (scripts/test: test)",
+        reader="scripts/_venv.sh",
+    ),
 )
 
 
