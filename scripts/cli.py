@@ -35,6 +35,7 @@ from web.http.observability import configure_logging
 from web.http.serving import event_loop, tune_gc
 from web.security.passwords import PasswordHasher
 from web.settings import SettingError, Settings, apply_config_file, resolve, secret_path, stored_secret
+from web.version import VERSION
 
 # (title, minutes, [(screen, hours after the first show)]); show ids follow this order: 1..5.
 DEMO_MOVIES = [
@@ -438,6 +439,7 @@ def cmd_settings(args: argparse.Namespace) -> int:
 
 def build_parser() -> argparse.ArgumentParser:
     parser = Parser(prog="cinema", description="Cinema seat-booking engine")
+    parser.add_argument("--version", action="version", version=f"cinema {VERSION}")
     commands = parser.add_subparsers(dest="command", required=True)
 
     def command(name: str, handler: Callable[[argparse.Namespace], int], help_: str) -> argparse.ArgumentParser:
