@@ -6,6 +6,7 @@ import logging
 from collections.abc import AsyncIterator
 
 from aiohttp import web
+from prometheus_client import Info
 
 from engine.actor import Timing
 from engine.service import BookingEngine, EngineLimits
@@ -27,8 +28,8 @@ from web.security.passwords import PasswordHasher
 from web.security.ratelimit import RateLimiter
 from web.security.ticket_codes import TICKETS, TicketCodes
 from web.settings import Settings
+from web.version import VERSION
 
-VERSION = "1.0.0"
 log = logging.getLogger("cinema")
 
 
@@ -36,6 +37,7 @@ def create_app(settings: Settings) -> web.Application:
     # Cluster mode only: a middleware on the hot path of a single node would cost it for nothing.
     clustered = [forwarding.forward_to_owner] if settings.cluster_secret else []
     metrics = Metrics()
+    Info("cinema_build", "The running version", registry=metrics.registry).info({"version": VERSION})
     app = web.Application(
         middlewares=[observer(metrics), error_middleware, *clustered],
         client_max_size=settings.max_body_bytes,
