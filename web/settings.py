@@ -51,6 +51,15 @@ class Settings:
     cluster_secret: str = field(default="", repr=False)  # set: cluster mode (see web/cluster/membership.py)
     node_url: str = ""  # how the other nodes reach this one; `cinema serve` derives it from host and port
     lease_seconds: float = 5.0  # a node silent this long loses its place (and, later, its shows)
+    # Webhooks (web/hooks/): retried with exponential back-off from `webhook_backoff_seconds` (doubling, capped
+    # at an hour, with jitter) for up to `webhook_retry_hours`, then marked failed.
+    webhook_retry_hours: float = 24.0
+    webhook_backoff_seconds: float = 10.0
+    webhook_timeout_seconds: float = 10.0  # per request, connecting included
+    webhook_concurrency: int = 4  # requests in flight per hook
+    webhook_allow_private: bool = False  # loopback, private and link-local targets (tests, single-box installs)
+    webhook_poll_seconds: float = 0.25  # how often the delivery loop looks for new events when idle
+    webhook_retention_days: float = 7.0  # delivered events, deliveries and attempts older than this are pruned
 
     @classmethod
     def from_env(cls, **overrides: object) -> Settings:
@@ -76,6 +85,13 @@ class Settings:
             "header_timeout_seconds": float(env.get("CINEMA_HEADER_TIMEOUT", "15")),
             "body_timeout_seconds": float(env.get("CINEMA_BODY_TIMEOUT", "10")),
             "public_url": env.get("CINEMA_PUBLIC_URL", "").rstrip("/"),
+            "webhook_retry_hours": float(env.get("CINEMA_WEBHOOK_RETRY_HOURS", "24")),
+            "webhook_backoff_seconds": _seconds(env, "CINEMA_WEBHOOK_BACKOFF_SECONDS", "10"),
+            "webhook_timeout_seconds": _seconds(env, "CINEMA_WEBHOOK_TIMEOUT", "10"),
+            "webhook_concurrency": int(env.get("CINEMA_WEBHOOK_CONCURRENCY", "4")),
+            "webhook_allow_private": env.get("CINEMA_WEBHOOK_ALLOW_PRIVATE", "") == "1",
+            "webhook_poll_seconds": _seconds(env, "CINEMA_WEBHOOK_POLL_SECONDS", "0.25"),
+            "webhook_retention_days": float(env.get("CINEMA_WEBHOOK_RETENTION_DAYS", "7")),
         }
         values.update({k: v for k, v in overrides.items() if v is not None})
         values["database_url"] = normalize_url(str(values["database_url"]))
