@@ -289,3 +289,79 @@ async def test_ping_and_delete(hooks_api: Api, receiver: Receiver) -> None:
     await api.show()
     await asyncio.sleep(0.3)
     assert len(receiver.received) == 1, "a deleted hook hears nothing more"
+
+
+async def test_the_feed_lists_what_the_receiver_got_in_the_same_order_per_show(
+    hooks_api: Api, receiver: Receiver
+) -> None:
+    api = hooks_api
+    admin = await api.admin()
+    every = [
+        "booking.created",
+        "booking.cancelled",
+        "order.created",
+        "order.cancelled",
+        "hold.created",
+        "show.created",
+    ]
+    await register(api, admin, receiver.url, every)
+    shows = [await api.show(total_seats=30, title=f"Feed {n}") for n in range(2)]
+    user = await api.user()
+    booking_ids = []
+    for seat in range(1, 6):
+        for show in shows:
+            answer = await api.book(show["id"], seat, user["headers"])
+            assert answer.status == 201
+            booking_ids.append((await answer.json())["id"])
+    assert (await api.client.post(f"/bookings/{booking_ids[0]}/cancel/", headers=user["headers"])).status == 200
+    pair = await api.client.post(
+        f"/shows/{shows[1]['id']}/book/", json={"seat_numbers": [20, 21]}, headers=user["headers"]
+    )
+    assert pair.status == 201
+    order = (await pair.json())["order"]
+    assert (await api.client.post(f"/orders/{order}/cancel/", headers=user["headers"])).status == 200
+    held = await api.client.post(f"/shows/{shows[0]['id']}/hold/", json={"seat_numbers": [25]}, headers=user["headers"])
+    assert held.status == 201
+    # 2 shows + 10 bookings and their 10 orders + 1 cancel (and its order) + 2 bookings, 1 order, 2 cancels,
+    # 1 order cancelled + 1 hold
+    expected = 2 + 20 + 2 + 3 + 3 + 1
+    await receiver.wait_for(expected, seconds=10.0)
+    feed = await (await api.client.get("/events/?limit=1000", headers=admin["headers"])).json()
+    assert feed["next_after"] == feed["events"][-1]["id"]
+    listed = feed["events"]
+    assert [e["id"] for e in listed] == sorted(e["id"] for e in listed)
+    got = receiver.events()
+    assert sorted(e["id"] for e in got) == [e["id"] for e in listed], "the same events, none lost"
+    for show in shows:
+        mine = [e for e in got if e["data"]["show"]["id"] == show["id"]]
+        fed = [e for e in listed if e["data"]["show"]["id"] == show["id"]]
+        assert mine == fed, "a receiver hears of a show's changes in the order the feed lists them"
+    types = [e["type"] for e in listed]
+    assert types.count("order.cancelled") == 2 and types.count("booking.cancelled") == 3
+    cancelled = next(e for e in listed if e["type"] == "order.cancelled" and e["data"]["order"]["id"] == order)
+    assert cancelled["data"]["show"]["id"] == shows[1]["id"]
+    page = await (await api.client.get(f"/events/?after={listed[3]['id']}&limit=2", headers=admin["headers"])).json()
+    assert page["events"] == listed[4:6] and page["next_after"] == listed[5]["id"]
+
+
+async def test_a_hanging_receiver_does_not_hold_up_bookings(hooks_api: Api) -> None:
+    """The receiver holds every delivery open for 30 s; meanwhile 100 bookings are all answered (the p99 side by
+    side is in the benchmark: cinema bench --only outbox)."""
+    api = hooks_api
+    hanging = Receiver(hang=30.0)
+    await hanging.start()
+    try:
+        admin = await api.admin()
+        await register(api, admin, hanging.url, ["booking.created"])
+        shows = [await api.show(total_seats=60) for _ in range(3)]
+        user = await api.user()
+        for show in shows:
+            assert (await api.book(show["id"], 60, user["headers"])).status == 201
+        await hanging.wait_for(3, seconds=3.0)  # one per show in flight, each held open
+        started = time.monotonic()
+        answers = await asyncio.gather(*(api.book(shows[n % 3]["id"], n // 3 + 1, user["headers"]) for n in range(100)))
+        assert [a.status for a in answers] == [201] * 100
+        assert time.monotonic() - started < 30.0, "answered while every delivery was still hanging"
+        assert len(hanging.received) == 3, "per show one delivery at a time: the rest wait their turn"
+    finally:
+        await hanging.stop()
