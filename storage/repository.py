@@ -35,6 +35,7 @@ from storage.models import (
     User,
     UTCDateTime,
 )
+from storage.outbox import emit
 from storage.usernames import username_key
 
 # Take the show's next owner epoch (the first is 1); no row comes back when the show does not exist.
@@ -376,7 +377,9 @@ class Repository:
                     "currency": prices.currency if prices else None,
                 },
             )
-            return ShowInfo(result.scalar_one(), movie_id, screen_name, date_time, total_seats)
+            show_id = result.scalar_one()
+            await emit(conn, "show.created", {}, show_id)  # its details are added when the event is read
+            return ShowInfo(show_id, movie_id, screen_name, date_time, total_seats)
 
     @unavailable_as_storage_error
     async def show(self, show_id: int) -> ShowInfo | None:

@@ -14,11 +14,25 @@ from storage.database import open_engine
 from storage.journal import GroupCommitJournal
 from storage.migrate import ensure_current, upgrade
 from storage.repository import Repository
-from web.api import accounts, bookings, catalog, events, home, kiosk, orders, programme, screens, tickets
+from web.api import (
+    accounts,
+    bookings,
+    catalog,
+    changes,
+    events,
+    home,
+    kiosk,
+    orders,
+    programme,
+    screens,
+    tickets,
+    webhooks,
+)
 from web.cluster import forwarding
 from web.cluster import membership as cluster
 from web.cluster.relays import RELAYS, RelayHub
 from web.context import ENGINE, HASHER, JOURNAL, LOGIN_LIMITS, REPOSITORY, SETTINGS, LoginLimits
+from web.hooks.delivery import DELIVERER, Deliverer
 from web.http import observability
 from web.http.errors import error_middleware
 from web.http.observability import METRICS, Metrics, add_request_id, observer
@@ -69,6 +83,8 @@ def create_app(settings: Settings) -> web.Application:
     app.add_routes(home.routes)
     app.add_routes(cluster.routes)
     app.add_routes(programme.routes)
+    app.add_routes(webhooks.routes)
+    app.add_routes(changes.routes)
     if settings.cluster_secret:
         app.add_routes(cluster.internal_routes)  # undocumented: OpenApi3 lists only @docs handlers
         app.add_routes(forwarding.routes)
@@ -110,13 +126,22 @@ async def _lifecycle(app: web.Application) -> AsyncIterator[None]:
             repository = Repository(database)
         else:  # shows are loaded under a lease (and forwarded to their owner when another node holds it)
             repository = Repository(database, node=membership.identity.id, lease_seconds=settings.lease_seconds)
+        # Webhooks: their own task, database pool and HTTP session; told of each commit so it sends at once.
+        deliverer = app[DELIVERER] = Deliverer(settings, repository.node, settings.lease_seconds)
+        observe_batch = app[METRICS].observe_batch
+
+        def committed(records: int, seconds: float) -> None:
+            observe_batch(records, seconds)
+            deliverer.poke()
+
         journal = GroupCommitJournal(
             database,
             max_batch=settings.journal_max_batch,
             max_queue=settings.journal_max_queue,
-            observer=app[METRICS].observe_batch,
+            observer=committed,
         )
         journal.start()
+        deliverer.start()
         engine = BookingEngine(
             repository,
             journal,
@@ -133,6 +158,7 @@ async def _lifecycle(app: web.Application) -> AsyncIterator[None]:
         yield
         # Order matters: actors finish their mailboxes, then the journal commits the last batch.
         log.info("shutting down: finishing the shows' mailboxes and the journal's last batch")
+        await deliverer.close()
         await engine.close()
         await journal.close()
         stats = journal.stats

@@ -67,6 +67,16 @@ class Settings:
     lease_seconds: float = 5.0  # a node silent this long loses its place (and, later, its shows)
     timezone: str = "UTC"  # the cinema's own clock (IANA name): what "a day" means in the programme and reports
 
+    # Webhooks (web/hooks/): retried with exponential back-off from `webhook_backoff_seconds` (doubling, capped
+    # at an hour, with jitter) for up to `webhook_retry_hours`, then marked failed.
+    webhook_retry_hours: float = 24.0  # how long an event is retried before it is marked failed
+    webhook_backoff_seconds: float = 10.0  # the first retry's delay (then doubling, capped at an hour, jittered)
+    webhook_timeout_seconds: float = 10.0  # per request, connecting included
+    webhook_concurrency: int = 4  # requests in flight per hook
+    webhook_allow_private: bool = False  # loopback, private and link-local targets (tests, single-box installs)
+    webhook_poll_seconds: float = 0.25  # how often the delivery loop looks for new events when idle
+    webhook_retention_days: float = 7.0  # delivered events, deliveries and attempts older than this are pruned
+
     @property
     def zone(self) -> ZoneInfo:
         return ZoneInfo(self.timezone)
@@ -98,6 +108,7 @@ ENV_NAMES = {
     "login_attempts_per_address": "CINEMA_LOGINS_PER_ADDRESS",
     "header_timeout_seconds": "CINEMA_HEADER_TIMEOUT",
     "body_timeout_seconds": "CINEMA_BODY_TIMEOUT",
+    "webhook_timeout_seconds": "CINEMA_WEBHOOK_TIMEOUT",
 }
 FLAGS = {
     "database_url": "--database-url",

@@ -100,6 +100,8 @@ CATALOGUE: dict[str, ErrorCode] = {
         ("internal_error", 500, "Internal server error."),
         ("busy", 503, "The service is busy; try again shortly."),
         ("storage_unavailable", 503, "The booking store is unavailable; nothing was changed. Try again shortly."),
+        ("webhook_target_refused", 400, "This URL may not be called (loopback, private or link-local, or not http)."),
+        ("unknown_webhook", 404, "Webhook not found."),
     )
 }
 # The code of an answer that names none (aiohttp's own errors, and any handler that gives only a status).

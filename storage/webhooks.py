@@ -1,0 +1,314 @@
+"""Webhooks in the database: the hooks, the deliveries owed to each, every attempt, and the lease that makes one
+process the deliverer of a hook (cluster mode: one node; as show_owners does for shows).
+
+Lease times are the database's clock in unix seconds, so nodes whose clocks drift still agree on who holds one.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+import orjson
+from sqlalchemy import and_, delete, func, insert, select, text, update
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from engine.layout import Layout, Prices, layout_from_stored
+from engine.ports import ShowInfo
+from storage.models import Movie, OutboxEvent, Show, Webhook, WebhookAttempt, WebhookDelivery
+from storage.outbox import StoredEvent, events_after, last_event_id, stored_event
+from storage.repository import unavailable_as_storage_error
+
+DB_NOW = {
+    "postgresql": "extract(epoch from clock_timestamp())",
+    "sqlite": "((julianday('now') - 2440587.5) * 86400.0)",
+}
+HOOKS, DELIVERIES, ATTEMPTS = Webhook.__table__, WebhookDelivery.__table__, WebhookAttempt.__table__
+
+
+@dataclass(frozen=True, slots=True)
+class HookRow:
+    id: int
+    url: str
+    events: tuple[str, ...]
+    description: str
+    secret: str
+    active: bool
+    disabled_reason: str | None
+    cursor: int
+    created_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class AttemptRow:
+    event_id: int
+    attempt: int
+    at: datetime
+    status_code: int | None
+    error: str | None
+    duration_ms: float
+
+
+@dataclass(frozen=True, slots=True)
+class Due:
+    """The oldest pending delivery of one show for one hook, due now, with its event."""
+
+    delivery_id: int
+    attempts: int
+    event: StoredEvent
+
+
+@dataclass(frozen=True, slots=True)
+class ShowDetails:
+    """What an event says of its show: as the API's show answers do, with the film's title."""
+
+    show: ShowInfo
+    movie_title: str
+    duration_minutes: int
+    layout: Layout | None
+    prices: Prices | None
+
+
+def _hook(row: Any) -> HookRow:
+    return HookRow(
+        row.id,
+        row.url,
+        tuple(orjson.loads(row.events)),
+        row.description,
+        row.secret,
+        row.active,
+        row.disabled_reason,
+        row.cursor,
+        row.created_at,
+    )
+
+
+class WebhookStore:
+    def __init__(self, engine: AsyncEngine) -> None:
+        self._engine = engine
+        self._now = DB_NOW[engine.dialect.name]
+
+    # --- the admin routes ----------------------------------------------------------------------------------
+    @unavailable_as_storage_error
+    async def create(self, url: str, events: Sequence[str], description: str, secret: str) -> HookRow:
+        """A new hook hears of events committed after it: its cursor starts at the newest event."""
+        async with self._engine.begin() as conn:
+            cursor = await last_event_id(conn)
+            result = await conn.execute(
+                insert(HOOKS).returning(HOOKS.c.id),
+                {
+                    "url": url,
+                    "events": orjson.dumps(list(events)).decode(),
+                    "description": description,
+                    "secret": secret,
+                    "active": True,
+                    "cursor": cursor,
+                    "created_at": datetime.now(UTC),
+                },
+            )
+            hook_id = result.scalar_one()
+            return _hook((await conn.execute(select(HOOKS).where(HOOKS.c.id == hook_id))).one())
+
+    @unavailable_as_storage_error
+    async def hooks(self, hook_id: int | None = None) -> list[HookRow]:
+        query = select(HOOKS).order_by(HOOKS.c.id)
+        if hook_id is not None:
+            query = query.where(HOOKS.c.id == hook_id)
+        async with self._engine.connect() as conn:
+            return [_hook(row) for row in (await conn.execute(query)).all()]
+
+    @unavailable_as_storage_error
+    async def delete(self, hook_id: int) -> bool:
+        async with self._engine.begin() as conn:
+            await conn.execute(delete(ATTEMPTS).where(ATTEMPTS.c.hook_id == hook_id))
+            await conn.execute(delete(DELIVERIES).where(DELIVERIES.c.hook_id == hook_id))
+            return (await conn.execute(delete(HOOKS).where(HOOKS.c.id == hook_id))).rowcount == 1
+
+    @unavailable_as_storage_error
+    async def attempts(self, hook_id: int, limit: int) -> list[AttemptRow]:
+        """Newest first."""
+        query = select(ATTEMPTS).where(ATTEMPTS.c.hook_id == hook_id).order_by(ATTEMPTS.c.id.desc()).limit(limit)
+        async with self._engine.connect() as conn:
+            rows = (await conn.execute(query)).all()
+        return [AttemptRow(r.event_id, r.attempt, r.at, r.status_code, r.error, r.duration_ms) for r in rows]
+
+    # --- the delivery loop ---------------------------------------------------------------------------------
+    @unavailable_as_storage_error
+    async def claim(self, owner: str, lease_seconds: float) -> list[HookRow]:
+        """The active hooks whose lease `owner` holds, taking the free and the expired ones and renewing its own."""
+        now = self._now
+        renew = text(
+            f"UPDATE webhooks SET lease_owner = :owner, lease_until = {now} + :lease WHERE active AND "
+            f"(lease_owner = :owner OR lease_owner IS NULL OR lease_until < {now})"
+        )
+        async with self._engine.begin() as conn:
+            await conn.execute(renew, {"owner": owner, "lease": lease_seconds})
+            query = select(HOOKS).where(HOOKS.c.active, HOOKS.c.lease_owner == owner).order_by(HOOKS.c.id)
+            return [_hook(row) for row in (await conn.execute(query)).all()]
+
+    @unavailable_as_storage_error
+    async def release(self, owner: str) -> None:
+        """A clean stop hands the hooks to the other nodes at once."""
+        async with self._engine.begin() as conn:
+            await conn.execute(
+                update(HOOKS).where(HOOKS.c.lease_owner == owner).values(lease_owner=None, lease_until=None)
+            )
+
+    @unavailable_as_storage_error
+    async def fan_out(self, hook: HookRow, limit: int, now: float) -> tuple[int, int]:
+        """Queue the hook's share of the next `limit` outbox events; returns (events read, deliveries queued).
+
+        The cursor moves only from the value this read started at: a second process racing with the same
+        hook (a lease changing hands) changes nothing."""
+        async with self._engine.begin() as conn:
+            (cursor,) = (await conn.execute(select(HOOKS.c.cursor).where(HOOKS.c.id == hook.id))).one()
+            events = await events_after(conn, cursor, limit)
+            if not events:
+                return 0, 0
+            wanted = [e for e in events if e.type in hook.events]
+            moved = await conn.execute(
+                update(HOOKS).where(HOOKS.c.id == hook.id, HOOKS.c.cursor == cursor).values(cursor=events[-1].id)
+            )
+            if moved.rowcount != 1:
+                await conn.rollback()
+                return 0, 0
+            if wanted:
+                created = datetime.now(UTC)
+                await conn.execute(
+                    insert(DELIVERIES),
+                    [
+                        {
+                            "hook_id": hook.id,
+                            "event_id": e.id,
+                            "show_key": e.show_id or 0,
+                            "state": "pending",
+                            "attempts": 0,
+                            "next_at": now,
+                            "created_at": created,
+                        }
+                        for e in wanted
+                    ],
+                )
+            return len(events), len(wanted)
+
+    @unavailable_as_storage_error
+    async def due(self, hook_id: int, now: float, limit: int, busy: set[int]) -> list[Due]:
+        """Per show, the oldest pending delivery when it is due and not already being sent (`busy`): a show's
+        later events wait for its earlier ones, so each receiver hears of a show's changes in order."""
+        heads = (
+            select(DELIVERIES.c.show_key, func.min(DELIVERIES.c.event_id).label("event_id"))
+            .where(DELIVERIES.c.hook_id == hook_id, DELIVERIES.c.state == "pending")
+            .group_by(DELIVERIES.c.show_key)
+            .subquery()
+        )
+        query = (
+            select(DELIVERIES.c.id, DELIVERIES.c.attempts, DELIVERIES.c.event_id)
+            .join(heads, and_(DELIVERIES.c.event_id == heads.c.event_id, DELIVERIES.c.show_key == heads.c.show_key))
+            .where(DELIVERIES.c.hook_id == hook_id, DELIVERIES.c.next_at <= now)
+            .order_by(DELIVERIES.c.event_id)
+            .limit(limit + len(busy))
+        )
+        async with self._engine.connect() as conn:
+            rows = [row for row in (await conn.execute(query)).all() if row.id not in busy][:limit]
+            if not rows:
+                return []
+            outbox = OutboxEvent.__table__
+            found = await conn.execute(select(outbox).where(outbox.c.id.in_([r.event_id for r in rows])))
+            events = {e.id: stored_event(e) for e in found.all()}
+        return [Due(r.id, r.attempts, events[r.event_id]) for r in rows if r.event_id in events]
+
+    @unavailable_as_storage_error
+    async def record(
+        self,
+        delivery_id: int | None,
+        hook_id: int,
+        event_id: int,
+        attempt: int,
+        status_code: int | None,
+        error: str | None,
+        duration_ms: float,
+        state: str,
+        next_at: float,
+    ) -> None:
+        """One attempt, and where its delivery stands after it (a test ping has no delivery row)."""
+        at = datetime.now(UTC)
+        async with self._engine.begin() as conn:
+            await conn.execute(
+                insert(ATTEMPTS),
+                {
+                    "hook_id": hook_id,
+                    "event_id": event_id,
+                    "attempt": attempt,
+                    "at": at,
+                    "status_code": status_code,
+                    "error": error[:300] if error else None,
+                    "duration_ms": duration_ms,
+                },
+            )
+            if delivery_id is not None:
+                await conn.execute(
+                    update(DELIVERIES)
+                    .where(DELIVERIES.c.id == delivery_id)
+                    .values(
+                        state=state,
+                        attempts=attempt,
+                        next_at=next_at,
+                        finished_at=at if state != "pending" else None,
+                    )
+                )
+
+    @unavailable_as_storage_error
+    async def disable(self, hook_id: int, reason: str) -> None:
+        async with self._engine.begin() as conn:
+            await conn.execute(
+                update(HOOKS)
+                .where(HOOKS.c.id == hook_id)
+                .values(active=False, disabled_reason=reason[:300], lease_owner=None, lease_until=None)
+            )
+
+    @unavailable_as_storage_error
+    async def prune(self, before: datetime) -> tuple[int, int, int]:
+        """Delete finished deliveries and attempts older than `before`, and outbox events older than it that
+        every hook has read past and no pending delivery still needs. Returns the rows deleted per table."""
+        async with self._engine.begin() as conn:
+            deliveries = (
+                await conn.execute(
+                    delete(DELIVERIES).where(DELIVERIES.c.state != "pending", DELIVERIES.c.finished_at < before)
+                )
+            ).rowcount
+            attempts = (await conn.execute(delete(ATTEMPTS).where(ATTEMPTS.c.at < before))).rowcount
+            read_past = select(func.min(HOOKS.c.cursor)).where(HOOKS.c.active)
+            floor = (await conn.execute(read_past)).scalar_one()
+            pending = select(DELIVERIES.c.event_id).where(DELIVERIES.c.state == "pending")
+            outbox = OutboxEvent.__table__
+            condition = [outbox.c.created_at < before, outbox.c.id.not_in(pending)]
+            if floor is not None:
+                condition.append(outbox.c.id <= floor)
+            events = (await conn.execute(delete(outbox).where(*condition))).rowcount
+        return deliveries, attempts, events
+
+    @unavailable_as_storage_error
+    async def shows(self, show_ids: Sequence[int]) -> dict[int, ShowDetails]:
+        shows = Show.__table__
+        query = (
+            select(shows, Movie.title, Movie.duration_minutes)
+            .join(Movie, Movie.id == shows.c.movie_id)
+            .where(shows.c.id.in_(list(show_ids)))
+        )
+        async with self._engine.connect() as conn:
+            rows = (await conn.execute(query)).all()
+        found = {}
+        for show in rows:
+            title, duration = show.title, show.duration_minutes
+            info = ShowInfo(show.id, show.movie_id, show.screen_name, show.date_time, show.total_seats)
+            layout = layout_from_stored(orjson.loads(show.layout)) if show.layout else None
+            prices = Prices(orjson.loads(show.prices), show.currency or "") if show.prices else None
+            found[show.id] = ShowDetails(info, title, duration, layout, prices)
+        return found
+
+    @unavailable_as_storage_error
+    async def events(self, after: int, limit: int) -> list[StoredEvent]:
+        async with self._engine.connect() as conn:
+            return await events_after(conn, after, limit)
