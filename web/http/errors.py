@@ -16,6 +16,7 @@ from aiohttp import web
 
 from engine.errors import Busy, ShowNotFound, ShuttingDown
 from engine.ports import StorageUnavailable, UserGone
+from web.http.headers import undecodable_header
 from web.http.jsonio import json_response
 
 log = logging.getLogger("cinema.errors")
@@ -219,6 +220,9 @@ async def _route_hint(request: web.Request) -> str | None:
 @web.middleware
 async def error_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
     try:
+        bad = undecodable_header(request.headers)
+        if bad is not None:
+            raise fail("malformed_request", f"The {bad} header is not valid UTF-8.")
         return await handler(request)
     except ApiError as error:
         log_refusal(request, error.response, error.code)
