@@ -53,6 +53,7 @@ CATALOGUE: dict[str, ErrorCode] = {
         ("bad_credentials", 401, "No active account found with the given credentials."),
         ("refresh_reused", 401, "This refresh token was already used; every token of its login is revoked. Log in."),
         ("refresh_revoked", 401, "This refresh token was revoked. Log in again."),
+        ("token_revoked", 401, "This token was issued before the password changed. Log in again."),
         ("refresh_unknown", 401, "This refresh token is not valid (it may have expired). Log in again."),
         ("permission_denied", 403, "You do not have permission to perform this action."),
         ("cluster_secret_required", 403, "This route is for cluster nodes only."),
