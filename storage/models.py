@@ -72,6 +72,8 @@ class User(Base):
     is_admin: Mapped[bool] = mapped_column(Boolean, default=False, server_default=text("false"))
     is_staff: Mapped[bool] = mapped_column(Boolean, default=False, server_default=text("false"))  # door check-in
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    # Bumped by every password change; tokens carry the number they were issued under (web/security/auth.py).
+    token_version: Mapped[int] = mapped_column(Integer, default=0, server_default=text("0"))
 
 
 class Movie(Base):

@@ -15,7 +15,7 @@ from typing import Any, ParamSpec, TypeVar
 import orjson
 from sqlalchemy import JSON, Row, bindparam, cast, func, select, text, update
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from engine.errors import NotOwner, ShowMoving
 from engine.layout import Layout, Prices, layout_from_stored
@@ -145,6 +145,7 @@ class UserRow:
     password_hash: str
     is_admin: bool
     is_staff: bool = False
+    token_version: int = 0  # bumped by each password change: tokens of an older version are void
 
 
 @dataclass(frozen=True, slots=True)
@@ -187,7 +188,15 @@ def unavailable_as_storage_error(fn: Callable[P, Awaitable[T]]) -> Callable[P, A
 
 
 SHOW_COLUMNS = (Show.id.label("show_id"), Show.movie_id, Show.screen_name, Show.date_time, Show.total_seats)
-USER_COLUMNS = (User.id, User.username, User.email, User.password_hash, User.is_admin, User.is_staff)
+USER_COLUMNS = (
+    User.id,
+    User.username,
+    User.email,
+    User.password_hash,
+    User.is_admin,
+    User.is_staff,
+    User.token_version,
+)
 
 
 def _show_info(row: Row[Any]) -> ShowInfo:
@@ -205,7 +214,24 @@ def _prices(stored: str | None, currency: str | None) -> Prices | None:
 def _user_row(row: Row[Any] | None) -> UserRow | None:
     if row is None:
         return None
-    return UserRow(row.id, row.username, row.email, row.password_hash, row.is_admin, row.is_staff)
+    return UserRow(row.id, row.username, row.email, row.password_hash, row.is_admin, row.is_staff, row.token_version)
+
+
+async def _change_password(conn: AsyncConnection, which: Any, password_hash: str, roles: dict[str, bool]) -> None:
+    """The one place a password changes. In the same transaction every refresh family of the user is revoked
+    and the user's token version bumped, so the logins of before the change end: refresh tokens at once, access
+    tokens at their next user recheck (web/security/auth.py). Whoever had the old password keeps nothing."""
+    users = User.__table__
+    changed = await conn.execute(
+        users.update()
+        .where(which)
+        .values(password_hash=password_hash, token_version=users.c.token_version + 1, **roles)
+        .returning(users.c.id)
+    )
+    ids = list(changed.scalars())
+    if ids:
+        tokens = RefreshToken.__table__
+        await conn.execute(tokens.update().where(tokens.c.user_id.in_(ids)).values(revoked=True))
 
 
 class Repository:
@@ -245,11 +271,13 @@ class Repository:
         """Give an existing user a role (`is_admin` or `is_staff`) and a new password."""
         assert role in ("is_admin", "is_staff"), role
         async with self._engine.begin() as conn:
-            await conn.execute(
-                User.__table__.update()
-                .where(User.username_key == username_key(username))
-                .values(password_hash=password_hash, **{role: True})
-            )
+            await _change_password(conn, User.username_key == username_key(username), password_hash, {role: True})
+
+    @unavailable_as_storage_error
+    async def change_password(self, user_id: int, password_hash: str) -> None:
+        """A new password for the user, ending every login of before it (see _change_password)."""
+        async with self._engine.begin() as conn:
+            await _change_password(conn, User.id == user_id, password_hash, {})
 
     @unavailable_as_storage_error
     async def user_by_name(self, username: str) -> UserRow | None:

@@ -16,7 +16,7 @@ from web.http.body import load_body
 from web.http.errors import ApiError, fail, unauthorized
 from web.http.jsonio import json_response
 from web.http.openapi import errors
-from web.security.auth import TOKENS
+from web.security.auth import TOKENS, current
 from web.security.passwords import SourceBusy
 
 routes = web.RouteTableDef()
@@ -96,7 +96,7 @@ async def login(request: web.Request) -> web.Response:
     if not ok or user is None:
         raise unauthorized("bad_credentials")
     limits.by_user_and_address.reset(user_key)
-    issued = request.app[TOKENS].issue(user.id, user.username)
+    issued = request.app[TOKENS].issue(user.id, user.username, user.token_version)
     await request.app[REPOSITORY].store_refresh_token(
         issued.refresh_id, issued.refresh_id, user.id, issued.refresh_expires
     )  # a login starts a family, named by its first token
@@ -127,10 +127,8 @@ async def refresh(request: web.Request) -> web.Response:
     data = await load_body(request, schemas.RefreshRequest)
     principal = request.app[TOKENS].verify(data["refresh"], "refresh")
     repository = request.app[REPOSITORY]
-    user = await repository.user_by_id(principal.user_id)
-    if user is None:
-        raise unauthorized("user_not_found")
-    issued = request.app[TOKENS].issue(user.id, user.username)
+    user = current(await repository.user_by_id(principal.user_id), principal)  # of before a password change: 401
+    issued = request.app[TOKENS].issue(user.id, user.username, user.token_version)
     outcome = await repository.rotate_refresh_token(
         principal.token_id, issued.refresh_id, user.id, issued.refresh_expires
     )

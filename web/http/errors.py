@@ -16,6 +16,7 @@ from aiohttp import web
 
 from engine.errors import Busy, ShowNotFound, ShuttingDown
 from engine.ports import StorageUnavailable, UserGone
+from web.http.headers import undecodable_header
 from web.http.jsonio import json_response
 
 log = logging.getLogger("cinema.errors")
@@ -52,6 +53,7 @@ CATALOGUE: dict[str, ErrorCode] = {
         ("bad_credentials", 401, "No active account found with the given credentials."),
         ("refresh_reused", 401, "This refresh token was already used; every token of its login is revoked. Log in."),
         ("refresh_revoked", 401, "This refresh token was revoked. Log in again."),
+        ("token_revoked", 401, "This token was issued before the password changed. Log in again."),
         ("refresh_unknown", 401, "This refresh token is not valid (it may have expired). Log in again."),
         ("permission_denied", 403, "You do not have permission to perform this action."),
         ("cluster_secret_required", 403, "This route is for cluster nodes only."),
@@ -221,6 +223,9 @@ async def _route_hint(request: web.Request) -> str | None:
 @web.middleware
 async def error_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
     try:
+        bad = undecodable_header(request.headers)
+        if bad is not None:
+            raise fail("malformed_request", f"The {bad} header is not valid UTF-8.")
         return await handler(request)
     except ApiError as error:
         log_refusal(request, error.response, error.code)
