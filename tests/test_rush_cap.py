@@ -33,8 +33,9 @@ def serve(tmp_path: Path, **limits: str) -> ServerProcess:
 
 
 def rush(server: ServerProcess, out: Path) -> subprocess.CompletedProcess[str]:
+    outputs = ["--json", str(out), "--report", str(out.with_suffix(".html"))]
     return subprocess.run(
-        [sys.executable, "-m", "scripts.cli", "rush", "--url", server.url, *README_RUSH, *README_MIX, "--json", out],
+        [sys.executable, "-m", "scripts.cli", "rush", "--url", server.url, *README_RUSH, *README_MIX, *outputs],
         env=cinema_env("sqlite:///unused.db"),
         cwd=ROOT,
         capture_output=True,
@@ -74,3 +75,4 @@ def test_when_sign_ups_run_out_it_says_why_and_counts_the_caps_refusals_apart(tm
     assert summary["invariants"]["by_this_rush"] <= 30  # three customers, ten seats each
     assert summary["conflicts"]["seat_limit"] > 0  # they met the cap, and it is counted apart
     assert "seat_limit (the per-customer cap of 10" in result.stdout
+    assert "seat_limit (the per-customer cap of 10)" in (tmp_path / "rush.html").read_text()
