@@ -17,6 +17,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, NoReturn
 
+from alembic.util.exc import CommandError as AlembicError
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError, DBAPIError
 
@@ -131,6 +132,8 @@ def uses_database(command: Callable[[argparse.Namespace], int]) -> Callable[[arg
             return command(args)
         except (Fault, SchemaBehind, SettingError) as error:
             return _fault(str(error))
+        except AlembicError as error:  # the migration scripts themselves (two heads after a merge, say)
+            return _fault(f"the schema migrations cannot be used: {str(error).strip().splitlines()[0]}")
         except ArgumentError as error:
             return _fault(f"database URL {url!r} is not usable: {error}")
         except (DBAPIError, StorageUnavailable, OSError) as error:

@@ -19,6 +19,8 @@ from pathlib import Path
 import pytest
 
 from scripts.testing.server_process import ROOT, ServerProcess, free_port, run_cinema
+from web.setting_values import config_values
+from web.settings import by_env
 
 DOC = (ROOT / "docs/DEPLOY.md").read_text()
 INSECURE = ssl.create_default_context()
@@ -152,3 +154,12 @@ def test_the_haproxy_front_as_written(tmp_path: Path, certificate: tuple[Path, P
     finally:
         haproxy.terminate()
         haproxy.wait(10)
+
+
+def test_the_config_file_examples_are_valid(tmp_path: Path) -> None:
+    for document in (DOC, (ROOT / "docs/SETTINGS.md").read_text()):
+        example = re.findall(r"^```toml\n(.*?)^```$", document, re.MULTILINE | re.DOTALL)
+        assert len(example) == 1
+        (tmp_path / "cinema.toml").write_text(example[0].replace("/var/lib/cinema", str(tmp_path)))
+        values = config_values(str(tmp_path / "cinema.toml"), by_env())  # a bad key or value raises, naming it
+        assert values["CINEMA_PORT"] == "8000"
