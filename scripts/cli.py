@@ -10,17 +10,20 @@ import functools
 import getpass
 import os
 import socket
+import sqlite3
 import sys
 from collections.abc import Callable, Coroutine
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, NoReturn
 
+from alembic.util.exc import CommandError as AlembicError
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError, DBAPIError
 
 from engine.layout import Layout, Prices, detailed_layout
 from engine.ports import StorageUnavailable
+from scripts.backup import BackupRefused, backup
 from scripts.bench import main as bench
 from scripts.rush import runner as rush
 from scripts.settings_table import effective_settings, settings_markdown
@@ -129,6 +132,8 @@ def uses_database(command: Callable[[argparse.Namespace], int]) -> Callable[[arg
             return command(args)
         except (Fault, SchemaBehind, SettingError) as error:
             return _fault(str(error))
+        except AlembicError as error:  # the migration scripts themselves (two heads after a merge, say)
+            return _fault(f"the schema migrations cannot be used: {str(error).strip().splitlines()[0]}")
         except ArgumentError as error:
             return _fault(f"database URL {url!r} is not usable: {error}")
         except (DBAPIError, StorageUnavailable, OSError) as error:
@@ -429,6 +434,20 @@ def serve_arguments(serve: argparse.ArgumentParser) -> None:
     )
 
 
+@uses_database
+def cmd_backup(args: argparse.Namespace) -> int:
+    settings = Settings.from_env(create_secret=False, database_url=_database_url(args))
+    try:
+        said = backup(settings.database_url, Path(args.path))
+    except BackupRefused as error:
+        raise Fault(str(error)) from None
+    except sqlite3.Error as error:
+        raise Fault(f"backup of {_safe(settings.database_url)} failed: {error}") from None
+    for line in said:
+        print(f"cinema: {line}")
+    return 0
+
+
 def cmd_settings(args: argparse.Namespace) -> int:
     try:
         print(settings_markdown() if args.markdown else effective_settings(serve_flags(args)), end="")
@@ -461,6 +480,13 @@ def build_parser() -> argparse.ArgumentParser:
     serve_arguments(shown)
     shown.add_argument("--markdown", action="store_true", help="print the table of every setting (docs/SETTINGS.md)")
     command("migrate", cmd_migrate, "Create or upgrade the database schema to the latest version")
+    copy = command(
+        "backup",
+        cmd_backup,
+        "Copy a live SQLite database to PATH, consistently, while it serves (SQLite's online backup API); "
+        "says how to restore it. PostgreSQL: use pg_dump.",
+    )
+    copy.add_argument("path", help="the new file (refused if it exists)")
     command("seed-demo", cmd_seed_demo, "Add demo screens, movies, priced shows, a demo user and door staff")
     for name, handler, title in (
         ("create-admin", cmd_create_admin, "an admin user"),

@@ -18,7 +18,7 @@ from engine.seats import Outcome
 from web import schemas
 from web.cluster.forwarding import RELAYED, OwnerUnreachable
 from web.cluster.relays import RELAYS, Refusal, Relay
-from web.context import ENGINE
+from web.context import ENGINE, SETTINGS
 from web.http.body import load_body
 from web.http.errors import fail
 from web.http.jsonio import json_response
@@ -46,6 +46,7 @@ async def _seat_map(request: web.Request, show_id: int) -> dict[str, Any]:
     snapshot = await engine.seat_map(show_id)
     plan = engine.plan(show_id)
     answer = {**snapshot.as_dict(), "rows": plan.layout.as_json() if plan.layout is not None else None}
+    answer["max_seats_per_user"] = request.app[SETTINGS].max_seats_per_user  # what a seat picker may offer
     if plan.prices is not None:
         answer["prices"] = plan.prices.as_json()
     return answer
