@@ -26,6 +26,13 @@ DB_NOW = {
     "sqlite": "((julianday('now') - 2440587.5) * 86400.0)",
 }
 HOOKS, DELIVERIES, ATTEMPTS = Webhook.__table__, WebhookDelivery.__table__, WebhookAttempt.__table__
+# Only while the hook exists (in the statement itself: a hook deleted between a check and the insert would
+# otherwise fail the whole round's foreign keys).
+RECORD_ATTEMPT = text(
+    "INSERT INTO webhook_attempts (hook_id, event_id, attempt, at, status_code, error, duration_ms) "
+    "SELECT :hook_id, :event_id, :attempt, :at, :status_code, :error, :duration_ms "
+    "WHERE EXISTS (SELECT 1 FROM webhooks WHERE id = :hook_id)"
+).bindparams(bindparam("at", type_=UTCDateTime()))
 
 
 @dataclass(frozen=True, slots=True)
@@ -262,13 +269,9 @@ class WebhookStore:
         if not results:
             return
         async with self._engine.begin() as conn:
-            wanted = sorted({r.hook_id for r in results})
-            alive = set((await conn.execute(select(HOOKS.c.id).where(HOOKS.c.id.in_(wanted)))).scalars())
-            kept = [r for r in results if r.hook_id in alive]
-            if not kept:
-                return
+            kept = results
             await conn.execute(
-                insert(ATTEMPTS),
+                RECORD_ATTEMPT,
                 [
                     {
                         "hook_id": r.hook_id,

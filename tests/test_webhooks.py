@@ -162,7 +162,7 @@ def test_backoff_doubles_with_jitter_and_the_window_ends_in_failure() -> None:
 def test_journal_records_become_booking_and_order_events() -> None:
     from datetime import UTC, datetime
 
-    from engine.ports import BookRecord, CancelRecord
+    from engine.ports import BookRecord, CancelRecord, CheckInRecord, HoldEndRecord, HoldRecord
 
     at = datetime(2030, 1, 1, tzinfo=UTC)
     records = [BookRecord(7, 3, 11, at), BookRecord(7, 3, 12, at, False), CancelRecord(7, 5, 3, 4, at, 5, True)]
@@ -173,6 +173,13 @@ def test_journal_records_become_booking_and_order_events() -> None:
         "order.created",
         "booking.cancelled",
         "order.cancelled",
+    ]
+    hold = [HoldRecord(7, "h1", 3, (1, 2), at, at), HoldEndRecord(7, "h1", 3, (1, 2), "expired", at)]
+    door = [CheckInRecord(7, 100, 9, 11, at), HoldEndRecord(7, "h2", 3, (5,), "released", at)]
+    assert [e[0] for e in journal_events(hold + door, [None, None, 100, None])] == [
+        "hold.created",
+        "hold.expired",
+        "checkin.created",
     ]
     order = orjson.loads(events[2][2])["order"]
     assert order["id"] == 100 and order["booking_ids"] == [100, 101] and order["seat_numbers"] == [11, 12]
@@ -458,5 +465,47 @@ async def test_one_process_at_a_time_holds_a_hooks_lease(database_url: str) -> N
         assert await store.claim("node-a", 5) == []
         await store.release("node-b")
         assert [h.id for h in await store.claim("node-a", 5)] == [hook.id]
+    finally:
+        await database.dispose()
+
+
+async def test_pruning_keeps_what_is_still_owed_and_drops_the_rest(database_url: str) -> None:
+    """Delivered deliveries, attempts and events every hook has read past go after the retention; a pending
+    delivery keeps its event."""
+    from datetime import UTC, datetime, timedelta
+
+    from sqlalchemy import func, select, update
+
+    from storage.models import OutboxEvent, WebhookAttempt, WebhookDelivery
+    from storage.outbox import emit
+    from storage.webhooks import Result
+
+    database = open_engine(database_url)
+    try:
+        store = WebhookStore(database)
+        hook = await store.create("http://127.0.0.1:9/hook", ["show.created"], "", "whsec_test")
+        async with database.begin() as conn:
+            for _ in range(3):
+                await emit(conn, "show.created", {}, None)
+        await store.fan_out(hook, 100, time.time())
+        [chain] = await store.due(hook.id, time.time(), 4, 10, set())
+        now = datetime.now(UTC)
+        delivered = [
+            Result(d.delivery_id, hook.id, d.event.id, 1, 200, None, 1.0, "delivered", 0, now) for d in chain[:2]
+        ]
+        await store.record(delivered)
+        old = now - timedelta(days=30)
+        async with database.begin() as conn:
+            await conn.execute(update(OutboxEvent.__table__).values(created_at=old))
+            await conn.execute(
+                update(WebhookDelivery.__table__).values(finished_at=old).where(WebhookDelivery.state == "delivered")
+            )
+            await conn.execute(update(WebhookAttempt.__table__).values(at=old))
+        deliveries, attempts, events = await store.prune(now - timedelta(days=7))
+        assert (deliveries, attempts, events) == (2, 2, 2)
+        async with database.connect() as conn:
+            left = (await conn.execute(select(OutboxEvent.id))).scalars().all()
+            pending = (await conn.execute(select(func.count()).select_from(WebhookDelivery))).scalar_one()
+        assert left == [chain[2].event.id] and pending == 1, "the event still owed stays"
     finally:
         await database.dispose()

@@ -21,7 +21,7 @@ import orjson
 from aiohttp import web
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from storage.database import open_engine
+from storage.database import is_unavailable, open_engine
 from storage.outbox import StoredEvent
 from storage.webhooks import Due, HookRow, Result, WebhookStore
 from web.hooks.payload import ShowCache, render
@@ -204,9 +204,11 @@ class Deliverer:
         results, self._results = self._results, []
         try:
             await self.store.record(results)
-        except Exception:
-            self._results = results + self._results  # tried again next round; their shows stay held
-            raise
+        except Exception as error:
+            if is_unavailable(error):
+                self._results = results + self._results  # tried again next round; their shows stay held
+                raise
+            log.exception("webhook attempts not recorded; their deliveries stay pending and are sent again")
         for hook_id, show_key in finished:  # every result of a finished chain was in `results`
             self._sending[hook_id].pop(show_key, None)
         for result in results:
