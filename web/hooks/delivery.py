@@ -68,6 +68,7 @@ class Deliverer:
         self._disabled: set[int] = set()
         self._disabling: dict[int, str] = {}  # hook id -> why: disabled in the database at the next round
         self._results: list[Result] = []  # finished attempts, recorded at the next round
+        self._next_fan_out: dict[int, float] = {}  # hook id -> when its next events are queued
         self._wake = asyncio.Event()
         self.stats = DeliveryStats()
 
@@ -140,8 +141,14 @@ class Deliverer:
             self._wake.clear()
 
     async def _round(self, hook: HookRow, now: float) -> bool:
-        """Queue the hook's new events and start what is due; True when more are waiting right now."""
-        read, _ = await self.store.fan_out(hook, FAN_OUT_BATCH, now)
+        """Queue the hook's new events and start what is due; True when more are waiting right now.
+
+        The queueing is a write: at most once per poll interval per hook (unless a full batch is waiting), since
+        on SQLite each write waits for, and then holds up, the journal's write lock."""
+        read = 0
+        if now >= self._next_fan_out.get(hook.id, 0.0):
+            read, _ = await self.store.fan_out(hook, FAN_OUT_BATCH, now)
+            self._next_fan_out[hook.id] = now if read == FAN_OUT_BATCH else now + self._settings.webhook_poll_seconds
         sending = self._sending.setdefault(hook.id, {})
         room = self._settings.webhook_concurrency - len(sending)
         if room > 0:
