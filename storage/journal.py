@@ -461,7 +461,8 @@ class _SqliteWriter:
                         _check((sql, parameters, rows), cursor.rowcount)
                     events = journal_events(records, ids) if outbox else []
                     if events:
-                        rows_ = [(t, show, data, _encode_time(at)) for t, show, data, at in events]
+                        stamps = {at: _encode_time(at) for at in {event[3] for event in events}}
+                        rows_ = [(t, show, data, stamps[at]) for t, show, data, at in events]
                         raw.execute(outbox_sql.SQLITE_INSERT, (orjson.dumps(rows_).decode(),))
                     raw.execute("COMMIT")
                 except BaseException:

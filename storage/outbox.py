@@ -42,13 +42,20 @@ OUTBOX_LOCK = 0x6F7574626F78  # pg_advisory_xact_lock key ("outbox"): ids are ha
 Event = tuple[str, int | None, str, datetime]  # type, show id, data (JSON), when
 
 
-def _iso(at: datetime) -> str:
-    return at.astimezone(UTC).isoformat()
-
-
 def journal_events(records: Sequence[Record], ids: Sequence[int | None]) -> list[Event]:
-    """The events of a batch's records, in record order (`ids`: the booking id each record made or changed)."""
+    """The events of a batch's records, in record order (`ids`: the booking id each record made or changed).
+
+    This runs inside every batch's commit: the records of one decision share one instant, so each instant is
+    written out once (`stamps`), not once per field."""
     events: list[Event] = []
+    stamps: dict[datetime, str] = {}
+
+    def _iso(at: datetime) -> str:
+        text = stamps.get(at)
+        if text is None:
+            text = stamps[at] = at.astimezone(UTC).isoformat()
+        return text
+
     order: dict[str, Any] | None = None  # the order the last bookings belong to, emitted when it is complete
     dumps = orjson.dumps
 

@@ -12,12 +12,12 @@ from datetime import UTC, datetime
 from typing import Any
 
 import orjson
-from sqlalchemy import and_, delete, func, insert, select, text, update
+from sqlalchemy import Float, and_, bindparam, delete, func, insert, literal, select, text, update
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from engine.layout import Layout, Prices, layout_from_stored
 from engine.ports import ShowInfo
-from storage.models import Movie, OutboxEvent, Show, Webhook, WebhookAttempt, WebhookDelivery
+from storage.models import Movie, OutboxEvent, Show, UTCDateTime, Webhook, WebhookAttempt, WebhookDelivery
 from storage.outbox import StoredEvent, events_after, last_event_id, stored_event
 from storage.repository import unavailable_as_storage_error
 
@@ -26,6 +26,13 @@ DB_NOW = {
     "sqlite": "((julianday('now') - 2440587.5) * 86400.0)",
 }
 HOOKS, DELIVERIES, ATTEMPTS = Webhook.__table__, WebhookDelivery.__table__, WebhookAttempt.__table__
+# Only while the hook exists (in the statement itself: a hook deleted between a check and the insert would
+# otherwise fail the whole round's foreign keys).
+RECORD_ATTEMPT = text(
+    "INSERT INTO webhook_attempts (hook_id, event_id, attempt, at, status_code, error, duration_ms) "
+    "SELECT :hook_id, :event_id, :attempt, :at, :status_code, :error, :duration_ms "
+    "WHERE EXISTS (SELECT 1 FROM webhooks WHERE id = :hook_id)"
+).bindparams(bindparam("at", type_=UTCDateTime()))
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,11 +60,27 @@ class AttemptRow:
 
 @dataclass(frozen=True, slots=True)
 class Due:
-    """The oldest pending delivery of one show for one hook, due now, with its event."""
+    """A pending delivery of one hook, with its event."""
 
     delivery_id: int
     attempts: int
     event: StoredEvent
+
+
+@dataclass(frozen=True, slots=True)
+class Result:
+    """One attempt and where its delivery stands after it (`delivery_id` None: a test ping)."""
+
+    delivery_id: int | None
+    hook_id: int
+    event_id: int
+    attempt: int
+    status_code: int | None
+    error: str | None
+    duration_ms: float
+    state: str  # pending, delivered or failed
+    next_at: float
+    at: datetime
 
 
 @dataclass(frozen=True, slots=True)
@@ -162,101 +185,128 @@ class WebhookStore:
 
         The cursor moves only from the value this read started at: a second process racing with the same
         hook (a lease changing hands) changes nothing."""
+        outbox = OutboxEvent.__table__
         async with self._engine.begin() as conn:
-            (cursor,) = (await conn.execute(select(HOOKS.c.cursor).where(HOOKS.c.id == hook.id))).one()
-            events = await events_after(conn, cursor, limit)
-            if not events:
+            cursor = (await conn.execute(select(HOOKS.c.cursor).where(HOOKS.c.id == hook.id))).scalar()
+            if cursor is None:  # deleted since it was claimed
                 return 0, 0
-            wanted = [e for e in events if e.type in hook.events]
+            window = select(outbox.c.id).where(outbox.c.id > cursor).order_by(outbox.c.id).limit(limit).subquery()
+            top, read = (await conn.execute(select(func.max(window.c.id), func.count()).select_from(window))).one()
+            if not read:
+                return 0, 0
             moved = await conn.execute(
-                update(HOOKS).where(HOOKS.c.id == hook.id, HOOKS.c.cursor == cursor).values(cursor=events[-1].id)
+                update(HOOKS).where(HOOKS.c.id == hook.id, HOOKS.c.cursor == cursor).values(cursor=top)
             )
             if moved.rowcount != 1:
                 await conn.rollback()
                 return 0, 0
-            if wanted:
-                created = datetime.now(UTC)
-                await conn.execute(
-                    insert(DELIVERIES),
-                    [
-                        {
-                            "hook_id": hook.id,
-                            "event_id": e.id,
-                            "show_key": e.show_id or 0,
-                            "state": "pending",
-                            "attempts": 0,
-                            "next_at": now,
-                            "created_at": created,
-                        }
-                        for e in wanted
-                    ],
-                )
-            return len(events), len(wanted)
+            # In SQL, row by row in the database: the events never pass through Python here.
+            wanted = select(
+                literal(hook.id),
+                outbox.c.id,
+                func.coalesce(outbox.c.show_id, 0),
+                literal("pending"),
+                literal(0),
+                literal(now, Float()),
+                literal(datetime.now(UTC), UTCDateTime()),
+            ).where(outbox.c.id > cursor, outbox.c.id <= top, outbox.c.type.in_(list(hook.events)))
+            columns = ["hook_id", "event_id", "show_key", "state", "attempts", "next_at", "created_at"]
+            queued = await conn.execute(insert(DELIVERIES).from_select(columns, wanted))
+            return read, queued.rowcount
 
     @unavailable_as_storage_error
-    async def due(self, hook_id: int, now: float, limit: int, busy: set[int]) -> list[Due]:
-        """Per show, the oldest pending delivery when it is due and not already being sent (`busy`): a show's
-        later events wait for its earlier ones, so each receiver hears of a show's changes in order."""
+    async def due(self, hook_id: int, now: float, shows: int, chain: int, busy: set[int]) -> list[list[Due]]:
+        """For up to `shows` shows not being sent already (`busy`, by show key) whose oldest pending delivery is
+        due: that delivery and up to `chain` - 1 of the show's next ones, oldest first. A show's later events
+        wait for its earlier ones, so each receiver hears of a show's changes in order."""
+        pending = and_(DELIVERIES.c.hook_id == hook_id, DELIVERIES.c.state == "pending")
         heads = (
             select(DELIVERIES.c.show_key, func.min(DELIVERIES.c.event_id).label("event_id"))
-            .where(DELIVERIES.c.hook_id == hook_id, DELIVERIES.c.state == "pending")
+            .where(pending)
             .group_by(DELIVERIES.c.show_key)
             .subquery()
         )
         query = (
-            select(DELIVERIES.c.id, DELIVERIES.c.attempts, DELIVERIES.c.event_id)
+            select(DELIVERIES.c.show_key)
             .join(heads, and_(DELIVERIES.c.event_id == heads.c.event_id, DELIVERIES.c.show_key == heads.c.show_key))
             .where(DELIVERIES.c.hook_id == hook_id, DELIVERIES.c.next_at <= now)
             .order_by(DELIVERIES.c.event_id)
-            .limit(limit + len(busy))
         )
+        if busy:
+            query = query.where(DELIVERIES.c.show_key.not_in(sorted(busy)))
         async with self._engine.connect() as conn:
-            rows = [row for row in (await conn.execute(query)).all() if row.id not in busy][:limit]
-            if not rows:
+            keys = list((await conn.execute(query.limit(shows))).scalars())
+            if not keys:
                 return []
+            ranked = (
+                select(
+                    DELIVERIES.c.id,
+                    DELIVERIES.c.attempts,
+                    DELIVERIES.c.event_id,
+                    DELIVERIES.c.show_key,
+                    func.row_number()
+                    .over(partition_by=DELIVERIES.c.show_key, order_by=DELIVERIES.c.event_id)
+                    .label("n"),
+                )
+                .where(pending, DELIVERIES.c.show_key.in_(keys))
+                .subquery()
+            )
+            rows = (await conn.execute(select(ranked).where(ranked.c.n <= chain).order_by(ranked.c.event_id))).all()
             outbox = OutboxEvent.__table__
             found = await conn.execute(select(outbox).where(outbox.c.id.in_([r.event_id for r in rows])))
             events = {e.id: stored_event(e) for e in found.all()}
-        return [Due(r.id, r.attempts, events[r.event_id]) for r in rows if r.event_id in events]
+        chains: dict[int, list[Due]] = {}
+        for r in rows:
+            if r.event_id in events:
+                chains.setdefault(r.show_key, []).append(Due(r.id, r.attempts, events[r.event_id]))
+        return list(chains.values())
 
     @unavailable_as_storage_error
-    async def record(
-        self,
-        delivery_id: int | None,
-        hook_id: int,
-        event_id: int,
-        attempt: int,
-        status_code: int | None,
-        error: str | None,
-        duration_ms: float,
-        state: str,
-        next_at: float,
-    ) -> None:
-        """One attempt, and where its delivery stands after it (a test ping has no delivery row)."""
-        at = datetime.now(UTC)
+    async def record(self, results: Sequence[Result]) -> None:
+        """Attempts, and where their deliveries stand after them, in one transaction: on SQLite every write
+        waits for the journal's write lock, so the loop writes once per round, not once per request. Results
+        of hooks deleted meanwhile are dropped."""
+        if not results:
+            return
         async with self._engine.begin() as conn:
+            kept = results
             await conn.execute(
-                insert(ATTEMPTS),
-                {
-                    "hook_id": hook_id,
-                    "event_id": event_id,
-                    "attempt": attempt,
-                    "at": at,
-                    "status_code": status_code,
-                    "error": error[:300] if error else None,
-                    "duration_ms": duration_ms,
-                },
+                RECORD_ATTEMPT,
+                [
+                    {
+                        "hook_id": r.hook_id,
+                        "event_id": r.event_id,
+                        "attempt": r.attempt,
+                        "at": r.at,
+                        "status_code": r.status_code,
+                        "error": r.error[:300] if r.error else None,
+                        "duration_ms": r.duration_ms,
+                    }
+                    for r in kept
+                ],
             )
-            if delivery_id is not None:
+            changes = [
+                {
+                    "delivery": r.delivery_id,
+                    "state": r.state,
+                    "attempts": r.attempt,
+                    "next_at": r.next_at,
+                    "finished_at": r.at if r.state != "pending" else None,
+                }
+                for r in kept
+                if r.delivery_id is not None
+            ]
+            if changes:
                 await conn.execute(
                     update(DELIVERIES)
-                    .where(DELIVERIES.c.id == delivery_id)
+                    .where(DELIVERIES.c.id == bindparam("delivery"))
                     .values(
-                        state=state,
-                        attempts=attempt,
-                        next_at=next_at,
-                        finished_at=at if state != "pending" else None,
-                    )
+                        state=bindparam("state"),
+                        attempts=bindparam("attempts"),
+                        next_at=bindparam("next_at"),
+                        finished_at=bindparam("finished_at"),
+                    ),
+                    changes,
                 )
 
     @unavailable_as_storage_error

@@ -4,16 +4,22 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import signal
 import time
 from collections.abc import AsyncIterator
 from typing import Any
 
 import aiohttp
+import bcrypt
 import orjson
 import pytest
 from aiohttp import web
 
+from scripts.testing.server_process import ServerProcess, free_port
+from storage.database import open_engine
 from storage.outbox import journal_events
+from storage.repository import Repository
+from storage.webhooks import WebhookStore
 from tests.conftest import Api
 from web.app import create_app
 from web.hooks.schedule import MAX_BACKOFF_SECONDS, after_attempt, backoff
@@ -156,7 +162,7 @@ def test_backoff_doubles_with_jitter_and_the_window_ends_in_failure() -> None:
 def test_journal_records_become_booking_and_order_events() -> None:
     from datetime import UTC, datetime
 
-    from engine.ports import BookRecord, CancelRecord
+    from engine.ports import BookRecord, CancelRecord, CheckInRecord, HoldEndRecord, HoldRecord
 
     at = datetime(2030, 1, 1, tzinfo=UTC)
     records = [BookRecord(7, 3, 11, at), BookRecord(7, 3, 12, at, False), CancelRecord(7, 5, 3, 4, at, 5, True)]
@@ -167,6 +173,13 @@ def test_journal_records_become_booking_and_order_events() -> None:
         "order.created",
         "booking.cancelled",
         "order.cancelled",
+    ]
+    hold = [HoldRecord(7, "h1", 3, (1, 2), at, at), HoldEndRecord(7, "h1", 3, (1, 2), "expired", at)]
+    door = [CheckInRecord(7, 100, 9, 11, at), HoldEndRecord(7, "h2", 3, (5,), "released", at)]
+    assert [e[0] for e in journal_events(hold + door, [None, None, 100, None])] == [
+        "hold.created",
+        "hold.expired",
+        "checkin.created",
     ]
     order = orjson.loads(events[2][2])["order"]
     assert order["id"] == 100 and order["booking_ids"] == [100, 101] and order["seat_numbers"] == [11, 12]
@@ -365,3 +378,134 @@ async def test_a_hanging_receiver_does_not_hold_up_bookings(hooks_api: Api) -> N
         assert len(hanging.received) == 3, "per show one delivery at a time: the rest wait their turn"
     finally:
         await hanging.stop()
+
+
+async def test_events_promised_by_201s_survive_sigkill_and_arrive_once_the_receiver_is_up(database_url: str) -> None:
+    """Receiver down; 50 bookings answered 201; the server killed with SIGKILL and started again; then the receiver
+    starts: every one of the 50 booking.created events arrives (duplicates allowed, each with its event id)."""
+    env = {
+        "CINEMA_JWT_SECRET": "webhook-kill-test-secret-long-enough",
+        "CINEMA_WEBHOOK_ALLOW_PRIVATE": "1",
+        "CINEMA_WEBHOOK_BACKOFF_SECONDS": "0.05",
+        "CINEMA_WEBHOOK_POLL_SECONDS": "0.05",
+        "CINEMA_LEASE_SECONDS": "1",  # the killed process's lease on the hook runs out quickly
+    }
+    database = open_engine(database_url)  # migrated by the fixture; the admin as `cinema create-admin` makes one
+    try:
+        password_hash = bcrypt.hashpw(b"hook-admin-password", bcrypt.gensalt(4)).decode()
+        await Repository(database).create_user("hook-admin", "a@x.io", password_hash, is_admin=True)
+    finally:
+        await database.dispose()
+    receiver = Receiver()
+    port = free_port()
+    url = f"http://127.0.0.1:{port}/hook"
+    server = ServerProcess(database_url, **env)
+    booked: set[int] = set()
+    try:
+        await asyncio.to_thread(server.wait_ready)
+        async with aiohttp.ClientSession(server.url) as session:
+
+            async def login(username: str, password: str) -> dict[str, str]:
+                async with session.post("/login", json={"username": username, "password": password}) as answer:
+                    return {"Authorization": f"Bearer {(await answer.json())['access']}"}
+
+            admin = await login("hook-admin", "hook-admin-password")
+            async with session.post("/webhooks/", json={"url": url, "events": ["booking.created"]}, headers=admin) as r:
+                assert r.status == 201, await r.text()
+            async with session.post("/movies/", json={"title": "Kill", "duration_minutes": 90}, headers=admin) as r:
+                movie = await r.json()
+            when = {"screen_name": "K", "date_time": "2030-01-01T20:00:00Z", "total_seats": 50}
+            async with session.post(f"/movies/{movie['id']}/shows/", json=when, headers=admin) as r:
+                show = await r.json()
+            signup = {"username": "hook-user", "email": "h@x.io", "password": "hook-user-password"}
+            async with session.post("/signup", json=signup) as r:
+                assert r.status == 201
+            user = await login("hook-user", "hook-user-password")
+
+            async def book(seat: int) -> int:
+                async with session.post(f"/shows/{show['id']}/book/", json={"seat_number": seat}, headers=user) as r:
+                    assert r.status == 201, await r.text()
+                    return (await r.json())["id"]
+
+            booked = set(await asyncio.gather(*(book(seat) for seat in range(1, 51))))
+        server.process.send_signal(signal.SIGKILL)
+        await asyncio.to_thread(server.process.wait, 10)
+    finally:
+        server.close()
+    restarted = ServerProcess(database_url, **env)
+    try:
+        await asyncio.to_thread(restarted.wait_ready)
+        await receiver.start(port)
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline:
+            arrived = {e["data"]["booking"]["id"] for e in receiver.events() if e["type"] == "booking.created"}
+            if arrived >= booked:
+                break
+            await asyncio.sleep(0.1)
+        assert arrived >= booked, f"{len(booked - arrived)} of 50 promised events never arrived"
+        ids = [h["Cinema-Event-Id"] for h, _ in receiver.received]
+        assert all(ids) and len(set(ids)) >= 50
+    finally:
+        restarted.close()
+        await receiver.stop()
+
+
+async def test_one_process_at_a_time_holds_a_hooks_lease(database_url: str) -> None:
+    """Cluster mode: each hook (so each event) is delivered by the one node holding its lease; a dead node's
+    lease runs out and another node takes it; a clean stop hands it over at once."""
+    database = open_engine(database_url)
+    try:
+        store = WebhookStore(database)
+        hook = await store.create("http://127.0.0.1:9/hook", ["booking.created"], "", "whsec_test")
+        assert [h.id for h in await store.claim("node-a", 0.5)] == [hook.id]
+        assert await store.claim("node-b", 0.5) == [], "held by node-a"
+        assert [h.id for h in await store.claim("node-a", 0.5)] == [hook.id], "renewed by its holder"
+        await asyncio.sleep(0.7)  # node-a fell silent
+        assert [h.id for h in await store.claim("node-b", 5)] == [hook.id]
+        assert await store.claim("node-a", 5) == []
+        await store.release("node-b")
+        assert [h.id for h in await store.claim("node-a", 5)] == [hook.id]
+    finally:
+        await database.dispose()
+
+
+async def test_pruning_keeps_what_is_still_owed_and_drops_the_rest(database_url: str) -> None:
+    """Delivered deliveries, attempts and events every hook has read past go after the retention; a pending
+    delivery keeps its event."""
+    from datetime import UTC, datetime, timedelta
+
+    from sqlalchemy import func, select, update
+
+    from storage.models import OutboxEvent, WebhookAttempt, WebhookDelivery
+    from storage.outbox import emit
+    from storage.webhooks import Result
+
+    database = open_engine(database_url)
+    try:
+        store = WebhookStore(database)
+        hook = await store.create("http://127.0.0.1:9/hook", ["show.created"], "", "whsec_test")
+        async with database.begin() as conn:
+            for _ in range(3):
+                await emit(conn, "show.created", {}, None)
+        await store.fan_out(hook, 100, time.time())
+        [chain] = await store.due(hook.id, time.time(), 4, 10, set())
+        now = datetime.now(UTC)
+        delivered = [
+            Result(d.delivery_id, hook.id, d.event.id, 1, 200, None, 1.0, "delivered", 0, now) for d in chain[:2]
+        ]
+        await store.record(delivered)
+        old = now - timedelta(days=30)
+        async with database.begin() as conn:
+            await conn.execute(update(OutboxEvent.__table__).values(created_at=old))
+            await conn.execute(
+                update(WebhookDelivery.__table__).values(finished_at=old).where(WebhookDelivery.state == "delivered")
+            )
+            await conn.execute(update(WebhookAttempt.__table__).values(at=old))
+        deliveries, attempts, events = await store.prune(now - timedelta(days=7))
+        assert (deliveries, attempts, events) == (2, 2, 2)
+        async with database.connect() as conn:
+            left = (await conn.execute(select(OutboxEvent.id))).scalars().all()
+            pending = (await conn.execute(select(func.count()).select_from(WebhookDelivery))).scalar_one()
+        assert left == [chain[2].event.id] and pending == 1, "the event still owed stays"
+    finally:
+        await database.dispose()

@@ -21,9 +21,9 @@ import orjson
 from aiohttp import web
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from storage.database import open_engine
+from storage.database import is_unavailable, open_engine
 from storage.outbox import StoredEvent
-from storage.webhooks import Due, HookRow, WebhookStore
+from storage.webhooks import Due, HookRow, Result, WebhookStore
 from web.hooks.payload import ShowCache, render
 from web.hooks.schedule import after_attempt
 from web.hooks.signing import EVENT_ID_HEADER, SIGNATURE_HEADER, signature
@@ -31,7 +31,8 @@ from web.hooks.targets import SafeResolver, TargetRefused, check_url
 from web.settings import Settings
 
 log = logging.getLogger("cinema.webhooks")
-FAN_OUT_BATCH = 500  # outbox events read per hook per round
+CHAIN = 100  # deliveries of one show sent back to back in one round
+FAN_OUT_BATCH = 5000  # outbox events read per hook per round (in SQL: they never pass through Python)
 PRUNE_EVERY_SECONDS = 600.0
 USER_AGENT = "cinema-webhooks/1"
 
@@ -63,8 +64,11 @@ class Deliverer:
         self._shows = ShowCache()
         self._session: aiohttp.ClientSession | None = None
         self._task: asyncio.Task[None] | None = None
-        self._sending: dict[int, dict[int, asyncio.Task[None]]] = {}  # hook id -> delivery id -> its send
+        self._sending: dict[int, dict[int, asyncio.Task[None]]] = {}  # hook id -> show key -> its sends
         self._disabled: set[int] = set()
+        self._disabling: dict[int, str] = {}  # hook id -> why: disabled in the database at the next round
+        self._results: list[Result] = []  # finished attempts, recorded at the next round
+        self._next_fan_out: dict[int, float] = {}  # hook id -> when its next events are queued
         self._wake = asyncio.Event()
         self.stats = DeliveryStats()
 
@@ -113,6 +117,7 @@ class Deliverer:
                     hooks = await self.store.claim(self._owner, self._lease_seconds)
                     next_claim = now + min(1.0, self._lease_seconds / 3)
                     self._disabled.intersection_update(h.id for h in hooks)
+                await self._flush()
                 for hook in hooks:
                     if hook.id not in self._disabled:
                         more |= await self._round(hook, now)
@@ -125,6 +130,9 @@ class Deliverer:
                 self.stats.loop_errors += 1
                 log.warning("webhook delivery round failed: %s: %s", type(error).__name__, error)
                 await asyncio.sleep(min(5.0, poll * 8))
+            # Even with more waiting, a pause between rounds: this loop shares the event loop (and, on SQLite,
+            # the write lock) with the booking path, and must never take it over during a rush.
+            await asyncio.sleep(poll / 5)
             if not more:
                 try:
                     await asyncio.wait_for(self._wake.wait(), poll)
@@ -133,36 +141,56 @@ class Deliverer:
             self._wake.clear()
 
     async def _round(self, hook: HookRow, now: float) -> bool:
-        """Queue the hook's new events and start what is due; True when more are waiting right now."""
-        read, _ = await self.store.fan_out(hook, FAN_OUT_BATCH, now)
+        """Queue the hook's new events and start what is due; True when more are waiting right now.
+
+        The queueing is a write: at most once per poll interval per hook (unless a full batch is waiting), since
+        on SQLite each write waits for, and then holds up, the journal's write lock."""
+        read = 0
+        if now >= self._next_fan_out.get(hook.id, 0.0):
+            read, _ = await self.store.fan_out(hook, FAN_OUT_BATCH, now)
+            self._next_fan_out[hook.id] = now if read == FAN_OUT_BATCH else now + self._settings.webhook_poll_seconds
         sending = self._sending.setdefault(hook.id, {})
         room = self._settings.webhook_concurrency - len(sending)
         if room > 0:
-            for due in await self.store.due(hook.id, now, room, set(sending)):
-                sending[due.delivery_id] = asyncio.get_running_loop().create_task(self._deliver(hook, due))
+            for chain in await self.store.due(hook.id, now, room, CHAIN, set(sending)):
+                show_key = chain[0].event.show_id or 0
+                sending[show_key] = asyncio.get_running_loop().create_task(self._deliver(hook, chain))
         return read == FAN_OUT_BATCH
 
-    async def _deliver(self, hook: HookRow, due: Due) -> None:
+    async def _deliver(self, hook: HookRow, chain: list[Due]) -> None:
+        """Send one show's due deliveries in order, stopping at the first that is not delivered. Results wait
+        in `_results` for the next round to record; the show stays in `_sending` until then, so no round
+        sends its events again meanwhile (after a crash before that, they are sent again: at least once)."""
         try:
-            event = due.event
-            if hook.id in self._disabled:
-                return
-            attempt = await self.send(hook, await self.payload(event))
-            attempt_no = due.attempts + 1
-            now = time.time()
-            age = now - event.created_at.timestamp()
-            settings = self._settings
-            step = after_attempt(
-                attempt.status_code,
-                attempt_no,
-                now,
-                age,
-                settings.webhook_retry_hours * 3600,
-                settings.webhook_backoff_seconds,
-            )
-            if step.disable:  # before any await: no round may start this hook's next event meanwhile
-                self._disabled.add(hook.id)
-            await self.store.record(
+            for due in chain:
+                if hook.id in self._disabled or not await self._attempt(hook, due):
+                    return
+        except asyncio.CancelledError:
+            raise
+        except Exception as error:  # what was not recorded stays pending and is tried again
+            log.warning("webhook %d: delivery stopped: %s", hook.id, error)
+        finally:
+            self._wake.set()
+
+    async def _attempt(self, hook: HookRow, due: Due) -> bool:
+        event = due.event
+        attempt = await self.send(hook, await self.payload(event))
+        attempt_no = due.attempts + 1
+        now = time.time()
+        settings = self._settings
+        step = after_attempt(
+            attempt.status_code,
+            attempt_no,
+            now,
+            now - event.created_at.timestamp(),
+            settings.webhook_retry_hours * 3600,
+            settings.webhook_backoff_seconds,
+        )
+        if step.disable:  # before any await: no round may start this hook's next event meanwhile
+            self._disabled.add(hook.id)
+            self._disabling[hook.id] = f"the receiver answered 410 Gone to event {event.id}"
+        self._results.append(
+            Result(
                 due.delivery_id,
                 hook.id,
                 event.id,
@@ -172,19 +200,31 @@ class Deliverer:
                 attempt.duration_ms,
                 step.state,
                 step.at,
+                datetime.now(UTC),
             )
-            self.stats.delivered += step.state == "delivered"
-            self.stats.failed += step.state == "failed"
-            if step.disable:
-                await self.store.disable(hook.id, f"the receiver answered 410 Gone to event {event.id}")
-                log.warning("webhook %d disabled: its receiver answered 410", hook.id)
-        except asyncio.CancelledError:
-            raise
-        except Exception as error:  # not recorded: it stays pending and is tried again
-            log.warning("webhook %d: event %d not recorded: %s", hook.id, due.event.id, error)
-        finally:
-            self._sending.get(hook.id, {}).pop(due.delivery_id, None)
-            self._wake.set()
+        )
+        return step.state == "delivered"
+
+    async def _flush(self) -> None:
+        """Record the finished attempts, then let their shows' next events go."""
+        finished = [(hook, key) for hook, shows in self._sending.items() for key, task in shows.items() if task.done()]
+        results, self._results = self._results, []
+        try:
+            await self.store.record(results)
+        except Exception as error:
+            if is_unavailable(error):
+                self._results = results + self._results  # tried again next round; their shows stay held
+                raise
+            log.exception("webhook attempts not recorded; their deliveries stay pending and are sent again")
+        for hook_id, show_key in finished:  # every result of a finished chain was in `results`
+            self._sending[hook_id].pop(show_key, None)
+        for result in results:
+            self.stats.delivered += result.state == "delivered"
+            self.stats.failed += result.state == "failed"
+        disabling, self._disabling = self._disabling, {}
+        for hook_id, reason in disabling.items():
+            await self.store.disable(hook_id, reason)
+            log.warning("webhook %d disabled: %s", hook_id, reason)
 
     async def payload(self, event: StoredEvent) -> bytes:
         show_id = event.show_id
@@ -227,9 +267,19 @@ class Deliverer:
             "data": {"webhook": {"id": hook.id, "url": hook.url}},
         }
         attempt = await self.send(hook, orjson.dumps(event), 0)
-        await self.store.record(
-            None, hook.id, 0, 1, attempt.status_code, attempt.error, attempt.duration_ms, "delivered", 0.0
+        ping = Result(
+            None,
+            hook.id,
+            0,
+            1,
+            attempt.status_code,
+            attempt.error,
+            attempt.duration_ms,
+            "delivered",
+            0.0,
+            datetime.now(UTC),
         )
+        await self.store.record([ping])
         return attempt
 
     async def _prune(self) -> None:
