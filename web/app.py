@@ -19,9 +19,12 @@ from web.cluster import membership as cluster
 from web.cluster.relays import RELAYS, RelayHub
 from web.context import ENGINE, HASHER, JOURNAL, LOGIN_LIMITS, REPOSITORY, SETTINGS, LoginLimits
 from web.http import observability
+from web.http.client_bounds import per_client_requests
+from web.http.clients import TRUSTED_PROXIES
 from web.http.errors import error_middleware
 from web.http.observability import METRICS, Metrics, add_request_id, observer
 from web.http.openapi import OpenApi3
+from web.http.proxies import TrustedProxies
 from web.security.auth import TOKENS, Tokens
 from web.security.passwords import PasswordHasher
 from web.security.ratelimit import RateLimiter
@@ -35,13 +38,17 @@ log = logging.getLogger("cinema")
 def create_app(settings: Settings) -> web.Application:
     # Cluster mode only: a middleware on the hot path of a single node would cost it for nothing.
     clustered = [forwarding.forward_to_owner] if settings.cluster_secret else []
+    trusted = TrustedProxies.of(settings.trusted_proxies)
+    # Behind a trusted proxy its customers share its connections: the per-source bound counts their requests.
+    proxied = [per_client_requests(settings.max_connections_per_source)] if trusted else []
     metrics = Metrics()
     app = web.Application(
-        middlewares=[observer(metrics), error_middleware, *clustered],
+        middlewares=[observer(metrics), error_middleware, *proxied, *clustered],
         client_max_size=settings.max_body_bytes,
         handler_args={"auto_decompress": False},  # web/http/body.py decodes, with a bound and JSON errors
     )
     app[SETTINGS] = settings
+    app[TRUSTED_PROXIES] = trusted
     app[METRICS] = metrics
     metrics.watch(app)
     app.on_response_prepare.append(add_request_id)

@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from storage.database import DEFAULT_URL, normalize_url, sqlite_path
+from web.http import proxies
 
 SECRET_BYTES = 32
 
@@ -51,6 +52,8 @@ class Settings:
     cluster_secret: str = field(default="", repr=False)  # set: cluster mode (see web/cluster/membership.py)
     node_url: str = ""  # how the other nodes reach this one; `cinema serve` derives it from host and port
     lease_seconds: float = 5.0  # a node silent this long loses its place (and, later, its shows)
+    # Reverse proxies whose X-Forwarded-For / Forwarded name the client (web/http/proxies.py): addresses and CIDRs.
+    trusted_proxies: tuple[str, ...] = ()
 
     @classmethod
     def from_env(cls, **overrides: object) -> Settings:
@@ -76,6 +79,7 @@ class Settings:
             "header_timeout_seconds": float(env.get("CINEMA_HEADER_TIMEOUT", "15")),
             "body_timeout_seconds": float(env.get("CINEMA_BODY_TIMEOUT", "10")),
             "public_url": env.get("CINEMA_PUBLIC_URL", "").rstrip("/"),
+            "trusted_proxies": proxies.parse(env.get("CINEMA_TRUSTED_PROXIES", "").split(",")),
         }
         values.update({k: v for k, v in overrides.items() if v is not None})
         values["database_url"] = normalize_url(str(values["database_url"]))

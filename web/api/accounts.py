@@ -13,6 +13,7 @@ from storage.usernames import username_key
 from web import schemas
 from web.context import HASHER, LOGIN_LIMITS, REPOSITORY
 from web.http.body import load_body
+from web.http.clients import client_of
 from web.http.errors import ApiError, fail, unauthorized
 from web.http.jsonio import json_response
 from web.http.openapi import errors
@@ -21,11 +22,6 @@ from web.security.passwords import SourceBusy
 
 routes = web.RouteTableDef()
 T = TypeVar("T")
-
-
-def source_of(request: web.Request) -> str:
-    """The client's address: what per-source limits count (a proxy in front would need X-Forwarded-For)."""
-    return request.remote or "unknown"
 
 
 def _limited(wait: int, what: str) -> ApiError:
@@ -55,7 +51,7 @@ async def _password_work(work: Awaitable[T]) -> T:
 )
 @routes.post("/signup")
 async def signup(request: web.Request) -> web.Response:
-    source = source_of(request)
+    source = client_of(request)
     wait = request.app[LOGIN_LIMITS].signups.hit(source)
     if wait:
         raise _limited(wait, "sign-ups from this address")
@@ -82,7 +78,7 @@ async def signup(request: web.Request) -> web.Response:
 async def login(request: web.Request) -> web.Response:
     data = await load_body(request, schemas.LoginRequest)
     limits = request.app[LOGIN_LIMITS]
-    source = source_of(request)
+    source = client_of(request)
     # Never per username alone: a stranger's wrong passwords would lock the real user out.
     user_key = f"{username_key(data['username'])}\n{source}"
     wait = limits.by_address.hit(source) or limits.by_user_and_address.hit(user_key)
@@ -121,7 +117,7 @@ async def login(request: web.Request) -> web.Response:
 )
 @routes.post("/login/refresh/")
 async def refresh(request: web.Request) -> web.Response:
-    wait = request.app[LOGIN_LIMITS].refreshes.hit(source_of(request))
+    wait = request.app[LOGIN_LIMITS].refreshes.hit(client_of(request))
     if wait:
         raise _limited(wait, "token refreshes from this address")
     data = await load_body(request, schemas.RefreshRequest)

@@ -15,6 +15,7 @@ from storage.repository import MovieNotFound, ScheduleClash, ScreenNotFound, Sho
 from web import schemas
 from web.context import ENGINE, REPOSITORY, SETTINGS
 from web.http.body import load_body
+from web.http.clients import public_origin
 from web.http.errors import fail
 from web.http.jsonio import json_response
 from web.http.openapi import errors
@@ -40,8 +41,9 @@ def _listing(engine: BookingEngine, item: ShowListing) -> dict[str, Any]:
 
 def _page_url(request: web.Request, page: int) -> str:
     """Absolute, as the Django service answered, but on the configured public URL or the address this server
-    listens on: never the client's Host header, which would let anyone plant links in a cached page."""
-    base = request.app[SETTINGS].public_url
+    listens on: never the client's Host header, which would let anyone plant links in a cached page. Behind a
+    trusted proxy, the scheme and host the proxy says its client used (X-Forwarded-Proto / X-Forwarded-Host)."""
+    base = request.app[SETTINGS].public_url or public_origin(request)
     if not base:
         host, port = request.transport.get_extra_info("sockname")[:2] if request.transport else ("localhost", 80)
         base = f"{request.scheme}://{f'[{host}]' if ':' in host else host}:{port}"

@@ -21,6 +21,7 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Histo
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
 from web.context import ENGINE, JOURNAL, REPOSITORY
+from web.http.clients import client_of
 from web.http.errors import Handler
 from web.http.jsonio import json_response
 
@@ -206,7 +207,7 @@ def observer(metrics: Metrics) -> Middleware:
                                 "route": name,
                                 "status": status,
                                 "ms": round(seconds * 1000, 2),
-                                "remote": request.remote,
+                                "remote": client_of(request),
                             }
                         },
                     )
