@@ -18,7 +18,7 @@ from web.cluster import forwarding
 from web.cluster import membership as cluster
 from web.cluster.relays import RELAYS, RelayHub
 from web.context import ENGINE, HASHER, JOURNAL, LOGIN_LIMITS, REPOSITORY, SETTINGS, LoginLimits
-from web.http import observability
+from web.http import cors, observability
 from web.http.client_bounds import per_client_requests
 from web.http.clients import TRUSTED_PROXIES
 from web.http.errors import error_middleware
@@ -41,9 +41,10 @@ def create_app(settings: Settings) -> web.Application:
     trusted = TrustedProxies.of(settings.trusted_proxies)
     # Behind a trusted proxy its customers share its connections: the per-source bound counts their requests.
     proxied = [per_client_requests(settings.max_connections_per_source)] if trusted else []
+    cross_origin = [cors.preflights(settings.cors_origins)] if settings.cors_origins else []
     metrics = Metrics()
     app = web.Application(
-        middlewares=[observer(metrics), error_middleware, *proxied, *clustered],
+        middlewares=[observer(metrics), *cross_origin, error_middleware, *proxied, *clustered],
         client_max_size=settings.max_body_bytes,
         handler_args={"auto_decompress": False},  # web/http/body.py decodes, with a bound and JSON errors
     )
@@ -52,6 +53,8 @@ def create_app(settings: Settings) -> web.Application:
     app[METRICS] = metrics
     metrics.watch(app)
     app.on_response_prepare.append(add_request_id)
+    if settings.cors_origins:
+        app.on_response_prepare.append(cors.allow_headers(settings.cors_origins))
     app[TICKETS] = TicketCodes(settings.jwt_secret)
     app[TOKENS] = Tokens(
         settings.jwt_secret, settings.access_minutes, settings.refresh_minutes, settings.user_recheck_seconds

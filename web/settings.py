@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from storage.database import DEFAULT_URL, normalize_url, sqlite_path
-from web.http import proxies
+from web.http import cors, proxies
 
 SECRET_BYTES = 32
 
@@ -54,6 +54,7 @@ class Settings:
     lease_seconds: float = 5.0  # a node silent this long loses its place (and, later, its shows)
     # Reverse proxies whose X-Forwarded-For / Forwarded name the client (web/http/proxies.py): addresses and CIDRs.
     trusted_proxies: tuple[str, ...] = ()
+    cors_origins: tuple[str, ...] = ()  # browser apps on these exact origins may call the API (web/http/cors.py)
 
     @classmethod
     def from_env(cls, **overrides: object) -> Settings:
@@ -80,6 +81,7 @@ class Settings:
             "body_timeout_seconds": float(env.get("CINEMA_BODY_TIMEOUT", "10")),
             "public_url": env.get("CINEMA_PUBLIC_URL", "").rstrip("/"),
             "trusted_proxies": proxies.parse(env.get("CINEMA_TRUSTED_PROXIES", "").split(",")),
+            "cors_origins": cors.parse(env.get("CINEMA_CORS_ORIGINS", "").split(",")),
         }
         values.update({k: v for k, v in overrides.items() if v is not None})
         values["database_url"] = normalize_url(str(values["database_url"]))
