@@ -124,6 +124,8 @@ async def test_behind_a_trusted_proxy_open_requests_are_bounded_per_client(
     assert third.status == 503 and (await third.json())["code"] == "busy" and third.headers["Retry-After"] == "1"
     neighbour = await api.client.get(url, headers=through("198.51.100.2"))
     assert neighbour.status == 200
+    metrics = await (await api.client.get("/metrics")).text()
+    assert 'cinema_limit_refusals_total{kind="connections_per_source"} 1.0' in metrics
     first.close()
     await asyncio.sleep(0.2)  # the server sees the stream end, and the client has room again
     again = await api.client.get(url, headers=through("198.51.100.1"))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import logging
 from collections.abc import AsyncIterator
 
@@ -38,11 +39,12 @@ log = logging.getLogger("cinema")
 def create_app(settings: Settings) -> web.Application:
     # Cluster mode only: a middleware on the hot path of a single node would cost it for nothing.
     clustered = [forwarding.forward_to_owner] if settings.cluster_secret else []
+    metrics = Metrics()
     trusted = TrustedProxies.of(settings.trusted_proxies)
     # Behind a trusted proxy its customers share its connections: the per-source bound counts their requests.
-    proxied = [per_client_requests(settings.max_connections_per_source)] if trusted else []
+    over = functools.partial(metrics.limit_refusals.note, "connections_per_source")
+    proxied = [per_client_requests(settings.max_connections_per_source, over)] if trusted else []
     cross_origin = [cors.preflights(settings.cors_origins)] if settings.cors_origins else []
-    metrics = Metrics()
     app = web.Application(
         middlewares=[observer(metrics), *cross_origin, error_middleware, *proxied, *clustered],
         client_max_size=settings.max_body_bytes,

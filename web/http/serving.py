@@ -30,6 +30,8 @@ from aiohttp import web
 from aiohttp.web_protocol import RequestHandler
 
 from web.cluster.membership import SECRET_HEADER
+from web.http.limit_refusals import LimitRefusals
+from web.http.observability import METRICS
 from web.http.proxies import TrustedProxies
 from web.settings import Settings
 
@@ -132,7 +134,7 @@ class _Guarded(asyncio.Protocol):
             self._receive = self._probe
             self._timer = asyncio.get_running_loop().call_later(PROBE_SECONDS, self._probe_failed)
             return
-        self._refuse()
+        self._refuse("connections" if guard.open >= guard.limit else "connections_per_source")
 
     def _serve(self, counted: str | None) -> None:
         assert self._transport is not None
@@ -168,13 +170,15 @@ class _Guarded(asyncio.Protocol):
         if self._state != "probing":
             return
         self._end_probe()
-        self._refuse()
+        self._refuse("connections_per_source")
 
-    def _refuse(self) -> None:
+    def _refuse(self, kind: str) -> None:
         """Answer at once, let the client read it for a moment, then close; its bytes are dropped."""
         transport = self._transport
         assert transport is not None
         self._state = "refused"
+        if self._guard.refusals is not None:
+            self._guard.refusals.note(kind, self._source)
         self._receive = _drop
         self._guard.refusing += 1
         transport.write(REFUSAL)
@@ -232,6 +236,7 @@ class ConnectionGuard:
         per_source: int,
         trusted: TrustedProxies | None = None,
         cluster_secret: str = "",
+        refusals: LimitRefusals | None = None,
     ) -> None:
         assert limit >= 1 and per_source >= 1
         self._server = server
@@ -239,6 +244,7 @@ class ConnectionGuard:
         self.per_source = per_source
         self.trusted = trusted or TrustedProxies()
         self.cluster_secret = cluster_secret
+        self.refusals = refusals  # counted in /metrics and logged (throttled)
         self.open = 0  # served and on probation: each holds a descriptor
         self.by_source: dict[str, int] = {}
         self.probing: dict[str, int] = {}
@@ -316,6 +322,7 @@ async def _serve(
             min(limit, settings.max_connections_per_source),
             TrustedProxies.of(settings.trusted_proxies),
             settings.cluster_secret,
+            app[METRICS].limit_refusals,
         )
         loop = asyncio.get_running_loop()
         # A worker of `cinema serve --workers N` (web/cluster/workers.py) shares the port with its siblings, and has a
