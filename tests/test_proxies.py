@@ -8,14 +8,18 @@ from dataclasses import replace
 from typing import Any
 
 import pytest
+from aiohttp import web
 
 from tests.conftest import Api
 from web.app import create_app
 from web.context import HASHER, REPOSITORY
+from web.http.client_bounds import per_client_requests
+from web.http.clients import TRUSTED_PROXIES
 from web.http.proxies import Client, TrustedProxies, address, parse, resolve
 from web.settings import Settings
 
 PROXIES = TrustedProxies.of(["10.0.0.0/8", "192.168.1.1"])
+CLUSTER_SECRET = "proxies-test-cluster-secret-0123"
 
 
 def test_addresses_as_proxies_write_them() -> None:
@@ -132,3 +136,29 @@ async def test_behind_a_trusted_proxy_open_requests_are_bounded_per_client(
     assert again.status == 200
     for response in (second, neighbour, again):
         response.close()
+
+
+async def test_cluster_peers_in_a_trusted_range_are_not_bounded_per_client(aiohttp_client: Any) -> None:
+    """Should the operator's trusted range hold the nodes too, their relays (which carry the secret) still pass."""
+    release = asyncio.Event()
+
+    async def hold(_: web.Request) -> web.Response:
+        await release.wait()
+        return web.Response(text="done")
+
+    app = web.Application(middlewares=[per_client_requests(1, cluster_secret=CLUSTER_SECRET)])
+    app[TRUSTED_PROXIES] = TrustedProxies.of(["127.0.0.1"])
+    app.router.add_get("/hold", hold)
+    client = await aiohttp_client(app)
+    node = {"X-Cinema-Cluster-Secret": CLUSTER_SECRET}
+    held = [asyncio.create_task(client.get("/hold", headers=node)) for _ in range(3)]
+    customer = asyncio.create_task(client.get("/hold", headers={"X-Forwarded-For": "198.51.100.1"}))
+    await asyncio.sleep(0.2)
+    second = await client.get("/hold", headers={"X-Forwarded-For": "198.51.100.1"})
+    assert second.status == 503  # a customer is bounded (1 here)
+    guess = {"X-Cinema-Cluster-Secret": "guess"}  # not a node: the proxy's own address, bounded like a customer
+    guessing = asyncio.create_task(client.get("/hold", headers=guess))
+    await asyncio.sleep(0.2)
+    assert (await client.get("/hold", headers=guess)).status == 503
+    release.set()
+    assert [(await task).status for task in [*held, customer, guessing]] == [200] * 5

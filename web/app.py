@@ -43,7 +43,8 @@ def create_app(settings: Settings) -> web.Application:
     trusted = TrustedProxies.of(settings.trusted_proxies)
     # Behind a trusted proxy its customers share its connections: the per-source bound counts their requests.
     over = functools.partial(metrics.limit_refusals.note, "connections_per_source")
-    proxied = [per_client_requests(settings.max_connections_per_source, over)] if trusted else []
+    bound = per_client_requests(settings.max_connections_per_source, over, settings.cluster_secret)
+    proxied = [bound] if trusted else []
     cross_origin = [cors.preflights(settings.cors_origins)] if settings.cors_origins else []
     app = web.Application(
         middlewares=[observer(metrics), *cross_origin, error_middleware, *proxied, *clustered],
