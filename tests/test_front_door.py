@@ -9,6 +9,7 @@ behind the proxy (the proxy appends what it saw; the service takes the right-mos
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import shutil
 import subprocess
@@ -24,7 +25,7 @@ import pytest
 from scripts.testing.server_process import ServerProcess, free_port, run_cinema
 from storage.database import scratch_postgres_database
 from tests.conftest import POSTGRES_ENV
-from tests.hostile import new_show, start_server
+from tests.hostile import ADMIN, bearer, call, login, new_show, start_server
 
 # The service's own defaults, not the lifted limits of scripts/testing/server_process.py.
 DEFAULT_LIMITS = {
@@ -269,3 +270,17 @@ async def test_300_live_streams_from_15_customers_are_all_served(proxy: Proxy, s
                 await task
         for client in clients:
             await client.close()
+
+
+def test_pagination_links_name_the_proxy_the_customer_used(proxy: Proxy, service: ServerProcess) -> None:
+    admin = bearer(login(service, *ADMIN))
+    listed = call(service, "GET", "/movies/").json()
+    for n in range(listed["count"], 21):  # one page is 20 movies
+        made = call(service, "POST", "/movies/", {"title": f"Front {n}", "duration_minutes": 90}, admin)
+        assert made.status == 201, made
+    with urllib.request.urlopen(f"{proxy.url}/movies/", timeout=10) as answer:
+        through = json.loads(answer.read())
+    assert through["next"] == f"{proxy.url}/movies/?page=2"  # X-Forwarded-Proto and -Host, from the proxy
+    forged = {"X-Forwarded-Host": "evil.example", "X-Forwarded-Proto": "https"}  # from a direct client: ignored
+    direct = call(service, "GET", "/movies/", headers=forged, source=f"127.0.{proxy.number}.201")
+    assert direct.json()["next"] == f"{service.url}/movies/?page=2"
