@@ -203,12 +203,12 @@ async def test_every_customer_has_their_own_sign_up_limit(proxy: Proxy) -> None:
             *(sign_up(client, proxy.url, f"{proxy.kind}-{n}") for n, client in enumerate(clients))
         )
         assert statuses == [201] * 25, statuses
-        # one customer's 25 still meet the limit (20 an hour), whatever X-Forwarded-For they send the proxy
+        # one customer's 25 still meet the limit (20 an hour), whatever X-Forwarded-For or Forwarded they send
         one = clients[0]
-        again = [
-            await sign_up(one, proxy.url, f"{proxy.kind}-0-{n}", {"X-Forwarded-For": f"198.51.100.{n}"})
-            for n in range(25)
+        forged = [
+            {"X-Forwarded-For": f"198.51.100.{n}"} if n % 2 else {"Forwarded": f"for=198.51.100.{n}"} for n in range(25)
         ]
+        again = [await sign_up(one, proxy.url, f"{proxy.kind}-0-{n}", forged[n]) for n in range(25)]
         assert again == [201] * 19 + [429] * 6, again
         async with one.post(f"{proxy.url}/signup", json={}) as refused:
             assert refused.status == 429 and int(refused.headers["Retry-After"]) > 3000

@@ -53,10 +53,13 @@ def test_the_right_most_untrusted_address_is_the_client() -> None:
     assert resolve("10.0.0.2", PROXIES, forwarded_for=["198.51.100.4, unknown"]).address == "10.0.0.2"
 
 
-def test_rfc_7239_forwarded_is_read_and_preferred() -> None:
+def test_rfc_7239_forwarded_is_read_when_there_is_no_x_forwarded_for() -> None:
     elements = [{"for": "6.6.6.6"}, {"for": "[2001:db8::17]:4711", "proto": "HTTPS", "host": "tickets.example:8443"}]
-    seen = resolve("10.0.0.2", PROXIES, forwarded=elements, forwarded_for=["1.1.1.1"])
+    seen = resolve("10.0.0.2", PROXIES, forwarded=elements)
     assert seen == Client("2001:db8::17", proxied=True, scheme="https", host="tickets.example:8443")
+    # nginx and HAProxy pass a client's own Forwarded through and write X-Forwarded-For: that one counts
+    forged = resolve("10.0.0.2", PROXIES, forwarded=[{"for": "6.6.6.6"}], forwarded_for=["198.51.100.4"])
+    assert forged.address == "198.51.100.4"
 
 
 def test_a_forwarded_host_that_is_not_a_host_is_ignored() -> None:

@@ -103,17 +103,21 @@ def resolve(
     proto: Sequence[str] = (),
     host: Sequence[str] = (),
 ) -> Client:
-    """The client of a request from `peer`. `forwarded`: the RFC 7239 elements (aiohttp's `request.forwarded`),
-    preferred when present; else the X-Forwarded-For, -Proto and -Host header values (each may repeat)."""
+    """The client of a request from `peer`: from the X-Forwarded-For, -Proto and -Host header values (each may
+    repeat) when there is an X-Forwarded-For, else from the RFC 7239 elements (aiohttp's `request.forwarded`).
+
+    X-Forwarded-For wins because it is what nginx and HAProxy write as usually configured (docs/CLUSTER.md), and
+    they pass a client's own `Forwarded` header through untouched: preferring that would let a client name its
+    address. A proxy that writes `Forwarded` only must remove X-Forwarded-For from what clients send."""
     if not proxies.trusts(peer):
         return Client(peer)
-    if forwarded:
+    if forwarded_for or not forwarded:
+        hops = _items(forwarded_for)
+        scheme, named_host = _last(proto), _last(host)
+    else:
         hops = [element.get("for", "") for element in forwarded]
         nearest = forwarded[-1]  # the element our own proxy wrote: the only one it vouches for
         scheme, named_host = nearest.get("proto"), nearest.get("host")
-    else:
-        hops = _items(forwarded_for)
-        scheme, named_host = _last(proto), _last(host)
     client = peer
     for hop in reversed(hops):
         found = address(hop)
