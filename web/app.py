@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import logging
 from collections.abc import AsyncIterator
 
@@ -33,10 +34,13 @@ from web.cluster import membership as cluster
 from web.cluster.relays import RELAYS, RelayHub
 from web.context import ENGINE, HASHER, JOURNAL, LOGIN_LIMITS, REPOSITORY, SETTINGS, LoginLimits
 from web.hooks.delivery import DELIVERER, Deliverer
-from web.http import observability
+from web.http import cors, observability
+from web.http.client_bounds import per_client_requests
+from web.http.clients import TRUSTED_PROXIES
 from web.http.errors import error_middleware
 from web.http.observability import METRICS, Metrics, add_request_id, observer
 from web.http.openapi import OpenApi3
+from web.http.proxies import TrustedProxies
 from web.security.auth import TOKENS, Tokens
 from web.security.passwords import PasswordHasher
 from web.security.ratelimit import RateLimiter
@@ -52,15 +56,24 @@ def create_app(settings: Settings) -> web.Application:
     clustered = [forwarding.forward_to_owner] if settings.cluster_secret else []
     metrics = Metrics()
     Info("cinema_build", "The running version", registry=metrics.registry).info({"version": VERSION})
+    trusted = TrustedProxies.of(settings.trusted_proxies)
+    # Behind a trusted proxy its customers share its connections: the per-source bound counts their requests.
+    over = functools.partial(metrics.limit_refusals.note, "connections_per_source")
+    bound = per_client_requests(settings.max_connections_per_source, over, settings.cluster_secret)
+    proxied = [bound] if trusted else []
+    cross_origin = [cors.preflights(settings.cors_origins)] if settings.cors_origins else []
     app = web.Application(
-        middlewares=[observer(metrics), error_middleware, *clustered],
+        middlewares=[observer(metrics), *cross_origin, error_middleware, *proxied, *clustered],
         client_max_size=settings.max_body_bytes,
         handler_args={"auto_decompress": False},  # web/http/body.py decodes, with a bound and JSON errors
     )
     app[SETTINGS] = settings
+    app[TRUSTED_PROXIES] = trusted
     app[METRICS] = metrics
     metrics.watch(app)
     app.on_response_prepare.append(add_request_id)
+    if settings.cors_origins:
+        app.on_response_prepare.append(cors.allow_headers(settings.cors_origins))
     app[TICKETS] = TicketCodes(settings.jwt_secret)
     app[TOKENS] = Tokens(
         settings.jwt_secret, settings.access_minutes, settings.refresh_minutes, settings.user_recheck_seconds

@@ -19,6 +19,7 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 
 from storage.database import DEFAULT_URL, sqlite_path
+from web.http import cors, proxies
 from web.setting_values import PREFIX, Setting, SettingError, config_values, parse
 
 __all__ = ["Setting", "SettingError", "Settings", "resolve", "settings_table"]
@@ -76,6 +77,19 @@ class Settings:
     webhook_allow_private: bool = False  # loopback, private and link-local targets (tests, single-box installs)
     webhook_poll_seconds: float = 0.25  # how often the delivery loop looks for new events when idle
     webhook_retention_days: float = 7.0  # delivered events, deliveries and attempts older than this are pruned
+
+    # Reverse proxies whose X-Forwarded-For / Forwarded name the client (web/http/proxies.py): addresses and CIDRs.
+    trusted_proxies: tuple[str, ...] = ()
+    cors_origins: tuple[str, ...] = ()  # browser apps on these exact origins may call the API (web/http/cors.py)
+
+    def __post_init__(self) -> None:
+        """Addresses, networks and origins normalised and checked however the settings were made (the
+        environment, a flag, the config file, a test's Settings(...))."""
+        try:
+            object.__setattr__(self, "trusted_proxies", proxies.parse(self.trusted_proxies))
+            object.__setattr__(self, "cors_origins", cors.parse(self.cors_origins))
+        except ValueError as error:
+            raise SettingError(str(error)) from None
 
     @property
     def zone(self) -> ZoneInfo:

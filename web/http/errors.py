@@ -16,6 +16,7 @@ from aiohttp import web
 
 from engine.errors import Busy, ShowNotFound, ShuttingDown
 from engine.ports import StorageUnavailable, UserGone
+from web.http.clients import client_of
 from web.http.headers import undecodable_header
 from web.http.jsonio import json_response
 
@@ -202,7 +203,7 @@ def log_refusal(request: web.Request, response: web.Response, code: str) -> None
         "method": request.method,
         "route": route,
         "path": request.path[:200],
-        "remote": request.remote,
+        "remote": client_of(request),
     }
     if skipped:
         fields["similar_not_logged"] = skipped

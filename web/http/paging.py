@@ -10,6 +10,7 @@ from typing import Any, TypeVar
 
 from aiohttp import web
 
+from web.http.clients import public_origin
 from web.http.errors import fail
 from web.schemas.common import MAX_ID, canonical_int
 
@@ -27,8 +28,9 @@ def page_number(request: web.Request) -> int:
 
 def page_url(request: web.Request, public_url: str, page: int) -> str:
     """Absolute, as the Django service answered, but on the configured public URL or the address this server
-    listens on: never the client's Host header, which would let anyone plant links in a cached page."""
-    base = public_url
+    listens on: never the client's Host header, which would let anyone plant links in a cached page. Behind a
+    trusted proxy, the scheme and host the proxy says its client used (X-Forwarded-Proto / X-Forwarded-Host)."""
+    base = public_url or public_origin(request)
     if not base:
         host, port = request.transport.get_extra_info("sockname")[:2] if request.transport else ("localhost", 80)
         base = f"{request.scheme}://{f'[{host}]' if ':' in host else host}:{port}"
