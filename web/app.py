@@ -13,7 +13,7 @@ from storage.database import open_engine
 from storage.journal import GroupCommitJournal
 from storage.migrate import ensure_current, upgrade
 from storage.repository import Repository
-from web.api import accounts, bookings, catalog, events, home, kiosk, orders, screens, tickets
+from web.api import accounts, bookings, catalog, counter, events, home, kiosk, orders, screens, tickets
 from web.cluster import forwarding
 from web.cluster import membership as cluster
 from web.cluster.relays import RELAYS, RelayHub
@@ -60,6 +60,7 @@ def create_app(settings: Settings) -> web.Application:
     app.add_routes(bookings.routes)
     app.add_routes(screens.routes)
     app.add_routes(orders.routes)
+    app.add_routes(counter.routes)
     app.add_routes(tickets.routes)
     app.add_routes(events.routes)
     app.add_routes(observability.routes)

@@ -18,6 +18,7 @@ from web.http.body import load_body
 from web.http.errors import fail
 from web.http.jsonio import json_response
 from web.http.openapi import errors
+from web.http.pages import page_url
 from web.schemas.catalog import show_brief
 from web.security.auth import require_admin
 
@@ -38,14 +39,7 @@ def _listing(engine: BookingEngine, item: ShowListing) -> dict[str, Any]:
     return entry
 
 
-def _page_url(request: web.Request, page: int) -> str:
-    """Absolute, as the Django service answered, but on the configured public URL or the address this server
-    listens on: never the client's Host header, which would let anyone plant links in a cached page."""
-    base = request.app[SETTINGS].public_url
-    if not base:
-        host, port = request.transport.get_extra_info("sockname")[:2] if request.transport else ("localhost", 80)
-        base = f"{request.scheme}://{f'[{host}]' if ':' in host else host}:{port}"
-    return base + str(request.rel_url.update_query(page=page))
+_page_url = page_url
 
 
 @docs(tags=["movies"], summary="List movies, a page at a time", security=[])
