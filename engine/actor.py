@@ -24,16 +24,18 @@ from typing import Any
 
 from engine.errors import Busy, NotOwner, ShowMoving, ShowNotFound, ShuttingDown
 from engine.feed import ShowFeed
-from engine.layout import ShowPlan
+from engine.layout import DEFAULT_TICKET_TYPE, ShowPlan
 from engine.ports import (
     BlockRecord,
     BookRecord,
     CancelRecord,
     CheckInRecord,
+    CounterSale,
     HoldEndRecord,
     HoldRecord,
     Journal,
     Record,
+    RefundNote,
     ShowInfo,
     ShowSnapshot,
     ShowStore,
@@ -51,11 +53,13 @@ from engine.seats import (
     Hold,
     HoldSeats,
     Outcome,
+    RefundOrder,
     ReleaseHold,
     SeatState,
     SetBlocked,
     apply,
     best_available,
+    best_group,
     decide,
     live_bookings_of_order,
     record_booking_id,
@@ -74,6 +78,8 @@ class Booking:
     status: str
     created_at: datetime
     order_id: int = 0
+    ticket_type: str = DEFAULT_TICKET_TYPE
+    price: int | None = None  # minor units, as sold; None when the show has no prices
 
 
 @dataclass(frozen=True, slots=True)
@@ -94,6 +100,8 @@ class Reply:
     hold: HoldRecord | None = None
     checked_in_at: float | None = None  # for a check-in: when the ticket was (first) scanned
     user_id: int | None = None  # for a check-in: the ticket's holder
+    refund: RefundNote | None = None  # for a refund: the seats and what was paid back
+    unpriced: tuple[str, str] | None = None  # for unknown_ticket_type: (ticket type, seat category)
 
 
 @dataclass(frozen=True, slots=True)
@@ -104,6 +112,18 @@ class BestAvailable:
     user_id: int
     wheelchair: int = 0
     seat_limit: int = 0  # engine/seats.py
+    ticket_types: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class Sell:
+    """A box-office sale: `seat_numbers`, or else the best `count` adjacent seats, booked uncapped for the staff
+    user who sells them, with the sale's details written in the same unit as the bookings."""
+
+    seat_numbers: tuple[int, ...]
+    count: int
+    sale: CounterSale
+    ticket_types: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -123,7 +143,8 @@ class Reload:
     """Drop the in-memory state and read the show again (the database changed under the actor)."""
 
 
-Message = Command | BestAvailable | Watch | Look | Reload
+Message = Command | BestAvailable | Sell | Watch | Look | Reload
+Priced = tuple[tuple[int, ...], tuple[str, ...], tuple[int | None, ...]]  # seats, their ticket types and prices
 Reply_ = asyncio.Future[Any]
 FeedOpener = Callable[[ShowSnapshot, SeatState], ShowFeed]
 FAIR_SHARE = 256  # messages an actor decides before it yields to the event loop
@@ -170,6 +191,7 @@ class ShowActor:
         self.feed: ShowFeed | None = None  # the committed view; it outlives the actor (the engine keeps it)
         self._timing = timing
         self.plan = ShowPlan()  # the layout and prices, once loaded
+        self._paid: dict[int, int] = {}  # live booking id -> the price it was sold for (what a refund pays back)
         self._expiry_timers: dict[str, asyncio.TimerHandle] = {}
         self._pending = 0  # units handed to the journal and not yet committed or failed
         self._stopping = False
@@ -307,7 +329,7 @@ class ShowActor:
         assert self._pending == 0, "reloading while commits are in flight would lose them"
         self._show = snapshot.show
         self._epoch = snapshot.epoch
-        holds = [(h.id, Hold(h.user_id, h.seats, h.expires_at.timestamp())) for h in snapshot.holds]
+        holds = [(h.id, Hold(h.user_id, h.seats, h.expires_at.timestamp(), h.ticket_types)) for h in snapshot.holds]
         self._state = state = restore(
             snapshot.show.total_seats,
             snapshot.bookings,
@@ -324,6 +346,7 @@ class ShowActor:
         if snapshot.ends_at is not None:
             state.check_in_until = snapshot.ends_at.timestamp()
         self.plan = ShowPlan(snapshot.layout, snapshot.prices)
+        self._paid = dict(snapshot.prices_paid)
         self.feed = self._open_feed(snapshot, state)
         for hold_id in list(self._expiry_timers):
             self._unschedule_expiry(hold_id)
@@ -347,10 +370,23 @@ class ShowActor:
         else:
             reply.set_result(subscribed)
 
-    def _handle(self, command: Command | BestAvailable, reply: Reply_) -> None:
+    def _handle(self, command: Command | BestAvailable | Sell, reply: Reply_) -> None:
         state = self._state
         assert state is not None and self._show is not None
         now_ts = time.time()
+        sale: CounterSale | None = None
+        if isinstance(command, Sell):
+            sale = command.sale
+            if not command.seat_numbers:  # a group may fill several rows (engine/seats.py best_group)
+                if now_ts >= state.starts_at:
+                    _resolve(reply, Reply(Outcome.SHOW_STARTED))
+                    return
+                group = best_group(state, command.count)
+                if group is None:
+                    _resolve(reply, Reply(Outcome.NO_ADJACENT_SEATS))
+                    return
+                command = Sell(group, 0, sale, command.ticket_types)
+            command = BookSeats(command.seat_numbers, sale.sold_by, 0, command.ticket_types)
         if isinstance(command, BestAvailable):
             if now_ts >= state.starts_at:
                 _resolve(reply, Reply(Outcome.SHOW_STARTED))
@@ -359,13 +395,17 @@ class ShowActor:
             if seats is None:
                 _resolve(reply, Reply(Outcome.NO_ADJACENT_SEATS))
                 return
-            command = BookSeats(seats, command.user_id, command.seat_limit)
+            command = BookSeats(seats, command.user_id, command.seat_limit, command.ticket_types)
         outcome = decide(state, command, now_ts)
         if not outcome.accepted:
             _resolve(reply, self._refusal(state, command, outcome))
             return
+        priced = self._priced(state, command, sale)
+        if isinstance(priced, Reply):
+            _resolve(reply, priced)
+            return
         now = datetime.now(UTC)
-        unit = self._records(state, command, now)
+        unit = self._records(state, command, now, priced, sale)
         if not self._journal.has_room(len(unit)):
             _fail(reply, Busy("the journal queue"))
             return
@@ -387,13 +427,27 @@ class ShowActor:
                     assert booking_id is not None
                     if live:
                         record_booking_id(state, record.seat_number, booking_id)
+                        if record.price is not None:
+                            self._paid[booking_id] = record.price
                     feed.publish("booked", record.seat_number)
                     bookings.append(
-                        Booking(booking_id, show, record.user_id, record.seat_number, "booked", now, order_id)
+                        Booking(
+                            booking_id,
+                            show,
+                            record.user_id,
+                            record.seat_number,
+                            "booked",
+                            now,
+                            order_id,
+                            record.ticket_type,
+                            record.price,
+                        )
                     )
                 elif isinstance(record, CheckInRecord):
                     pass  # the seat stays booked; nothing changes on the seat map
                 elif isinstance(record, CancelRecord):
+                    if live:
+                        self._paid.pop(record.booking_id, None)
                     feed.publish("cancelled", record.seat_number)
                 elif isinstance(record, HoldRecord):
                     for seat in record.seats:
@@ -415,6 +469,11 @@ class ShowActor:
                 holder = state.holders[seats[0]]
                 _resolve(reply, Reply(outcome, booking_id, None, seats, checked_in_at=command.now, user_id=holder))
                 return
+            if isinstance(command, RefundOrder):
+                first_cancel = unit[0]
+                assert isinstance(first_cancel, CancelRecord)
+                _resolve(reply, Reply(outcome, None, None, seats, refund=first_cancel.refund))
+                return
             _resolve(reply, Reply(outcome, booking_id, first, seats, tuple(bookings), hold))
 
         def failed(error: Exception) -> None:
@@ -432,13 +491,66 @@ class ShowActor:
         if self._pending == 0 and self._drained is not None and not self._drained.done():
             self._drained.set_result(None)
 
-    def _records(self, state: SeatState, command: Command, now: datetime) -> list[Record]:
+    def _priced(self, state: SeatState, command: Command, sale: CounterSale | None) -> Priced | Reply | None:
+        """Each seat's ticket type and price for a command that books or holds seats (None for the others), or
+        the refusal when the types do not match the seats or the show does not sell one of them there."""
+        if isinstance(command, Book):
+            seats: tuple[int, ...] = (command.seat_number,)
+            types: tuple[str, ...] = (command.ticket_type,)
+        elif isinstance(command, BookSeats | HoldSeats):
+            seats = command.seat_numbers
+            types = command.ticket_types or (DEFAULT_TICKET_TYPE,) * len(seats)
+        elif isinstance(command, ConfirmHold):
+            hold = state.holds[command.hold_id]
+            seats = hold.seats
+            types = command.ticket_types or hold.ticket_types or (DEFAULT_TICKET_TYPE,) * len(seats)
+        else:
+            return None
+        if len(types) != len(seats):
+            return Reply(Outcome.TICKET_TYPES_MISMATCH, seats=seats)
+        missing = self.plan.unpriced(seats, types)
+        if missing is not None:
+            return Reply(Outcome.UNKNOWN_TICKET_TYPE, seats=seats, unpriced=missing)
+        amounts = self.plan.amounts(seats, types)
+        if sale is not None and sale.payment == "complimentary":
+            amounts = tuple(None if amount is None else 0 for amount in amounts)
+        return seats, types, amounts
+
+    def _paid_for(self, booking_id: int, seat: int) -> int:
+        """What a live booking was sold for; bookings from before prices were recorded paid the adult price."""
+        paid = self._paid.get(booking_id)
+        if paid is None and self.plan.prices is not None:
+            paid = self.plan.prices.amount(self.plan.category(seat))
+        return paid or 0
+
+    def _records(
+        self, state: SeatState, command: Command, now: datetime, priced: Priced | None, sale: CounterSale | None
+    ) -> list[Record]:
         show_id = self.show_id
         if isinstance(command, Book):
-            return [BookRecord(show_id, command.user_id, command.seat_number, now)]
+            assert priced is not None
+            return [BookRecord(show_id, command.user_id, command.seat_number, now, True, priced[1][0], priced[2][0])]
         if isinstance(command, BookSeats):
+            assert priced is not None
+            _, types, amounts = priced
             return [
-                BookRecord(show_id, command.user_id, seat, now, i == 0) for i, seat in enumerate(command.seat_numbers)
+                BookRecord(show_id, command.user_id, seat, now, i == 0, types[i], amounts[i], sale if i == 0 else None)
+                for i, seat in enumerate(command.seat_numbers)
+            ]
+        if isinstance(command, RefundOrder):
+            live = live_bookings_of_order(state, command.order_id)
+            seats = tuple(state.booked[b] for b in live)
+            prices = self.plan.prices
+            note = RefundNote(
+                command.order_id,
+                seats,
+                sum(self._paid_for(b, state.booked[b]) for b in live),
+                prices.currency if prices is not None else None,
+                command.method,
+            )
+            return [
+                CancelRecord(show_id, b, command.by_user, state.booked[b], now, note if i == 0 else None)
+                for i, b in enumerate(live)
             ]
         if isinstance(command, Cancel):
             seat = state.booked[command.booking_id]
@@ -457,14 +569,21 @@ class ShowActor:
             at = datetime.fromtimestamp(command.now, UTC)
             return [CheckInRecord(show_id, command.booking_id, command.by_user, seat, at)]
         if isinstance(command, HoldSeats):
+            assert priced is not None
             expires = datetime.fromtimestamp(command.expires_at, UTC)
-            return [HoldRecord(show_id, command.hold_id, command.user_id, command.seat_numbers, expires, now)]
+            seats = command.seat_numbers
+            return [HoldRecord(show_id, command.hold_id, command.user_id, seats, expires, now, priced[1])]
         if isinstance(command, ConfirmHold | ReleaseHold):
             hold = state.holds[command.hold_id]
             status = "confirmed" if isinstance(command, ConfirmHold) else "released" if command.user_id else "expired"
             end: list[Record] = [HoldEndRecord(show_id, command.hold_id, hold.user_id, hold.seats, status, now)]
             if isinstance(command, ConfirmHold):
-                end += [BookRecord(show_id, hold.user_id, seat, now, i == 0) for i, seat in enumerate(hold.seats)]
+                assert priced is not None
+                _, types, amounts = priced
+                end += [
+                    BookRecord(show_id, hold.user_id, seat, now, i == 0, types[i], amounts[i])
+                    for i, seat in enumerate(hold.seats)
+                ]
             return end
         assert isinstance(command, SetBlocked)
         return [BlockRecord(show_id, command.by_user, command.seat_numbers, command.blocked, now)]

@@ -154,18 +154,45 @@ def layout_from_stored(stored: Any) -> Layout | None:
     )
 
 
+DEFAULT_TICKET_TYPE = "adult"
+
+
 @dataclass(frozen=True, slots=True)
 class Prices:
-    """A price per seat category, in integer minor units of one ISO 4217 currency."""
+    """A price per seat category, in integer minor units of one ISO 4217 currency. A category's price is a plain
+    number (one ticket type, adult) or a price per ticket type, e.g. {"adult": 1200, "child": 800}; stored as given."""
 
-    amounts: dict[str, int]
+    amounts: dict[str, Any]  # category -> int | {ticket type: int}
     currency: str
 
-    def of(self, category: str) -> dict[str, Any]:
-        return {"amount": self.amounts[category], "currency": self.currency}
+    def types(self, category: str) -> dict[str, int]:
+        """The ticket types `category` sells, with their prices."""
+        entry = self.amounts[category]
+        return dict(entry) if isinstance(entry, dict) else {DEFAULT_TICKET_TYPE: entry}
+
+    def amount(self, category: str, ticket_type: str = DEFAULT_TICKET_TYPE) -> int | None:
+        """The price of one `ticket_type` ticket in `category`; None when the show does not sell that type there."""
+        entry = self.amounts.get(category)
+        if isinstance(entry, dict):
+            return entry.get(ticket_type)
+        return entry if ticket_type == DEFAULT_TICKET_TYPE else None
+
+    @property
+    def ticket_types(self) -> frozenset[str]:
+        return frozenset(t for category in self.amounts for t in self.types(category))
+
+    def of(self, category: str, ticket_type: str = DEFAULT_TICKET_TYPE) -> dict[str, Any]:
+        return {"amount": self.amount(category, ticket_type), "currency": self.currency}
 
     def as_json(self) -> dict[str, dict[str, Any]]:
-        return {category: self.of(category) for category in sorted(self.amounts)}
+        """Per category: the adult price as `amount` (as before ticket types), and `types` when it has several."""
+        answer: dict[str, dict[str, Any]] = {}
+        for category in sorted(self.amounts):
+            entry = self.of(category)
+            if isinstance(self.amounts[category], dict):
+                entry["types"] = {t: self.of(category, t) for t in sorted(self.types(category))}
+            answer[category] = entry
+        return answer
 
 
 @dataclass(frozen=True, slots=True)
@@ -178,13 +205,32 @@ class ShowPlan:
     def category(self, seat: int) -> str:
         return self.layout.place(seat).category if self.layout is not None else "standard"
 
-    def price(self, seat: int) -> dict[str, Any] | None:
-        return None if self.prices is None else self.prices.of(self.category(seat))
+    def price(self, seat: int, ticket_type: str = DEFAULT_TICKET_TYPE) -> dict[str, Any] | None:
+        return None if self.prices is None else self.prices.of(self.category(seat), ticket_type)
 
     def total(self, seats: Sequence[int]) -> dict[str, Any] | None:
         if self.prices is None:
             return None
-        return {"amount": sum(self.prices.amounts[self.category(s)] for s in seats), "currency": self.prices.currency}
+        amount = sum(self.prices.amount(self.category(s)) or 0 for s in seats)
+        return {"amount": amount, "currency": self.prices.currency}
+
+    def unpriced(self, seats: Sequence[int], ticket_types: Sequence[str]) -> tuple[str, str] | None:
+        """The first (ticket type, seat category) of the seats that the show does not sell, or None. A show
+        without prices sells only the default type."""
+        for seat, ticket_type in zip(seats, ticket_types, strict=True):
+            if self.prices is None:
+                if ticket_type != DEFAULT_TICKET_TYPE:
+                    return ticket_type, self.category(seat)
+            elif self.prices.amount(self.category(seat), ticket_type) is None:
+                return ticket_type, self.category(seat)
+        return None
+
+    def amounts(self, seats: Sequence[int], ticket_types: Sequence[str]) -> tuple[int | None, ...]:
+        """Each seat's price for its ticket type (all None for a show without prices); call after `unpriced`."""
+        prices = self.prices
+        if prices is None:
+            return (None,) * len(seats)
+        return tuple(prices.amount(self.category(s), t) for s, t in zip(seats, ticket_types, strict=True))
 
 
 # --- the free-seat index ----------------------------------------------------------------------------------

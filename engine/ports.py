@@ -25,6 +25,29 @@ class StoredHold:
     user_id: int
     seats: tuple[int, ...]
     expires_at: datetime
+    ticket_types: tuple[str, ...] = ()  # one per seat, () for all adult
+
+
+@dataclass(frozen=True, slots=True)
+class CounterSale:
+    """What a box-office sale records beside its bookings: who sold it, how it was paid, and the walk-in customer
+    (who has no account: the bookings belong to the staff user who sold them)."""
+
+    sold_by: int
+    payment: str  # cash, card or complimentary
+    customer_name: str | None = None
+    customer_email: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class RefundNote:
+    """A refund by staff: the order's live seats cancelled, and what was paid back for them, and how."""
+
+    order_id: int
+    seats: tuple[int, ...]
+    amount: int  # minor units; 0 for seats sold without a price or complimentary
+    currency: str | None
+    method: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -40,6 +63,7 @@ class ShowSnapshot:
     orders: list[tuple[int, int]] = field(default_factory=list)  # (booking id, order id) where they differ
     checked_in: list[tuple[int, datetime]] = field(default_factory=list)  # (booking id, first scanned)
     epoch: int = 0  # the owner epoch taken by this load: the journal writes the show only while it is current
+    prices_paid: list[tuple[int, int]] = field(default_factory=list)  # (live booking id, price) where recorded
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,6 +73,9 @@ class BookRecord:
     seat_number: int
     at: datetime
     order_start: bool = True  # False: the same order as the booking before it in the unit
+    ticket_type: str = "adult"
+    price: int | None = None  # minor units, as sold (None: the show has no prices)
+    sale: CounterSale | None = None  # on an order's first record: a counter sale
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,6 +87,7 @@ class CancelRecord:
     at: datetime
     order_id: int = 0  # the order the booking belongs to (0: unknown); for the outbox's events
     ends_order: bool = False  # the order's last live seat: its order.cancelled event goes with this record
+    refund: RefundNote | None = None  # on the first record of a refund by staff
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,6 +98,7 @@ class HoldRecord:
     seats: tuple[int, ...]
     expires_at: datetime
     at: datetime
+    ticket_types: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)

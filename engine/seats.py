@@ -45,6 +45,8 @@ class Outcome(StrEnum):
     CANCEL_CLOSED = "cancel_closed"
     COMPANION_NEEDS_WHEELCHAIR = "companion_needs_wheelchair"
     UNKNOWN_ORDER = "unknown_order"
+    UNKNOWN_TICKET_TYPE = "unknown_ticket_type"  # refused by the actor's price check, not by these rules
+    TICKET_TYPES_MISMATCH = "ticket_types_mismatch"
     TICKET_USED = "ticket_used"
     ALREADY_CHECKED_IN = "already_checked_in"
     TICKET_CANCELLED = "ticket_cancelled"
@@ -74,6 +76,7 @@ class Book:
     seat_number: int
     user_id: int
     seat_limit: int = 0  # see the module's docstring
+    ticket_type: str = "adult"  # priced by the actor (engine/layout.py); no seat rule reads it
 
 
 @dataclass(frozen=True, slots=True)
@@ -83,6 +86,7 @@ class BookSeats:
     seat_numbers: tuple[int, ...]
     user_id: int
     seat_limit: int = 0
+    ticket_types: tuple[str, ...] = ()  # one per seat; () means all adult
 
 
 @dataclass(frozen=True, slots=True)
@@ -98,6 +102,7 @@ class HoldSeats:
     hold_id: str
     expires_at: float  # wall-clock seconds since the epoch, so expiry survives a restart
     seat_limit: int = 0
+    ticket_types: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -105,6 +110,7 @@ class ConfirmHold:
     hold_id: str
     user_id: int
     now: float
+    ticket_types: tuple[str, ...] = ()  # () keeps the hold's own
 
 
 @dataclass(frozen=True, slots=True)
@@ -129,6 +135,16 @@ class CancelOrder:
 
 
 @dataclass(frozen=True, slots=True)
+class RefundOrder:
+    """Staff cancelling every live seat of anyone's order at the counter, all or none (no cancel cutoff: until the
+    show starts). `method` is how the money goes back; it is recorded, not decided on."""
+
+    order_id: int
+    by_user: int
+    method: str = "cash"
+
+
+@dataclass(frozen=True, slots=True)
 class CheckIn:
     """A ticket scanned at the door by staff member `by_user`."""
 
@@ -137,7 +153,9 @@ class CheckIn:
     now: float
 
 
-Command = Book | BookSeats | Cancel | HoldSeats | ConfirmHold | ReleaseHold | SetBlocked | CancelOrder | CheckIn
+Command = (
+    Book | BookSeats | Cancel | HoldSeats | ConfirmHold | ReleaseHold | SetBlocked | CancelOrder | CheckIn | RefundOrder
+)
 INFINITY = float("inf")
 
 
@@ -146,6 +164,7 @@ class Hold:
     user_id: int
     seats: tuple[int, ...]
     expires_at: float
+    ticket_types: tuple[str, ...] = ()  # one per seat, () for all adult
 
 
 @dataclass(slots=True)
@@ -255,6 +274,8 @@ def decide(state: SeatState, command: Command, now: float = -INFINITY) -> Outcom
         return _decide_cancel(state, command, now)
     if isinstance(command, CancelOrder):
         return _decide_cancel_order(state, command, now)
+    if isinstance(command, RefundOrder):
+        return _decide_refund(state, command, now)
     if isinstance(command, CheckIn):
         return _decide_check_in(state, command)
     if isinstance(command, ConfirmHold | ReleaseHold):
@@ -329,6 +350,21 @@ def _decide_cancel_order(state: SeatState, command: CancelOrder, now: float) -> 
     return Outcome.CANCELLED
 
 
+def _decide_refund(state: SeatState, command: RefundOrder, now: float) -> Outcome:
+    order_id = command.order_id
+    if state.order(order_id) != order_id:
+        return Outcome.UNKNOWN_ORDER
+    members = state.bookings_of_order(order_id)
+    live = [b for b in members if b in state.booked]
+    if not live:
+        return Outcome.ALREADY_CANCELLED if any(b in state.cancelled for b in members) else Outcome.UNKNOWN_ORDER
+    if any(b in state.checked_in for b in live):
+        return Outcome.TICKET_USED
+    if now >= state.starts_at:
+        return Outcome.SHOW_STARTED
+    return Outcome.CANCELLED
+
+
 def _decide_check_in(state: SeatState, command: CheckIn) -> Outcome:
     booking_id = command.booking_id
     if booking_id in state.booked:
@@ -368,17 +404,18 @@ def apply(state: SeatState, command: Command) -> tuple[int, ...]:
             if index is not None:
                 index.take(seat)
         _count(state, command.user_id, len(seats))
-    elif isinstance(command, Cancel | CancelOrder):
+    elif isinstance(command, Cancel | CancelOrder | RefundOrder):
         bookings = (
             (command.booking_id,) if isinstance(command, Cancel) else live_bookings_of_order(state, command.order_id)
         )
         seats = ()
         for booking_id in bookings:
             seat = state.booked.pop(booking_id)
-            assert state.holders[seat] == command.user_id, command
+            holder = state.holders[seat]
+            assert isinstance(command, RefundOrder) or holder == command.user_id, command
             assert booking_id not in state.checked_in, command
             state.cancelled[booking_id] = state.holders.pop(seat)
-            _count(state, command.user_id, -1)
+            _count(state, holder, -1)
             seats += (seat,)
             if index is not None:
                 index.free(seat)
@@ -388,7 +425,7 @@ def apply(state: SeatState, command: Command) -> tuple[int, ...]:
         seats = (state.booked[command.booking_id],)
     elif isinstance(command, HoldSeats):
         seats = command.seat_numbers
-        state.holds[command.hold_id] = Hold(command.user_id, seats, command.expires_at)
+        state.holds[command.hold_id] = Hold(command.user_id, seats, command.expires_at, command.ticket_types)
         for seat in seats:
             assert state.is_free(seat), command
             state.held[seat] = command.hold_id
@@ -492,3 +529,34 @@ def best_available(
     choice avoids it (see FreeIndex.best); None when no row has them or the show has no layout."""
     assert count >= 1
     return None if state.index is None else state.index.best(count, wheelchair, work)
+
+
+def best_group(state: SeatState, count: int) -> tuple[int, ...] | None:
+    """`count` seats for a group (a school class at the counter): one block in one row when a row has it, else
+    the fewest, largest blocks of adjacent seats, each the best available (nearest the middle) at its size.
+    None when the show has no layout or too few free standard seats.
+
+    A block size that finds no row is never tried again (a smaller block cannot make a larger one fit), so the
+    search costs at most (widest row + blocks) index searches. The index is left as it was."""
+    assert count >= 1
+    index = state.index
+    if index is None or count > state.available:
+        return None
+    chosen: list[int] = []
+    size = count
+    try:
+        while len(chosen) < count:
+            size = min(size, count - len(chosen))
+            block = index.best(size)
+            while block is None and size > 1:
+                size -= 1
+                block = index.best(size)
+            if block is None:
+                return None
+            for seat in block:
+                index.take(seat)
+            chosen.extend(block)
+        return tuple(chosen)
+    finally:
+        for seat in chosen:
+            index.free(seat)

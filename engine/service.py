@@ -16,11 +16,11 @@ import uuid
 from dataclasses import dataclass, field
 from typing import Any
 
-from engine.actor import BestAvailable, Look, Message, Reload, Reply, ShowActor, Timing, Watch
+from engine.actor import BestAvailable, Look, Message, Reload, Reply, Sell, ShowActor, Timing, Watch
 from engine.errors import Busy, NotOwner, ShuttingDown
 from engine.feed import SeatEvent, ShowFeed, Snapshot, SubscriberTally, Subscription
 from engine.layout import ShowPlan
-from engine.ports import Journal, ShowInfo, ShowSnapshot, ShowStore, StorageUnavailable
+from engine.ports import CounterSale, Journal, ShowInfo, ShowSnapshot, ShowStore, StorageUnavailable
 from engine.seats import (
     Book,
     BookSeats,
@@ -30,6 +30,7 @@ from engine.seats import (
     ConfirmHold,
     HoldSeats,
     Outcome,
+    RefundOrder,
     ReleaseHold,
     SeatState,
     SetBlocked,
@@ -66,22 +67,60 @@ class BookingEngine:
         self._closed = False
         self._sweeper: asyncio.Task[None] | None = None
 
-    async def book(self, show_id: int, user_id: int, seat_number: int) -> Reply:
-        return await self._ask(show_id, Book(seat_number, user_id, self._limits.max_seats_per_user))
+    @property
+    def seat_limit(self) -> int:
+        """The most seats one customer may hold and book in one show (0: no limit); staff are not bound by it."""
+        return self._limits.max_seats_per_user
 
-    async def book_seats(self, show_id: int, user_id: int, seats: tuple[int, ...]) -> Reply:
-        return await self._ask(show_id, BookSeats(seats, user_id, self._limits.max_seats_per_user))
+    def _limit(self, capped: bool) -> int:
+        return self._limits.max_seats_per_user if capped else 0
 
-    async def book_best(self, show_id: int, user_id: int, count: int, wheelchair: int = 0) -> Reply:
-        return await self._ask(show_id, BestAvailable(count, user_id, wheelchair, self._limits.max_seats_per_user))
+    async def book(
+        self, show_id: int, user_id: int, seat_number: int, ticket_type: str = "adult", capped: bool = True
+    ) -> Reply:
+        return await self._ask(show_id, Book(seat_number, user_id, self._limit(capped), ticket_type))
 
-    async def hold(self, show_id: int, user_id: int, seats: tuple[int, ...]) -> Reply:
+    async def book_seats(
+        self,
+        show_id: int,
+        user_id: int,
+        seats: tuple[int, ...],
+        ticket_types: tuple[str, ...] = (),
+        capped: bool = True,
+    ) -> Reply:
+        return await self._ask(show_id, BookSeats(seats, user_id, self._limit(capped), ticket_types))
+
+    async def book_best(
+        self,
+        show_id: int,
+        user_id: int,
+        count: int,
+        wheelchair: int = 0,
+        ticket_types: tuple[str, ...] = (),
+        capped: bool = True,
+    ) -> Reply:
+        return await self._ask(show_id, BestAvailable(count, user_id, wheelchair, self._limit(capped), ticket_types))
+
+    async def sell(
+        self, show_id: int, sale: CounterSale, seats: tuple[int, ...], count: int, ticket_types: tuple[str, ...] = ()
+    ) -> Reply:
+        """A box-office sale of `seats` (or the best `count`), one decision of the show's actor like any booking."""
+        return await self._ask(show_id, Sell(seats, count, sale, ticket_types))
+
+    async def hold(
+        self,
+        show_id: int,
+        user_id: int,
+        seats: tuple[int, ...],
+        ticket_types: tuple[str, ...] = (),
+        capped: bool = True,
+    ) -> Reply:
         hold_id = uuid.uuid4().hex
         expires = time.time() + self._limits.hold_seconds
-        return await self._ask(show_id, HoldSeats(seats, user_id, hold_id, expires, self._limits.max_seats_per_user))
+        return await self._ask(show_id, HoldSeats(seats, user_id, hold_id, expires, self._limit(capped), ticket_types))
 
-    async def confirm_hold(self, hold_id: str, user_id: int) -> Reply:
-        return await self._ask_about_hold(hold_id, ConfirmHold(hold_id, user_id, time.time()))
+    async def confirm_hold(self, hold_id: str, user_id: int, ticket_types: tuple[str, ...] = ()) -> Reply:
+        return await self._ask_about_hold(hold_id, ConfirmHold(hold_id, user_id, time.time(), ticket_types))
 
     async def release_hold(self, hold_id: str, user_id: int) -> Reply:
         return await self._ask_about_hold(hold_id, ReleaseHold(hold_id, user_id))
@@ -107,6 +146,13 @@ class BookingEngine:
         if show_id is None:
             return Reply(Outcome.UNKNOWN_ORDER)
         return await self._ask(show_id, CancelOrder(order_id, user_id))
+
+    async def refund_order(self, order_id: int, staff_id: int, method: str) -> Reply:
+        """Staff cancelling every live seat of anyone's order, all or none, recording what is paid back."""
+        show_id = await self._store.show_of_booking(order_id)
+        if show_id is None:
+            return Reply(Outcome.UNKNOWN_ORDER)
+        return await self._ask(show_id, RefundOrder(order_id, staff_id, method))
 
     async def check_in(self, show_id: int, booking_id: int, staff_id: int) -> Reply:
         """A ticket scanned at the door of `show_id`: written ahead through the show's actor, like a booking."""

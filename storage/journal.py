@@ -276,12 +276,18 @@ def _plan(records: list[Record], new_ids: Iterator[int], sql: _BatchSql) -> tupl
     times = [stamp(r.at) for r in records]
     cancels = [(r.booking_id, at) for r, at in zip(records, times, strict=True) if isinstance(r, CancelRecord)]
     books = []
+    sales = []  # counter sales: written beside their order's first booking, in the same transaction
     order_id = 0
     for r, booking_id, at in zip(records, ids, times, strict=True):
         if isinstance(r, BookRecord):
             order_id = booking_id if r.order_start else order_id  # the order is named by its first booking
             assert order_id, "an order's first record starts it"
-            books.append((booking_id, r.user_id, r.show_id, r.seat_number, at, order_id))
+            if r.sale is not None:
+                sale = r.sale
+                sales.append(
+                    (order_id, r.show_id, sale.sold_by, sale.payment, sale.customer_name, sale.customer_email, at)
+                )
+            books.append((booking_id, r.user_id, r.show_id, r.seat_number, at, order_id, r.ticket_type, r.price))
     check_ins = [
         (r.booking_id, at, r.user_id) for r, at in zip(records, times, strict=True) if isinstance(r, CheckInRecord)
     ]
@@ -298,9 +304,31 @@ def _plan(records: list[Record], new_ids: Iterator[int], sql: _BatchSql) -> tupl
             journal.extend((r.show_id, None, None, op, seat, r.user_id, at) for seat in r.seats)
     ends = [(r.status, at, r.hold_id) for r, at in zip(records, times, strict=True) if isinstance(r, HoldEndRecord)]
     holds = [
-        (r.hold_id, r.show_id, r.user_id, orjson.dumps(r.seats).decode(), stamp(r.expires_at), at)
+        (
+            r.hold_id,
+            r.show_id,
+            r.user_id,
+            orjson.dumps(r.seats).decode(),
+            stamp(r.expires_at),
+            at,
+            orjson.dumps(r.ticket_types).decode() if r.ticket_types else None,
+        )
         for r, at in zip(records, times, strict=True)
         if isinstance(r, HoldRecord)
+    ]
+    refunds = [
+        (
+            n.order_id,
+            r.show_id,
+            orjson.dumps(n.seats).decode(),
+            n.amount,
+            n.currency,
+            n.method,
+            r.user_id,
+            at,
+        )
+        for r, at in zip(records, times, strict=True)
+        if isinstance(r, CancelRecord) and (n := r.refund) is not None
     ]
     blocks = [(r.show_id, seat) for r in records if isinstance(r, BlockRecord) and r.blocked for seat in r.seats]
     unblocks = [(r.show_id, seat) for r in records if isinstance(r, BlockRecord) and not r.blocked for seat in r.seats]
@@ -316,6 +344,10 @@ def _plan(records: list[Record], new_ids: Iterator[int], sql: _BatchSql) -> tupl
         statements.append((sql.unblock, unblocks, None))
     if books:
         statements.append((sql.insert_bookings, sql.pack(books), None))
+    if sales:  # after the bookings: a sale names its order's first booking
+        statements.append((sql.insert_sale, sales, None))
+    if refunds:
+        statements.append((sql.insert_refund, refunds, None))
     if check_ins:  # after the bookings: a ticket is scanned only once its booking has committed
         statements.append((sql.check_in, sql.pack(check_ins), len(check_ins)))
     if holds:
@@ -499,6 +531,8 @@ class _BatchSql:
     unblock: str
     pack: Callable[[list[tuple[Any, ...]]], tuple[Any, ...]]
     stamp: Callable[[datetime], Any]
+    insert_sale: str  # executemany: counter sales and refunds are few
+    insert_refund: str
 
 
 def _encode_time(at: datetime) -> str:
@@ -507,8 +541,9 @@ def _encode_time(at: datetime) -> str:
 
 
 SQLITE = _BatchSql(
-    insert_bookings="INSERT INTO bookings (id, user_id, show_id, seat_number, status, created_at, order_id) "
-    "SELECT value ->> 0, value ->> 1, value ->> 2, value ->> 3, 'booked', value ->> 4, value ->> 5 FROM json_each(?)",
+    insert_bookings="INSERT INTO bookings (id, user_id, show_id, seat_number, status, created_at, order_id, "
+    "ticket_type, price) SELECT value ->> 0, value ->> 1, value ->> 2, value ->> 3, 'booked', value ->> 4, "
+    "value ->> 5, value ->> 6, value ->> 7 FROM json_each(?)",
     check_in="UPDATE bookings SET checked_in_at = c.value ->> 1, checked_in_by = c.value ->> 2 FROM json_each(?) AS c "
     "WHERE bookings.id = c.value ->> 0 AND bookings.status = 'booked' AND bookings.checked_in_at IS NULL",
     insert_journal="INSERT INTO seat_journal (show_id, booking_id, hold_id, op, seat_number, user_id, at) "
@@ -516,8 +551,12 @@ SQLITE = _BatchSql(
     "FROM json_each(?)",
     end_hold="UPDATE holds SET status = c.value ->> 0, ended_at = c.value ->> 1 FROM json_each(?) AS c "
     "WHERE holds.id = c.value ->> 2 AND holds.status = 'active'",
-    insert_hold="INSERT INTO holds (id, show_id, user_id, seats, status, expires_at, created_at) "
-    "VALUES (?, ?, ?, ?, 'active', ?, ?)",
+    insert_hold="INSERT INTO holds (id, show_id, user_id, seats, status, expires_at, created_at, ticket_types) "
+    "VALUES (?, ?, ?, ?, 'active', ?, ?, ?)",
+    insert_sale="INSERT INTO counter_sales (order_id, show_id, sold_by, payment, customer_name, customer_email, "
+    "created_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
+    insert_refund="INSERT INTO refunds (order_id, show_id, seats, amount, currency, method, refunded_by, at) "
+    "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
     block="INSERT INTO blocked_seats (show_id, seat_number) VALUES (?, ?) ON CONFLICT DO NOTHING",
     unblock="DELETE FROM blocked_seats WHERE show_id = ? AND seat_number = ?",
     cancel="UPDATE bookings SET status = 'cancelled', cancelled_at = c.value ->> 1 FROM json_each(?) AS c "
@@ -526,10 +565,10 @@ SQLITE = _BatchSql(
     stamp=_encode_time,
 )
 POSTGRESQL = _BatchSql(
-    insert_bookings="INSERT INTO bookings (id, user_id, show_id, seat_number, status, created_at, order_id) "
-    "SELECT r.id, r.user_id, r.show_id, r.seat_number, 'booked', r.at, r.order_id "
-    "FROM unnest($1::int[], $2::int[], $3::int[], $4::int[], $5::timestamptz[], $6::int[]) "
-    "AS r(id, user_id, show_id, seat_number, at, order_id)",
+    insert_bookings="INSERT INTO bookings (id, user_id, show_id, seat_number, status, created_at, order_id, "
+    "ticket_type, price) SELECT r.id, r.user_id, r.show_id, r.seat_number, 'booked', r.at, r.order_id, "
+    "r.ticket_type, r.price FROM unnest($1::int[], $2::int[], $3::int[], $4::int[], $5::timestamptz[], $6::int[], "
+    "$7::text[], $8::int[]) AS r(id, user_id, show_id, seat_number, at, order_id, ticket_type, price)",
     check_in="UPDATE bookings SET checked_in_at = c.at, checked_in_by = c.staff "
     "FROM unnest($1::int[], $2::timestamptz[], $3::int[]) AS c(id, at, staff) "
     "WHERE bookings.id = c.id AND bookings.status = 'booked' AND bookings.checked_in_at IS NULL",
@@ -538,8 +577,12 @@ POSTGRESQL = _BatchSql(
     end_hold="UPDATE holds SET status = c.status, ended_at = c.at "
     "FROM unnest($1::text[], $2::timestamptz[], $3::text[]) AS c(status, at, id) "
     "WHERE holds.id = c.id AND holds.status = 'active'",
-    insert_hold="INSERT INTO holds (id, show_id, user_id, seats, status, expires_at, created_at) "
-    "VALUES ($1, $2, $3, $4, 'active', $5, $6)",
+    insert_hold="INSERT INTO holds (id, show_id, user_id, seats, status, expires_at, created_at, ticket_types) "
+    "VALUES ($1, $2, $3, $4, 'active', $5, $6, $7)",
+    insert_sale="INSERT INTO counter_sales (order_id, show_id, sold_by, payment, customer_name, customer_email, "
+    "created_at) VALUES ($1, $2, $3, $4, $5, $6, $7)",
+    insert_refund="INSERT INTO refunds (order_id, show_id, seats, amount, currency, method, refunded_by, at) "
+    "VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
     block="INSERT INTO blocked_seats (show_id, seat_number) VALUES ($1, $2) ON CONFLICT DO NOTHING",
     unblock="DELETE FROM blocked_seats WHERE show_id = $1 AND seat_number = $2",
     cancel="UPDATE bookings SET status = 'cancelled', cancelled_at = c.at "

@@ -137,6 +137,8 @@ class Booking(Base):
     order_id: Mapped[int | None] = mapped_column(Integer, nullable=True, index=True)
     checked_in_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
     checked_in_by: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    ticket_type: Mapped[str | None] = mapped_column(String(32), nullable=True)  # None: before ticket types (adult)
+    price: Mapped[int | None] = mapped_column(Integer, nullable=True)  # minor units, as sold (migration 0011)
 
     __table_args__ = (
         CheckConstraint("status IN ('booked', 'cancelled')", name="status_known"),
@@ -183,6 +185,7 @@ class SeatHold(Base):
     expires_at: Mapped[datetime] = mapped_column(UTCDateTime)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
     ended_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    ticket_types: Mapped[str | None] = mapped_column(Text, nullable=True)  # JSON list, one per seat; None: all adult
 
     __table_args__ = (
         CheckConstraint("status IN ('active', 'confirmed', 'released', 'expired')", name="status_known"),
@@ -332,3 +335,39 @@ class WebhookAttempt(Base):
     duration_ms: Mapped[float] = mapped_column(Float)
 
     __table_args__ = (Index("ix_webhook_attempts_hook_id_id", "hook_id", "id"),)
+
+
+PAYMENTS = ("cash", "card", "complimentary")
+
+
+class CounterSale(Base):
+    """A box-office order: written by the journal in the same transaction as its bookings. A walk-in has no
+    account, so the bookings belong to the staff user who sold them (`sold_by`); the customer is recorded here."""
+
+    __tablename__ = "counter_sales"
+
+    order_id: Mapped[int] = mapped_column(ForeignKey("bookings.id", ondelete="CASCADE"), primary_key=True)
+    show_id: Mapped[int] = mapped_column(ForeignKey("shows.id", ondelete="CASCADE"), index=True)
+    sold_by: Mapped[int] = mapped_column(Integer)  # the staff user (no foreign key: the sale outlives the account)
+    payment: Mapped[str] = mapped_column(String(16))
+    customer_name: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    customer_email: Mapped[str | None] = mapped_column(String(254), nullable=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+    __table_args__ = (CheckConstraint(f"payment IN ({', '.join(map(repr, PAYMENTS))})", name="payment_known"),)
+
+
+class Refund(Base):
+    """Staff refunding an order (counter or online): the seats cancelled in that decision and what was paid back."""
+
+    __tablename__ = "refunds"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    order_id: Mapped[int] = mapped_column(Integer, index=True)
+    show_id: Mapped[int] = mapped_column(ForeignKey("shows.id", ondelete="CASCADE"))
+    seats: Mapped[str] = mapped_column(Text)  # JSON list of seat numbers
+    amount: Mapped[int] = mapped_column(Integer)  # minor units
+    currency: Mapped[str | None] = mapped_column(String(3), nullable=True)
+    method: Mapped[str] = mapped_column(String(16))
+    refunded_by: Mapped[int] = mapped_column(Integer)
+    at: Mapped[datetime] = mapped_column(UTCDateTime)

@@ -6,7 +6,7 @@ import os
 import socket
 import uuid
 from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from functools import wraps
@@ -25,10 +25,12 @@ from storage.journal import FENCE_LOCK
 from storage.models import (
     BlockedSeat,
     Booking,
+    CounterSale,
     IdempotencyKey,
     JournalEntry,
     Movie,
     RefreshToken,
+    Refund,
     Screen,
     SeatHold,
     Show,
@@ -118,6 +120,29 @@ class OrderSeat:
     seat_number: int
     status: str
     checked_in_at: datetime | None
+    ticket_type: str = "adult"
+    price: int | None = None  # as sold; None for bookings from before prices were recorded
+
+
+@dataclass(frozen=True, slots=True)
+class SaleRow:
+    """A counter sale's details (storage/models.py CounterSale)."""
+
+    sold_by: int
+    sold_by_username: str | None  # None once the staff account is gone
+    payment: str
+    customer_name: str | None
+    customer_email: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class RefundRow:
+    seats: tuple[int, ...]
+    amount: int
+    currency: str | None
+    method: str
+    refunded_by: int
+    at: datetime
 
 
 @dataclass(frozen=True, slots=True)
@@ -130,6 +155,12 @@ class OrderRow:
     layout: Layout | None
     prices: Prices | None
     seats: list[OrderSeat]
+    sale: SaleRow | None = None  # counter orders only
+    refunds: list[RefundRow] = field(default_factory=list)
+
+    @property
+    def channel(self) -> str:
+        return "online" if self.sale is None else "counter"
 
     @property
     def status(self) -> str:
@@ -545,8 +576,11 @@ class Repository:
 
     # --- orders (read side) ------------------------------------------------------------------------------
     @unavailable_as_storage_error
-    async def orders(self, *, user_id: int | None = None, order_id: int | None = None) -> list[OrderRow]:
-        """The orders of a user (newest first), or the one order `order_id`, with their seats."""
+    async def orders(
+        self, *, user_id: int | None = None, order_id: int | None = None, order_ids: Sequence[int] | None = None
+    ) -> list[OrderRow]:
+        """The orders of a user (newest first), the one order `order_id`, or the orders `order_ids`, with their
+        seats, and for counter orders the sale's details, and their refunds."""
         order = func.coalesce(Booking.order_id, Booking.id)
         query = (
             select(
@@ -557,6 +591,8 @@ class Repository:
                 Booking.status,
                 Booking.created_at,
                 Booking.checked_in_at,
+                Booking.ticket_type,
+                Booking.price,
                 *SHOW_COLUMNS,
                 Show.layout,
                 Show.prices,
@@ -572,8 +608,12 @@ class Repository:
             query = query.where(Booking.user_id == user_id)
         if order_id is not None:
             query = query.where(order == order_id)
+        if order_ids is not None:
+            query = query.where(order.in_(list(order_ids)))
         async with self._engine.connect() as conn:
             rows = (await conn.execute(query)).all()
+            found_ids = sorted({r.order_id for r in rows})
+            sales, refunds = await self._sales_and_refunds(conn, found_ids)
         layouts: dict[int, Layout | None] = {}  # parsed once per show, not once per order
         found: dict[int, OrderRow] = {}
         for r in rows:
@@ -590,9 +630,64 @@ class Repository:
                     layouts[r.show_id],
                     _prices(r.prices, r.currency),
                     [],
+                    sales.get(r.order_id),
+                    refunds.get(r.order_id, []),
                 )
-            entry.seats.append(OrderSeat(r.id, r.seat_number, r.status, r.checked_in_at))
+            seat = OrderSeat(r.id, r.seat_number, r.status, r.checked_in_at, r.ticket_type or "adult", r.price)
+            entry.seats.append(seat)
         return list(found.values())
+
+    @staticmethod
+    async def _sales_and_refunds(
+        conn: Any, order_ids: list[int]
+    ) -> tuple[dict[int, SaleRow], dict[int, list[RefundRow]]]:
+        if not order_ids:
+            return {}, {}
+        sale_rows = await conn.execute(
+            select(
+                CounterSale.order_id,
+                CounterSale.sold_by,
+                User.username,
+                CounterSale.payment,
+                CounterSale.customer_name,
+                CounterSale.customer_email,
+            )
+            .outerjoin(User, User.id == CounterSale.sold_by)
+            .where(CounterSale.order_id.in_(order_ids))
+        )
+        sales = {
+            r.order_id: SaleRow(r.sold_by, r.username, r.payment, r.customer_name, r.customer_email) for r in sale_rows
+        }
+        refunds: dict[int, list[RefundRow]] = {}
+        for r in await conn.execute(select(Refund.__table__).where(Refund.order_id.in_(order_ids)).order_by(Refund.id)):
+            refunds.setdefault(r.order_id, []).append(
+                RefundRow(tuple(orjson.loads(r.seats)), r.amount, r.currency, r.method, r.refunded_by, r.at)
+            )
+        return sales, refunds
+
+    @unavailable_as_storage_error
+    async def orders_page(
+        self, offset: int, limit: int, *, show_id: int | None = None, channel: str | None = None
+    ) -> tuple[int, list[OrderRow]]:
+        """All orders (newest first), of one show and one channel (counter or online) when given: the count, and
+        the page's orders. An order is found by its first booking, whose id names it."""
+        first = (
+            select(Booking.id)
+            .outerjoin(CounterSale, CounterSale.order_id == Booking.id)
+            .where(func.coalesce(Booking.order_id, Booking.id) == Booking.id)
+        )
+        if show_id is not None:
+            first = first.where(Booking.show_id == show_id)
+        if channel == "counter":
+            first = first.where(CounterSale.order_id.is_not(None))
+        elif channel == "online":
+            first = first.where(CounterSale.order_id.is_(None))
+        async with self._engine.connect() as conn:
+            count = (await conn.execute(select(func.count()).select_from(first.subquery()))).scalar_one()
+            ids = list((await conn.execute(first.order_by(Booking.id.desc()).offset(offset).limit(limit))).scalars())
+        if not ids:
+            return count, []
+        return count, await self.orders(order_ids=ids)
 
     @unavailable_as_storage_error
     async def ping(self) -> None:
@@ -735,23 +830,31 @@ class Repository:
                         Booking.status,
                         Booking.order_id,
                         Booking.checked_in_at,
+                        Booking.price,
                     ).where(Booking.show_id == show_id)
                 )
             ).all()
             bookings = [(r.id, r.seat_number, r.user_id, r.status == "booked") for r in rows]
             orders = [(r.id, r.order_id) for r in rows if r.order_id is not None and r.order_id != r.id]
             checked_in = [(r.id, r.checked_in_at) for r in rows if r.checked_in_at is not None]
+            paid = [(r.id, r.price) for r in rows if r.price is not None and r.status == "booked"]
             seq = (
                 await conn.execute(
                     select(func.count()).select_from(JournalEntry).where(JournalEntry.show_id == show_id)
                 )
             ).scalar_one()
             holds = [
-                StoredHold(r.id, r.user_id, tuple(orjson.loads(r.seats)), r.expires_at)
+                StoredHold(
+                    r.id,
+                    r.user_id,
+                    tuple(orjson.loads(r.seats)),
+                    r.expires_at,
+                    tuple(orjson.loads(r.ticket_types)) if r.ticket_types else (),
+                )
                 for r in await conn.execute(
-                    select(SeatHold.id, SeatHold.user_id, SeatHold.seats, SeatHold.expires_at).where(
-                        SeatHold.show_id == show_id, SeatHold.status == "active"
-                    )
+                    select(
+                        SeatHold.id, SeatHold.user_id, SeatHold.seats, SeatHold.expires_at, SeatHold.ticket_types
+                    ).where(SeatHold.show_id == show_id, SeatHold.status == "active")
                 )
             ]
             blocked = list(
@@ -778,6 +881,7 @@ class Repository:
             orders,
             checked_in,
             epoch,
+            paid,
         )
 
     @unavailable_as_storage_error

@@ -20,6 +20,7 @@ from web.api import (
     bookings,
     catalog,
     changes,
+    counter,
     events,
     home,
     kiosk,
@@ -89,6 +90,7 @@ def create_app(settings: Settings) -> web.Application:
     app.add_routes(bookings.routes)
     app.add_routes(screens.routes)
     app.add_routes(orders.routes)
+    app.add_routes(counter.routes)
     app.add_routes(tickets.routes)
     app.add_routes(events.routes)
     app.add_routes(observability.routes)

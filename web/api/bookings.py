@@ -12,12 +12,12 @@ from engine.layout import ShowPlan
 from engine.seats import Outcome
 from web import schemas
 from web.context import ENGINE, REPOSITORY
-from web.http.body import load_body, read_json_object, validate_body
+from web.http.body import load_body, read_body, read_json_object, validate_body
 from web.http.jsonio import json_response
 from web.http.openapi import errors
 from web.http.refusals import refuse, refuse_in, refuse_seats
 from web.schemas.catalog import show_brief, show_brief_json
-from web.security.auth import authenticate
+from web.security.auth import Principal, authenticate
 from web.security.idempotency import PARAMETER as IDEMPOTENCY_KEY
 from web.security.idempotency import idempotent
 from web.security.ticket_codes import TICKETS, TicketCodes
@@ -37,11 +37,15 @@ def booking_json(booking: Booking, plan: ShowPlan, tickets: TicketCodes) -> dict
         "created_at": booking.created_at,
         "order": booking.order_id or booking.id,
         "ticket": tickets.code(booking.id),
+        "ticket_type": booking.ticket_type,
     }
     if plan.layout is not None:
         answer["seat_label"] = plan.layout.place(booking.seat_number).label
     if plan.prices is not None:
-        answer["price"] = plan.price(booking.seat_number)
+        price = booking.price
+        answer["price"] = (
+            plan.price(booking.seat_number) if price is None else {"amount": price, "currency": plan.prices.currency}
+        )
     return answer
 
 
@@ -78,7 +82,7 @@ def bookings_json(request: web.Request, show_id: int, bookings: tuple[Booking, .
     401,
     422,
     {
-        400: "Invalid body or seat outside 1..total_seats",
+        400: "Invalid body, seat outside 1..total_seats, or a ticket type the show does not sell for those seats",
         404: "No such show",
         409: "Seat taken, not available, sold out, no adjacent seats, the show has started, or a companion "
         "seat without its wheelchair space, or over the per-customer seat limit",
@@ -89,37 +93,44 @@ def bookings_json(request: web.Request, show_id: int, bookings: tuple[Booking, .
 async def book(request: web.Request) -> web.Response:
     principal = await authenticate(request)
     show_id = schemas.path_id(request)
-    return await idempotent(request, principal.user_id, lambda: _book(request, principal.user_id, show_id))
+    return await idempotent(request, principal.user_id, lambda: _book(request, principal, show_id))
 
 
-async def _book(request: web.Request, user_id: int, show_id: int) -> web.Response:
+async def _book(request: web.Request, principal: Principal, show_id: int) -> web.Response:
+    """Staff and admins are not bound by the per-customer seat limit (`capped`); customers are."""
     data = await read_json_object(request)
     engine = request.app[ENGINE]
+    user_id, capped = principal.user_id, not principal.is_staff
     seat = schemas.plain_seat_number(data)
+    types: tuple[str, ...] = ()
     if seat is None:
         body = validate_body(data, schemas.BookRequest)
         seat = body.get("seat_number")
+        types = schemas.ticket_types_of(
+            body, 1 if seat is not None else len(body.get("seat_numbers", ())) or body["count"]
+        )
     if seat is not None:
-        reply = await engine.book(show_id, user_id, seat)
+        reply = await engine.book(show_id, user_id, seat, types[0] if types else "adult", capped)
         if reply.booking is None:
-            raise await refuse_seats(request, show_id, reply.outcome, (seat,), (seat,))
+            raise await refuse_seats(request, show_id, reply.outcome, (seat,), (seat,), reply.unpriced)
         return json_response(booking_json(reply.booking, engine.plan(show_id), request.app[TICKETS]), status=201)
     asked: tuple[int, ...] = tuple(body.get("seat_numbers", ()))
     if asked:
-        reply = await engine.book_seats(show_id, user_id, asked)
+        reply = await engine.book_seats(show_id, user_id, asked, types, capped)
     else:
-        reply = await engine.book_best(show_id, user_id, body["count"], body.get("wheelchair", 0))
+        reply = await engine.book_best(show_id, user_id, body["count"], body.get("wheelchair", 0), types, capped)
     if not reply.bookings:
-        raise await refuse_seats(request, show_id, reply.outcome, reply.seats, asked)
+        raise await refuse_seats(request, show_id, reply.outcome, reply.seats, asked, reply.unpriced)
     return json_response(_bookings_answer(request, show_id, reply.bookings), status=201)
 
 
 def _bookings_answer(request: web.Request, show_id: int, bookings: tuple[Booking, ...]) -> dict[str, Any]:
-    """`{"bookings": [...]}`, with the order they make up and its total when the show is priced."""
+    """`{"bookings": [...]}`, with the order they make up and its total (of each seat's price as sold) when the
+    show is priced."""
     answer: dict[str, Any] = {"bookings": bookings_json(request, show_id, bookings), "order": bookings[0].order_id}
-    total = request.app[ENGINE].plan(show_id).total([b.seat_number for b in bookings])
-    if total is not None:
-        answer["total"] = total
+    prices = request.app[ENGINE].plan(show_id).prices
+    if prices is not None:
+        answer["total"] = {"amount": sum(b.price or 0 for b in bookings), "currency": prices.currency}
     return answer
 
 
@@ -130,7 +141,7 @@ def _bookings_answer(request: web.Request, show_id: int, bookings: tuple[Booking
     401,
     422,
     {
-        400: "Invalid body or seat outside 1..total_seats",
+        400: "Invalid body, seat outside 1..total_seats, or a ticket type the show does not sell for those seats",
         404: "No such show",
         409: "Some seats are not free (listed in `seats`), or over the seat limit",
     },
@@ -142,35 +153,71 @@ async def hold(request: web.Request) -> web.Response:
     show_id = schemas.path_id(request)
 
     async def run() -> web.Response:
-        seats = tuple((await load_body(request, schemas.HoldRequest))["seat_numbers"])
+        body = await load_body(request, schemas.HoldRequest)
+        seats = tuple(body["seat_numbers"])
+        types = schemas.ticket_types_of(body, len(seats))
         engine = request.app[ENGINE]
-        reply = await engine.hold(show_id, principal.user_id, seats)
+        reply = await engine.hold(show_id, principal.user_id, seats, types, not principal.is_staff)
         if reply.hold is None:
-            raise await refuse_seats(request, show_id, reply.outcome, reply.seats, seats)
+            raise await refuse_seats(request, show_id, reply.outcome, reply.seats, seats, reply.unpriced)
+        hold = reply.hold
+        plan = engine.plan(show_id)
+        held = []
+        for seat, ticket_type in zip(hold.seats, hold.ticket_types, strict=True):
+            entry: dict[str, Any] = {"seat_number": seat, "ticket_type": ticket_type}
+            if plan.prices is not None:
+                entry["price"] = plan.price(seat, ticket_type)
+            held.append(entry)
         answer = {
-            "hold_id": reply.hold.hold_id,
+            "hold_id": hold.hold_id,
             "show_id": show_id,
-            "seat_numbers": list(reply.hold.seats),
-            "expires_at": reply.hold.expires_at.isoformat(),
+            "seat_numbers": list(hold.seats),
+            "expires_at": hold.expires_at.isoformat(),
+            "ticket_types": list(hold.ticket_types),
+            "seats": held,
         }
-        total = engine.plan(show_id).total(reply.hold.seats)
-        if total is not None:
-            answer["price"] = total
+        if plan.prices is not None:
+            answer["price"] = answer["total"] = {
+                "amount": sum(entry["price"]["amount"] for entry in held),
+                "currency": plan.prices.currency,
+            }
         return json_response(answer, status=201)
 
     return await idempotent(request, principal.user_id, run)
 
 
-@docs(tags=["holds"], summary="Turn a hold into bookings")
+@docs(
+    tags=["holds"],
+    summary="Turn a hold into bookings",
+    description='No body, or `{"ticket_types": [...]}` (one per held seat) to change the hold\'s ticket types.',
+)
+@request_schema(schemas.ConfirmRequest, example={"ticket_types": ["adult", "child"]})
 @response_schema(schemas.Bookings, 201, description="Booked")
-@errors(401, 422, {404: "No such hold, or not yours", 409: "The hold has expired"})
+@errors(
+    401,
+    422,
+    {
+        400: "Ticket types not one per seat, or one the show does not sell for those seats",
+        404: "No such hold, or not yours",
+        409: "The hold has expired",
+    },
+)
 @docs(parameters=[IDEMPOTENCY_KEY])
 @routes.post(r"/holds/{hold_id:[0-9a-f]{32}}/confirm/")
 async def confirm_hold(request: web.Request) -> web.Response:
     principal = await authenticate(request)
 
     async def run() -> web.Response:
-        reply = await request.app[ENGINE].confirm_hold(request.match_info["hold_id"], principal.user_id)
+        types: tuple[str, ...] = ()
+        if await read_body(request):
+            types = tuple(
+                validate_body(await read_json_object(request), schemas.ConfirmRequest).get("ticket_types", ())
+            )
+        engine = request.app[ENGINE]
+        reply = await engine.confirm_hold(request.match_info["hold_id"], principal.user_id, types)
+        if reply.outcome in (Outcome.UNKNOWN_TICKET_TYPE, Outcome.TICKET_TYPES_MISMATCH):
+            show_id = await request.app[REPOSITORY].show_of_hold(request.match_info["hold_id"])
+            raise await refuse_seats(request, show_id or 0, reply.outcome, reply.seats, (), reply.unpriced)
         if not reply.bookings:
             raise refuse(reply.outcome, hidden_as="unknown_hold")
         return json_response(_bookings_answer(request, reply.bookings[0].show.id, reply.bookings), status=201)

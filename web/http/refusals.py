@@ -29,9 +29,36 @@ def refuse_in(request: web.Request, outcome: Outcome, hidden_as: str = "unknown_
 
 
 async def refuse_seats(
-    request: web.Request, show_id: int, outcome: Outcome, seats: tuple[int, ...], asked: tuple[int, ...]
+    request: web.Request,
+    show_id: int,
+    outcome: Outcome,
+    seats: tuple[int, ...],
+    asked: tuple[int, ...],
+    unpriced: tuple[str, str] | None = None,
 ) -> ApiError:
-    """As `refuse`; a seat outside the show (0, or 101 of 100) names the show's seats, whichever end was missed."""
+    """As `refuse`; a seat outside the show (0, or 101 of 100) names the show's seats, whichever end was missed;
+    the seat limit names its number; a ticket type the show does not sell is named with the types it does."""
+    if outcome is Outcome.SEAT_LIMIT:
+        limit = request.app[ENGINE].seat_limit
+        return fail(
+            "seat_limit",
+            f"That would give you more than {limit} seats in this show: one customer may hold and book at most "
+            f"{limit}.",
+            limit=limit,
+        )
+    if outcome is Outcome.UNKNOWN_TICKET_TYPE and unpriced is not None:
+        ticket_type, category = unpriced
+        prices = request.app[ENGINE].plan(show_id).prices
+        sold = sorted(prices.types(category)) if prices is not None and category in prices.amounts else ["adult"]
+        return fail(
+            "unknown_ticket_type",
+            f"This show does not sell {ticket_type!r} tickets for {category} seats (it sells: {', '.join(sold)}).",
+            ticket_type=ticket_type,
+            category=category,
+            ticket_types=sold,
+        )
+    if outcome is Outcome.TICKET_TYPES_MISMATCH:
+        return fail("ticket_types_mismatch", f"Give one ticket type per seat ({len(seats)} seats).")
     if outcome is not Outcome.SEAT_OUT_OF_RANGE:
         return refuse(outcome, seats)
     total = (await request.app[ENGINE].seat_map(show_id)).total_seats

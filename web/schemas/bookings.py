@@ -6,7 +6,8 @@ from typing import Any
 
 from marshmallow import Schema, ValidationError, fields, validate, validates_schema
 
-from web.schemas.catalog import PRICES, Movie, Price, ShowBrief
+from web.http.errors import fail
+from web.schemas.catalog import PRICES, TICKET_TYPE_NAME, Movie, Price, ShowBrief
 from web.schemas.common import MAX_ID, MAX_SEATS, Request
 from web.schemas.screens import RowLayout
 
@@ -24,6 +25,14 @@ SEAT = fields.Integer(strict=True, validate=SEAT_RANGE)
 def _distinct(seats: list[int]) -> None:
     if len(set(seats)) != len(seats):
         raise ValidationError("Each seat may be named once.")
+
+
+def ticket_type_list(most: int) -> fields.List:
+    return fields.List(
+        fields.String(validate=validate.Regexp(TICKET_TYPE_NAME, error="A ticket type: lower-case letters (1-32).")),
+        validate=validate.Length(1, most),
+        metadata={"description": "one ticket type per seat, in the seats' order (default: all adult)"},
+    )
 
 
 def seat_list(most: int) -> fields.List:
@@ -45,6 +54,7 @@ class BookRequest(Request):
         validate=validate.Range(0, MAX_SEATS_PER_REQUEST),
         metadata={"description": "with count: how many of the seats must be wheelchair spaces"},
     )
+    ticket_types = ticket_type_list(MAX_SEATS_PER_REQUEST)
 
     @validates_schema
     def _exactly_one(self, data: dict[str, Any], **_: Any) -> None:
@@ -56,6 +66,13 @@ class BookRequest(Request):
 
 class HoldRequest(Request):
     seat_numbers = seat_list(MAX_SEATS_PER_REQUEST)
+    ticket_types = ticket_type_list(MAX_SEATS_PER_REQUEST)
+
+
+class ConfirmRequest(Request):
+    """Optional: ticket types other than the hold's."""
+
+    ticket_types = ticket_type_list(MAX_SEATS_PER_REQUEST)
 
 
 class BlockRequest(Request):
@@ -77,6 +94,7 @@ class Booking(Schema):
     ticket = fields.String(metadata={"description": "the ticket code scanned at the door"})
     seat_label = fields.String(metadata={"description": "shows with a layout only"})
     price = fields.Nested(Price, metadata={"description": "priced shows only"})
+    ticket_type = fields.String(metadata={"description": "adult unless another type was asked for"})
 
 
 class Cancelled(Schema):
@@ -123,6 +141,15 @@ class HoldCreated(Schema):
     seat_numbers = fields.List(fields.Integer(), required=True)
     expires_at = fields.DateTime(required=True)
     price = fields.Nested(Price, metadata={"description": "the seats' total; priced shows only"})
+    ticket_types = fields.List(fields.String(), metadata={"description": "one per seat"})
+    seats = fields.List(fields.Nested(lambda: HeldSeat()), metadata={"description": "each seat's type and price"})
+    total = fields.Nested(Price, metadata={"description": "the seats' total (as price); priced shows only"})
+
+
+class HeldSeat(Schema):
+    seat_number = fields.Integer(required=True)
+    ticket_type = fields.String(required=True)
+    price = fields.Nested(Price, metadata={"description": "priced shows only"})
 
 
 class HoldReleased(Schema):
@@ -130,9 +157,19 @@ class HoldReleased(Schema):
     hold_id = fields.String(required=True)
 
 
+def ticket_types_of(body: dict[str, Any], seats: int) -> tuple[str, ...]:
+    """The body's `ticket_types`, one per seat (() when not given: all adult); 400 when the count differs."""
+    types = tuple(body.get("ticket_types", ()))
+    if types and len(types) != seats:
+        raise fail(
+            "ticket_types_mismatch", f"Give one ticket type per seat: {len(types)} ticket types for {seats} seats."
+        )
+    return types
+
+
 def plain_seat_number(data: dict[str, Any]) -> int | None:
     """The hot path's body, `{"seat_number": n}`: recognised without the schema, which accepts the same."""
     seat = data.get("seat_number")
-    if type(seat) is int and -MAX_ID <= seat <= MAX_ID and "seat_numbers" not in data and "count" not in data:
+    if type(seat) is int and -MAX_ID <= seat <= MAX_ID and len(data) == 1:
         return seat
     return None

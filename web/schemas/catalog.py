@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import re
 from datetime import UTC, datetime
 from typing import Any
 
@@ -34,6 +35,31 @@ CATEGORY = validate.Regexp(r"^[a-z][a-z0-9_-]{0,31}\Z", error="Lower-case letter
 
 
 MAX_PRICE = 10**8  # minor units: a million in a two-decimal currency
+MAX_TICKET_TYPES = 16
+TICKET_TYPE_NAME = r"^[a-z][a-z0-9_-]{0,31}\Z"
+
+
+class CategoryPrice(fields.Field):
+    """A category's price: a plain number (minor units; one ticket type, adult) or a price per ticket type, e.g.
+    {"adult": 1200, "child": 800, "senior": 900}. Every set of types prices adult, the default type."""
+
+    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> Any:
+        if type(value) is int:
+            if not 0 <= value <= MAX_PRICE:
+                raise ValidationError(f"A price is 0 to {MAX_PRICE} minor units.")
+            return value
+        if not isinstance(value, dict) or not 1 <= len(value) <= MAX_TICKET_TYPES:
+            raise ValidationError(
+                'A price in minor units, or up to 16 prices per ticket type, e.g. {"adult": 1200, "child": 800}.'
+            )
+        for name, amount in value.items():
+            if not isinstance(name, str) or not re.match(TICKET_TYPE_NAME, name):
+                raise ValidationError(f"Ticket type {str(name)[:40]!r}: lower-case letters, digits, - and _ (1-32).")
+            if type(amount) is not int or not 0 <= amount <= MAX_PRICE:
+                raise ValidationError(f"The price of {name!r} must be 0 to {MAX_PRICE} minor units.")
+        if "adult" not in value:
+            raise ValidationError("Price the adult ticket too: it is the type sold when none is named.")
+        return dict(value)
 
 
 def _prices_and_currency(data: dict[str, Any]) -> None:
@@ -62,9 +88,12 @@ class ShowRequest(Request):
     total_seats = fields.Integer(strict=True, validate=validate.Range(1, MAX_SEATS))
     prices = fields.Dict(
         keys=fields.String(validate=CATEGORY),
-        values=fields.Integer(strict=True, validate=validate.Range(0, MAX_PRICE)),
+        values=CategoryPrice(),
         validate=validate.Length(1, 32),
-        metadata={"description": 'price per seat category in minor units (cents), e.g. {"standard": 1200}'},
+        metadata={
+            "description": 'price per seat category in minor units (cents), e.g. {"standard": 1200}, or per ticket '
+            'type: {"standard": {"adult": 1200, "child": 800}, "premium": {"adult": 1600}}'
+        },
     )
     currency = fields.String(validate=validate.Regexp(r"^[A-Z]{3}\Z", error="An ISO 4217 code, e.g. EUR."))
 
@@ -117,8 +146,18 @@ class Price(Schema):
     currency = fields.String(required=True, metadata={"description": "ISO 4217"})
 
 
+class CategoryPrices(Price):
+    types = fields.Dict(
+        keys=fields.String(),
+        values=fields.Nested(Price),
+        metadata={"description": "per ticket type, when the category has several (amount is the adult price)"},
+    )
+
+
 PRICES = fields.Dict(
-    keys=fields.String(), values=fields.Nested(Price), metadata={"description": "per seat category; priced shows only"}
+    keys=fields.String(),
+    values=fields.Nested(CategoryPrices),
+    metadata={"description": "per seat category; priced shows only"},
 )
 
 

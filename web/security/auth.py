@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -27,6 +27,7 @@ class Principal:
     expires_at: float
     token_id: str = ""  # the `jti`: refresh tokens are tracked by it
     version: int = 0  # the user's token version when issued (`ver`); a password change bumps the user's
+    is_staff: bool = False  # staff or admin, as the user row said when the token was (re)checked: not capped
 
 
 @dataclass(frozen=True, slots=True)
@@ -145,7 +146,8 @@ async def authenticate(request: web.Request) -> Principal:
     principal = tokens.cached(token)
     if principal is None:
         principal = tokens.verify(token, "access")
-        current(await request.app[REPOSITORY].user_by_id(principal.user_id), principal)
+        user = current(await request.app[REPOSITORY].user_by_id(principal.user_id), principal)
+        principal = replace(principal, is_staff=user.is_staff or user.is_admin)
         tokens.remember(token, principal)
     return principal
 
@@ -175,4 +177,13 @@ async def require_staff(request: web.Request) -> int:
     user = current(await request.app[REPOSITORY].user_by_id(principal.user_id), principal)
     if not (user.is_staff or user.is_admin):
         raise fail("permission_denied", "Only door staff can check tickets in.")
+    return user.id
+
+
+async def require_counter_staff(request: web.Request) -> int:
+    """The user id of box-office staff (staff or an admin); 401 or 403 otherwise."""
+    principal = await authenticate(request)
+    user = await request.app[REPOSITORY].user_by_id(principal.user_id)
+    if user is None or not (user.is_staff or user.is_admin):
+        raise fail("permission_denied", "Only staff can sell, list or refund orders at the counter.")
     return user.id

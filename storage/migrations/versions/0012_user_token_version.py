@@ -5,7 +5,7 @@ CINEMA_USER_RECHECK_SECONDS); the recheck now also compares the token's version 
 reset ends every login of before it at the next recheck. Existing users start at 0, as do tokens without one.
 
 Revision ID: 0012
-Revises: 0008
+Revises: 0011
 Create Date: 2026-12-04
 """
 
@@ -15,7 +15,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "0012"
-down_revision: str | None = "0008"
+down_revision: str | None = "0011"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
