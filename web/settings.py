@@ -29,6 +29,7 @@ class Settings:
     login_attempts_per_address: int = 300  # per minute, whatever the username
     signups_per_address: int = 20  # per hour
     refreshes_per_address: int = 60  # per minute
+    qr_images_per_address: int = 120  # GET /tickets/{code}/qr.png|.svg per minute per address
     password_checks_per_address: int = 16  # waiting bcrypt jobs of one address (web/security/passwords.py); more: 429
     password_wait_seconds: float = 5.0  # a bcrypt job that waited this long is answered 503 instead
     max_seats_per_user: int = 10  # held + booked seats of one user in one show (0: no limit)
@@ -70,6 +71,7 @@ class Settings:
             "signups_per_address": int(env.get("CINEMA_SIGNUPS_PER_ADDRESS", "20")),
             "login_attempts_per_address": int(env.get("CINEMA_LOGINS_PER_ADDRESS", "300")),
             "refreshes_per_address": int(env.get("CINEMA_REFRESHES_PER_ADDRESS", "60")),
+            "qr_images_per_address": int(env.get("CINEMA_QR_IMAGES_PER_ADDRESS", "120")),
             "password_checks_per_address": int(env.get("CINEMA_PASSWORD_CHECKS_PER_ADDRESS", "16")),
             "max_seats_per_user": int(env.get("CINEMA_MAX_SEATS_PER_USER", "10")),
             "max_connections_per_source": int(env.get("CINEMA_MAX_CONNECTIONS_PER_SOURCE", "256")),

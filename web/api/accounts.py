@@ -13,6 +13,7 @@ from storage.usernames import username_key
 from web import schemas
 from web.context import HASHER, LOGIN_LIMITS, REPOSITORY
 from web.http.body import load_body
+from web.http.clients import source_of
 from web.http.errors import ApiError, fail, unauthorized
 from web.http.jsonio import json_response
 from web.http.openapi import errors
@@ -21,11 +22,6 @@ from web.security.passwords import SourceBusy
 
 routes = web.RouteTableDef()
 T = TypeVar("T")
-
-
-def source_of(request: web.Request) -> str:
-    """The client's address: what per-source limits count (a proxy in front would need X-Forwarded-For)."""
-    return request.remote or "unknown"
 
 
 def _limited(wait: int, what: str) -> ApiError:
