@@ -19,7 +19,7 @@ from web.http.qr_images import QR_IMAGES, QR_LIMIT
 from web.http.refusals import refuse
 from web.schemas.catalog import show_brief
 from web.security.auth import require_staff
-from web.security.ticket_codes import TICKETS
+from web.security.ticket_codes import TICKETS, canonical
 
 routes = web.RouteTableDef()
 IMMUTABLE = "private, max-age=31536000, immutable"  # an image depends on its code alone
@@ -32,7 +32,7 @@ CODE_PATTERN = r"{code:[0-9]+-[A-Za-z2-7]+}"  # the exact shape is checked with 
 
 
 def _genuine(request: web.Request) -> str:
-    code = request.match_info["code"].upper()
+    code = canonical(request.match_info["code"])
     if request.app[TICKETS].booking_id(code) is None:
         raise fail("unknown_ticket")
     return code
@@ -103,7 +103,7 @@ async def _qr(request: web.Request, kind: str) -> web.Response:
 async def check_in(request: web.Request) -> web.Response:
     staff_id = await require_staff(request)
     data = await load_body(request, schemas.CheckInRequest)
-    code, show_id = data["code"].strip().upper(), data["show_id"]
+    code, show_id = canonical(data["code"]), data["show_id"]
     booking_id = request.app[TICKETS].booking_id(code)
     if booking_id is None:
         raise refuse(Outcome.UNKNOWN_TICKET)
