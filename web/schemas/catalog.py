@@ -10,7 +10,7 @@ import orjson
 from marshmallow import Schema, ValidationError, fields, validate, validates_schema
 
 from engine.ports import ShowInfo
-from web.schemas.common import MAX_ID, MAX_SEATS, NO_NUL, Request
+from web.schemas.common import MAX_ID, MAX_SEATS, NO_NUL, Request, printable
 
 FIRST_YEAR, LAST_YEAR = 1900, 9998  # PostgreSQL and Python both hold these, whatever the offset
 
@@ -26,7 +26,7 @@ def _storable_time(value: datetime) -> None:
 
 
 class RowRequest(Request):
-    label = fields.String(required=True, validate=[validate.Length(1, 8), NO_NUL])
+    label = fields.String(required=True, validate=[validate.Length(1, 8), NO_NUL, printable])
     seats = fields.Integer(required=True, strict=True, validate=validate.Range(1, 500))
 
 
@@ -42,7 +42,7 @@ def _prices_and_currency(data: dict[str, Any]) -> None:
 
 
 class MovieRequest(Request):
-    title = fields.String(required=True, validate=[validate.Length(1, 200), NO_NUL])
+    title = fields.String(required=True, validate=[validate.Length(1, 200), NO_NUL, printable])
     duration_minutes = fields.Integer(required=True, strict=True, validate=validate.Range(1, 24 * 60))
 
 
@@ -52,7 +52,7 @@ class ShowRequest(Request):
 
     screen_id = fields.Integer(strict=True, validate=validate.Range(1, MAX_ID))
     rows = fields.List(fields.Nested(RowRequest), validate=validate.Length(1, 100))
-    screen_name = fields.String(validate=[validate.Length(1, 100), NO_NUL])
+    screen_name = fields.String(validate=[validate.Length(1, 100), NO_NUL, printable])
     date_time = fields.AwareDateTime(
         required=True,
         default_timezone=UTC,
