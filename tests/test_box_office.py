@@ -439,3 +439,22 @@ async def test_qr_images_are_rendered_once_cacheable_and_rate_limited(aiohttp_cl
     assert [answer.status for answer in answers] == [200, 200, 200, 429]  # 8 a minute from this address
     limited = answers[-1]
     assert (await limited.json())["code"] == "rate_limited" and int(limited.headers["Retry-After"]) >= 1
+
+
+async def test_currencies_are_iso_4217_codes(api: Api) -> None:
+    """From the maintained ISO 4217 list: made-up codes of the right shape are a 400 naming `currency`."""
+    setup = await screen_and_movie(api)
+    path, headers = f"/movies/{setup['movie']['id']}/shows/", setup["admin"]["headers"]
+    for code in ("QQQ", "ABC", "ZZZ", "XXX", "eur", "EU"):
+        body = {"screen_id": setup["screen"]["id"], "date_time": future(), **PRICES, "currency": code}
+        status, answer = await post(api, path, body, headers)
+        assert status == 400 and "currency" in answer["errors"], (code, answer)
+    for days, code in ((1, "GBP"), (2, "JPY")):
+        body = {
+            "screen_id": setup["screen"]["id"],
+            "date_time": future(minutes=1440 * days),
+            **PRICES,
+            "currency": code,
+        }
+        status, answer = await post(api, path, body, headers)
+        assert status == 201, (code, answer)

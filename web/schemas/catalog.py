@@ -7,6 +7,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import orjson
+import pycountry
 from marshmallow import Schema, ValidationError, fields, validate, validates_schema
 
 from engine.ports import ShowInfo
@@ -33,6 +34,9 @@ class RowRequest(Request):
 CATEGORY = validate.Regexp(r"^[a-z][a-z0-9_-]{0,31}\Z", error="Lower-case letters, digits, - and _ (1-32).")
 
 
+# ISO 4217 as pycountry ships it (Debian's iso-codes, kept current), less the codes that are not money.
+NOT_MONEY = frozenset({"XXX", "XTS", "XAU", "XAG", "XPD", "XPT"})
+CURRENCIES = frozenset(currency.alpha_3 for currency in pycountry.currencies) - NOT_MONEY
 MAX_PRICE = 10**8  # minor units: a million in a two-decimal currency
 
 
@@ -66,7 +70,12 @@ class ShowRequest(Request):
         validate=validate.Length(1, 32),
         metadata={"description": 'price per seat category in minor units (cents), e.g. {"standard": 1200}'},
     )
-    currency = fields.String(validate=validate.Regexp(r"^[A-Z]{3}\Z", error="An ISO 4217 code, e.g. EUR."))
+    currency = fields.String(
+        validate=[
+            validate.Regexp(r"^[A-Z]{3}\Z", error="An ISO 4217 code, e.g. EUR."),
+            validate.OneOf(CURRENCIES, error="Not an ISO 4217 currency code (e.g. EUR, USD, GBP)."),
+        ]
+    )
 
     @validates_schema
     def _seats_agree(self, data: dict[str, Any], **_: Any) -> None:
