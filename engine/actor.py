@@ -22,7 +22,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from engine.errors import Busy, NotOwner, ShowMoving, ShowNotFound, ShuttingDown
+from engine.consistency import reconcile
+from engine.errors import Busy, NotOwner, ShowInconsistent, ShowMoving, ShowNotFound, ShuttingDown
 from engine.feed import ShowFeed
 from engine.layout import DEFAULT_TICKET_TYPE, ShowPlan
 from engine.ports import (
@@ -194,6 +195,7 @@ class ShowActor:
         self._paid: dict[int, int] = {}  # live booking id -> the price it was sold for (what a refund pays back)
         self._expiry_timers: dict[str, asyncio.TimerHandle] = {}
         self._pending = 0  # units handed to the journal and not yet committed or failed
+        self._reported: list[str] = []  # the contradictions last logged (engine/consistency.py)
         self._stopping = False
         self.task = asyncio.get_running_loop().create_task(self._run(), name=f"show-actor-{show_id}")
 
@@ -327,14 +329,40 @@ class ShowActor:
             _fail(reply, ShowNotFound())
             return None
         assert self._pending == 0, "reloading while commits are in flight would lose them"
+        verdict = reconcile(
+            self.show_id,
+            snapshot.show.total_seats,
+            snapshot.bookings,
+            snapshot.holds,
+            snapshot.blocked,
+            snapshot.decision_order,
+        )
+        if verdict.problems and verdict.problems != self._reported:  # a refused show reloads per message
+            self._reported = verdict.problems
+            fields = {"show": self.show_id, "problems": verdict.problems[:20], "refused": verdict.refused is not None}
+            log.warning("show %d: its stored state contradicts itself", self.show_id, extra={"fields": fields})
+        if verdict.refused is not None:  # nothing is decided on it: every message gets the same 503
+            error: Exception = ShowInconsistent(self.show_id, verdict.refused)
+            _fail(reply, error)
+            while self._mailbox:
+                _fail(self._mailbox.popleft()[1], error)
+            return False
+        if verdict.voided_holds:
+            try:
+                await self._store.void_holds(self.show_id, verdict.voided_holds, snapshot.epoch)
+            except StorageUnavailable as error:
+                _fail(reply, error)
+                while self._mailbox:
+                    _fail(self._mailbox.popleft()[1], error)
+                return False
         self._show = snapshot.show
         self._epoch = snapshot.epoch
-        holds = [(h.id, Hold(h.user_id, h.seats, h.expires_at.timestamp(), h.ticket_types)) for h in snapshot.holds]
+        holds = [(h.id, Hold(h.user_id, h.seats, h.expires_at.timestamp(), h.ticket_types)) for h in verdict.holds]
         self._state = state = restore(
             snapshot.show.total_seats,
             snapshot.bookings,
             holds,
-            snapshot.blocked,
+            verdict.blocked,
             layout=snapshot.layout,
             orders=snapshot.orders,
             checked_in=[(booking_id, at.timestamp()) for booking_id, at in snapshot.checked_in],

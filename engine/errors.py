@@ -17,6 +17,15 @@ class ShuttingDown(Exception):
     pass
 
 
+class ShowInconsistent(Exception):
+    """The show's stored state contradicts itself in a way no repair may settle (engine/consistency.py): it is
+    refused until an operator repairs it (nothing was changed)."""
+
+    def __init__(self, show_id: int, detail: str) -> None:
+        super().__init__(detail)
+        self.show_id = show_id
+
+
 class NotOwner(Exception):
     """Cluster mode: another node decides for this show, so the request belongs there (nothing was changed)."""
 

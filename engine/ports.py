@@ -64,6 +64,9 @@ class ShowSnapshot:
     checked_in: list[tuple[int, datetime]] = field(default_factory=list)  # (booking id, first scanned)
     epoch: int = 0  # the owner epoch taken by this load: the journal writes the show only while it is current
     prices_paid: list[tuple[int, int]] = field(default_factory=list)  # (live booking id, price) where recorded
+    # Only for decisions that contradict each other (engine/consistency.py): ("booking", id) or ("hold", id)
+    # -> (journal seq, or UNJOURNALED when the journal never saw it; creation time as a timestamp).
+    decision_order: dict[tuple[str, int | str], tuple[int, float]] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True)
@@ -179,4 +182,8 @@ class ShowStore(Protocol):
 
     async def show_of_hold(self, hold_id: str) -> int | None:
         """The show a hold belongs to, or None; raises StorageUnavailable."""
+        ...
+
+    async def void_holds(self, show_id: int, hold_ids: Sequence[str], epoch: int) -> None:
+        """Mark holds that lost a contradiction released, while `epoch` is the show's; raises StorageUnavailable."""
         ...

@@ -17,6 +17,7 @@ from sqlalchemy import JSON, Row, bindparam, cast, func, select, text, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
+from engine.consistency import UNJOURNALED, Key, contested
 from engine.errors import NotOwner, ShowMoving
 from engine.layout import Layout, Prices, layout_from_stored
 from engine.ports import ShowInfo, ShowSnapshot, StorageUnavailable, StoredHold
@@ -34,6 +35,7 @@ from storage.models import (
     Screen,
     SeatHold,
     Show,
+    ShowOwner,
     User,
     UTCDateTime,
 )
@@ -263,6 +265,35 @@ async def _change_password(conn: AsyncConnection, which: Any, password_hash: str
     if ids:
         tokens = RefreshToken.__table__
         await conn.execute(tokens.update().where(tokens.c.user_id.in_(ids)).values(revoked=True))
+
+
+async def _decision_order(
+    conn: AsyncConnection, show_id: int, disputed: set[Key], bookings: Sequence[Row[Any]], holds: Sequence[Row[Any]]
+) -> dict[Key, tuple[int, float]]:
+    """When each contested decision was made: its journal sequence number (its first `book` or `hold` entry),
+    and its row's creation time (engine/consistency.py orders by both)."""
+    booking_ids = [ident for kind, ident in disputed if kind == "booking"]
+    hold_ids = [str(ident) for kind, ident in disputed if kind == "hold"]
+    journal = JournalEntry.__table__.c
+    first = func.min(journal.seq)
+    seqs: dict[Key, int] = {}
+    if booking_ids:
+        found = await conn.execute(
+            select(journal.booking_id, first)
+            .where(journal.show_id == show_id, journal.op == "book", journal.booking_id.in_(booking_ids))
+            .group_by(journal.booking_id)
+        )
+        seqs.update({("booking", booking_id): seq for booking_id, seq in found})
+    if hold_ids:
+        found = await conn.execute(
+            select(journal.hold_id, first)
+            .where(journal.show_id == show_id, journal.op == "hold", journal.hold_id.in_(hold_ids))
+            .group_by(journal.hold_id)
+        )
+        seqs.update({("hold", hold_id): seq for hold_id, seq in found})
+    created: dict[Key, datetime] = {("booking", r.id): r.created_at for r in bookings}
+    created.update({("hold", r.id): r.created_at for r in holds})
+    return {key: (seqs.get(key, UNJOURNALED), created[key].timestamp() if key in created else 0.0) for key in disputed}
 
 
 class Repository:
@@ -831,6 +862,7 @@ class Repository:
                         Booking.order_id,
                         Booking.checked_in_at,
                         Booking.price,
+                        Booking.created_at,
                     ).where(Booking.show_id == show_id)
                 )
             ).all()
@@ -843,6 +875,18 @@ class Repository:
                     select(func.count()).select_from(JournalEntry).where(JournalEntry.show_id == show_id)
                 )
             ).scalar_one()
+            hold_rows = (
+                await conn.execute(
+                    select(
+                        SeatHold.id,
+                        SeatHold.user_id,
+                        SeatHold.seats,
+                        SeatHold.expires_at,
+                        SeatHold.ticket_types,
+                        SeatHold.created_at,
+                    ).where(SeatHold.show_id == show_id, SeatHold.status == "active")
+                )
+            ).all()
             holds = [
                 StoredHold(
                     r.id,
@@ -851,15 +895,13 @@ class Repository:
                     r.expires_at,
                     tuple(orjson.loads(r.ticket_types)) if r.ticket_types else (),
                 )
-                for r in await conn.execute(
-                    select(
-                        SeatHold.id, SeatHold.user_id, SeatHold.seats, SeatHold.expires_at, SeatHold.ticket_types
-                    ).where(SeatHold.show_id == show_id, SeatHold.status == "active")
-                )
+                for r in hold_rows
             ]
             blocked = list(
                 (await conn.execute(select(BlockedSeat.seat_number).where(BlockedSeat.show_id == show_id))).scalars()
             )
+            disputed = contested(show.total_seats, bookings, holds, blocked)  # empty for a sound show
+            order = await _decision_order(conn, show_id, disputed, rows, hold_rows) if disputed else {}
             extra = (
                 await conn.execute(
                     select(Show.layout, Show.prices, Show.currency, Show.ends_at, Movie.duration_minutes)
@@ -882,7 +924,18 @@ class Repository:
             checked_in,
             epoch,
             paid,
+            order,
         )
+
+    @unavailable_as_storage_error
+    async def void_holds(self, show_id: int, hold_ids: Sequence[str], epoch: int) -> None:
+        owned = select(ShowOwner.show_id).where(ShowOwner.show_id == show_id, ShowOwner.epoch == epoch).exists()
+        async with self._engine.begin() as conn:
+            await conn.execute(
+                update(SeatHold)
+                .where(SeatHold.show_id == show_id, SeatHold.id.in_(hold_ids), SeatHold.status == "active", owned)
+                .values(status="released", ended_at=datetime.now(UTC))
+            )
 
     @unavailable_as_storage_error
     async def missing_users(self, user_ids: Sequence[int]) -> set[int]:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pytest
+
 from tests.conftest import Api
 
 
@@ -128,3 +130,33 @@ async def test_unknown_route_is_json_404(api: Api) -> None:
     response = await api.client.delete("/movies/")
     assert response.status == 405
     assert (await response.json())["detail"]
+
+
+@pytest.mark.parametrize("bad", ["\u202eevil", "zero\u200bwidth", "bell\x07", "line\nbreak", "\ufeffbom"])
+async def test_titles_and_labels_refuse_control_and_invisible_characters(api: Api, bad: str) -> None:
+    """Shown on tickets and kiosks as typed: Cc and Cf characters (U+202E, U+200B, ...) are a 400 naming
+    the field, in movie titles, show screen names, row labels and screen names and seat labels."""
+    admin = await api.admin()
+    headers = admin["headers"]
+    movie = await api.client.post("/movies/", json={"title": bad, "duration_minutes": 90}, headers=headers)
+    assert movie.status == 400 and "title" in (await movie.json())["errors"], await movie.text()
+    good = await api.client.post(
+        "/movies/", json={"title": "Fine \u00e9\u4e2d", "duration_minutes": 90}, headers=headers
+    )
+    assert good.status == 201
+    movie_id = (await good.json())["id"]
+    when = "2030-01-01T20:00:00Z"
+    for body, field in (
+        ({"screen_name": bad, "date_time": when, "total_seats": 5}, "screen_name"),
+        ({"screen_name": "S", "date_time": when, "rows": [{"label": bad[:8], "seats": 5}]}, "rows"),
+    ):
+        show = await api.client.post(f"/movies/{movie_id}/shows/", json=body, headers=headers)
+        assert show.status == 400 and field in (await show.json())["errors"], await show.text()
+    seat = [{"label": "1"}]
+    for body, field in (
+        ({"name": bad, "rows": [{"label": "A", "positions": seat}]}, "name"),
+        ({"name": "Hall", "rows": [{"label": bad[:8], "positions": seat}]}, "rows"),
+        ({"name": "Hall", "rows": [{"label": "A", "positions": [{"label": bad[:16]}]}]}, "rows"),
+    ):
+        screen = await api.client.post("/screens/", json=body, headers=headers)
+        assert screen.status == 400 and field in (await screen.json())["errors"], await screen.text()

@@ -17,6 +17,7 @@ from storage.database import open_engine
 from tests.conftest import Api
 from web.app import create_app
 from web.context import HASHER, REPOSITORY
+from web.http.qr_images import QR_IMAGES
 from web.settings import Settings
 
 W, C = "wheelchair", "companion"
@@ -408,3 +409,52 @@ async def test_companion_seats_and_wheelchair_best_available(api: Api) -> None:
     assert status == 201 and [b["seat_number"] for b in best["bookings"]] == [5, 6]  # the space and its companion
     for bad in ({"count": 1, "wheelchair": 2}, {"seat_numbers": [1], "wheelchair": 1}):
         assert (await post(api, f"/shows/{show_id}/book/", bad, user["headers"]))[0] == 400
+
+
+async def test_qr_images_are_rendered_once_cacheable_and_rate_limited(aiohttp_client: Any, settings: Settings) -> None:
+    """Each code's image is rendered once (then answered from memory), carries an immutable Cache-Control and
+    a strong ETag (304 to If-None-Match), and one address gets CINEMA_QR_IMAGES_PER_ADDRESS a minute."""
+    api = Api(await aiohttp_client(create_app(replace(settings, qr_images_per_address=8))))
+    setup = await screen_show(api, future(minutes=600))
+    ann = await api.user()
+    _, booked = await post(api, f"/shows/{setup['show']['id']}/book/", {"seat_numbers": [3, 4]}, ann["headers"])
+    first, second = (b["ticket"] for b in booked["bookings"])
+    images = api.app[QR_IMAGES]
+    one = await api.client.get(f"/tickets/{first}/qr.svg")
+    body = await one.read()
+    assert one.status == 200 and b"<svg" in body
+    assert "immutable" in one.headers["Cache-Control"] and "max-age=31536000" in one.headers["Cache-Control"]
+    etag = one.headers["ETag"]
+    assert etag.startswith('"') and etag.endswith('"')
+    again = await api.client.get(f"/tickets/{first}/qr.svg")
+    assert again.status == 200 and await again.read() == body and again.headers["ETag"] == etag
+    assert images.renders == 1  # the second answer came from the cache
+    unchanged = await api.client.get(f"/tickets/{first}/qr.svg", headers={"If-None-Match": etag})
+    assert unchanged.status == 304 and await unchanged.read() == b"" and unchanged.headers["ETag"] == etag
+    png = await api.client.get(f"/tickets/{first}/qr.png")
+    assert png.status == 200 and png.headers["ETag"] != etag and images.renders == 2
+    other = await api.client.get(f"/tickets/{second}/qr.png", headers={"If-None-Match": png.headers["ETag"]})
+    assert other.status == 200 and images.renders == 3  # another code's ETag is not this one's
+    answers = [await api.client.get(f"/tickets/{first}/qr.svg") for _ in range(4)]
+    assert [answer.status for answer in answers] == [200, 200, 200, 429]  # 8 a minute from this address
+    limited = answers[-1]
+    assert (await limited.json())["code"] == "rate_limited" and int(limited.headers["Retry-After"]) >= 1
+
+
+async def test_currencies_are_iso_4217_codes(api: Api) -> None:
+    """From the maintained ISO 4217 list: made-up codes of the right shape are a 400 naming `currency`."""
+    setup = await screen_and_movie(api)
+    path, headers = f"/movies/{setup['movie']['id']}/shows/", setup["admin"]["headers"]
+    for code in ("QQQ", "ABC", "ZZZ", "XXX", "eur", "EU"):
+        body = {"screen_id": setup["screen"]["id"], "date_time": future(), **PRICES, "currency": code}
+        status, answer = await post(api, path, body, headers)
+        assert status == 400 and "currency" in answer["errors"], (code, answer)
+    for days, code in ((1, "GBP"), (2, "JPY")):
+        body = {
+            "screen_id": setup["screen"]["id"],
+            "date_time": future(minutes=1440 * days),
+            **PRICES,
+            "currency": code,
+        }
+        status, answer = await post(api, path, body, headers)
+        assert status == 201, (code, answer)

@@ -37,3 +37,18 @@ def test_a_forged_or_moved_tag_names_no_booking() -> None:
     assert codes.booking_id(f"42-{flipped}") is None
     assert codes.booking_id(f"43-{tag}") is None
     assert TicketCodes(SECRET + "x").booking_id(codes.code(42)) is None
+
+
+def test_codes_compare_as_ascii_only() -> None:
+    """str.upper folds U+0131 (dotless i) to 'I' and U+017F (long s) to 'S': a code spelt with them is
+    not the ticket's code."""
+    codes = TicketCodes(SECRET)
+    for booking_id in range(1, 400):
+        code = codes.code(booking_id)
+        if "I" in code or "S" in code:
+            break
+    spelt = code.lower().replace("i", "\u0131").replace("s", "\u017f")
+    assert spelt != code.lower() and spelt.upper() == code  # what the old comparison admitted
+    assert codes.booking_id(spelt) is None
+    assert codes.booking_id(f" {code.lower()}\n") == booking_id  # ASCII case and whitespace still forgiven
+    assert codes.booking_id(code + "\u00a0") is None and codes.booking_id("\uff11" + code[1:]) is None

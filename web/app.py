@@ -42,6 +42,7 @@ from web.http.errors import error_middleware
 from web.http.observability import METRICS, Metrics, add_request_id, observer
 from web.http.openapi import OpenApi3
 from web.http.proxies import TrustedProxies
+from web.http.qr_images import QR_IMAGES, QR_LIMIT, QrImages
 from web.security.auth import TOKENS, Tokens
 from web.security.passwords import PasswordHasher
 from web.security.ratelimit import RateLimiter
@@ -85,6 +86,9 @@ def create_app(settings: Settings) -> web.Application:
         signups=RateLimiter(settings.signups_per_address, 3600),
         refreshes=RateLimiter(settings.refreshes_per_address, 60),
     )
+    app[QR_IMAGES] = QrImages()
+    app[QR_LIMIT] = RateLimiter(settings.qr_images_per_address, 60)
+    app.on_cleanup.append(_close_qr_images)
     app.add_routes(accounts.routes)
     app.add_routes(catalog.routes)
     app.add_routes(bookings.routes)
@@ -107,6 +111,10 @@ def create_app(settings: Settings) -> web.Application:
     app.cleanup_ctx.append(_lifecycle)
     app.on_shutdown.append(_end_live_streams)
     return app
+
+
+async def _close_qr_images(app: web.Application) -> None:
+    app[QR_IMAGES].close()
 
 
 async def _end_live_streams(app: web.Application) -> None:

@@ -44,6 +44,7 @@ class Settings:
     login_attempts_per_address: int = 300  # logins a minute from one client address, whatever the username
     signups_per_address: int = 20  # sign-ups an hour from one client address
     refreshes_per_address: int = 60  # token refreshes a minute from one client address
+    qr_images_per_address: int = 120  # GET /tickets/{code}/qr.png|.svg a minute from one client address
     password_checks_per_address: int = 16  # waiting password checks of one client address; more: 429
     password_wait_seconds: float = 5.0  # a bcrypt job that waited this long is answered 503 instead
     max_seats_per_user: int = 10  # held + booked seats of one user in one show (0: no limit)

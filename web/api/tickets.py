@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import io
 from datetime import UTC, datetime
 
-import segno
 from aiohttp import web
 from aiohttp_apispec import docs, request_schema, response_schema
 
@@ -13,20 +11,29 @@ from engine.seats import Outcome
 from web import schemas
 from web.context import ENGINE, REPOSITORY
 from web.http.body import load_body
+from web.http.clients import client_of
 from web.http.errors import fail
 from web.http.jsonio import json_response
+from web.http.observability import METRICS
 from web.http.openapi import errors
+from web.http.qr_images import QR_IMAGES, QR_LIMIT
 from web.http.refusals import refuse
 from web.schemas.catalog import show_brief
 from web.security.auth import require_staff
-from web.security.ticket_codes import TICKETS
+from web.security.ticket_codes import TICKETS, canonical
 
 routes = web.RouteTableDef()
+IMMUTABLE = "private, max-age=31536000, immutable"  # an image depends on its code alone
+QR_ANSWERS = {
+    "304": {"description": "Not modified (If-None-Match names the image's ETag)"},
+    "429": {"description": "Too many QR images from this address (see Retry-After)"},
+    "503": {"description": "Too many images being rendered at once (see Retry-After)"},
+}
 CODE_PATTERN = r"{code:[0-9]+-[A-Za-z2-7]+}"  # the exact shape is checked with the tag (no braces: see openapi)
 
 
 def _genuine(request: web.Request) -> str:
-    code = request.match_info["code"].upper()
+    code = canonical(request.match_info["code"])
     if request.app[TICKETS].booking_id(code) is None:
         raise fail("unknown_ticket")
     return code
@@ -42,23 +49,39 @@ def _iso(at: float) -> str:
     description="Anyone holding the code may draw it; the code is the ticket. Forged codes are a 404.",
     security=[],
 )
-@docs(responses={"200": {"description": "image/svg+xml"}, "404": {"description": "Not a genuine ticket code"}})
+@docs(
+    responses={
+        "200": {"description": "image/svg+xml"},
+        "404": {"description": "Not a genuine ticket code"},
+        **QR_ANSWERS,
+    }
+)
 @routes.get(rf"/tickets/{CODE_PATTERN}/qr.svg")
 async def qr_svg(request: web.Request) -> web.Response:
-    return _qr(request, "svg", 4, "image/svg+xml")
+    return await _qr(request, "svg")
 
 
 @docs(tags=["tickets"], summary="A ticket's QR code (PNG)", security=[])
-@docs(responses={"200": {"description": "image/png"}, "404": {"description": "Not a genuine ticket code"}})
+@docs(
+    responses={"200": {"description": "image/png"}, "404": {"description": "Not a genuine ticket code"}, **QR_ANSWERS}
+)
 @routes.get(rf"/tickets/{CODE_PATTERN}/qr.png")
 async def qr_png(request: web.Request) -> web.Response:
-    return _qr(request, "png", 6, "image/png")
+    return await _qr(request, "png")
 
 
-def _qr(request: web.Request, kind: str, scale: int, content_type: str) -> web.Response:
-    out = io.BytesIO()
-    segno.make(_genuine(request), error="m").save(out, kind=kind, scale=scale, border=2)
-    return web.Response(body=out.getvalue(), content_type=content_type, headers={"Cache-Control": "private"})
+async def _qr(request: web.Request, kind: str) -> web.Response:
+    """Rate-limited per client, rendered once per code (web/http/qr_images.py), and cacheable for ever."""
+    client = client_of(request)
+    wait = request.app[QR_LIMIT].hit(client)
+    if wait:
+        request.app[METRICS].limit_refusals.note("qr_images", client, logged=False)
+        raise fail("rate_limited", "Too many QR images from this address; try again later.", {"Retry-After": str(wait)})
+    image = await request.app[QR_IMAGES].image(_genuine(request), kind)
+    headers = {"Cache-Control": IMMUTABLE, "ETag": image.etag}
+    if image.etag in request.headers.get("If-None-Match", ""):
+        return web.Response(status=304, headers=headers)
+    return web.Response(body=image.body, content_type=image.content_type, headers=headers)
 
 
 @docs(
@@ -83,7 +106,7 @@ def _qr(request: web.Request, kind: str, scale: int, content_type: str) -> web.R
 async def check_in(request: web.Request) -> web.Response:
     staff_id = await require_staff(request)
     data = await load_body(request, schemas.CheckInRequest)
-    code, show_id = data["code"].strip().upper(), data["show_id"]
+    code, show_id = canonical(data["code"]), data["show_id"]
     booking_id = request.app[TICKETS].booking_id(code)
     if booking_id is None:
         raise refuse(Outcome.UNKNOWN_TICKET)

@@ -14,7 +14,7 @@ from typing import Any
 
 from aiohttp import web
 
-from engine.errors import Busy, ShowNotFound, ShuttingDown
+from engine.errors import Busy, ShowInconsistent, ShowNotFound, ShuttingDown
 from engine.ports import StorageUnavailable, UserGone
 from web.http.clients import client_of
 from web.http.headers import undecodable_header
@@ -111,6 +111,7 @@ CATALOGUE: dict[str, ErrorCode] = {
         ("storage_unavailable", 503, "The booking store is unavailable; nothing was changed. Try again shortly."),
         ("webhook_target_refused", 400, "This URL may not be called (loopback, private or link-local, or not http)."),
         ("unknown_webhook", 404, "Webhook not found."),
+        ("show_inconsistent", 503, "The stored state of this show contradicts itself; it is refused until repaired."),
     )
 }
 # The code of an answer that names none (aiohttp's own errors, and any handler that gives only a status).
@@ -258,6 +259,9 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
         return unauthorized("user_not_found").response
     except Busy as error:
         return unavailable(f"The service is busy ({error}); try again shortly.", error.retry_after)
+    except ShowInconsistent as error:  # logged by the show's actor, with every contradiction
+        detail = f"The stored state of show {error.show_id} contradicts itself ({error}); it is refused until repaired."
+        return error_response(503, detail, {"Retry-After": "60"}, "show_inconsistent", show_id=error.show_id)
     except (StorageUnavailable, ShuttingDown):
         return unavailable(CATALOGUE["storage_unavailable"].message, code="storage_unavailable")
     except ConnectionResetError:  # the client went away mid-answer: its business, not a server fault

@@ -23,6 +23,7 @@ KINDS = {
     "password_checker": "the password checker's queue is full or too slow: 503",
     "connections_per_source": "open connections per client address (CINEMA_MAX_CONNECTIONS_PER_SOURCE): 503",
     "connections": "open connections in all (CINEMA_MAX_CONNECTIONS): 503",
+    "qr_images": "ticket QR images per address and minute (CINEMA_QR_IMAGES_PER_ADDRESS): 429",
 }
 
 

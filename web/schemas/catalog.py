@@ -8,10 +8,11 @@ from datetime import UTC, datetime
 from typing import Any
 
 import orjson
+import pycountry
 from marshmallow import Schema, ValidationError, fields, validate, validates_schema
 
 from engine.ports import ShowInfo
-from web.schemas.common import MAX_ID, MAX_SEATS, NO_NUL, Request
+from web.schemas.common import MAX_ID, MAX_SEATS, NO_NUL, Request, printable
 
 FIRST_YEAR, LAST_YEAR = 1900, 9998  # PostgreSQL and Python both hold these, whatever the offset
 
@@ -27,13 +28,16 @@ def _storable_time(value: datetime) -> None:
 
 
 class RowRequest(Request):
-    label = fields.String(required=True, validate=[validate.Length(1, 8), NO_NUL])
+    label = fields.String(required=True, validate=[validate.Length(1, 8), NO_NUL, printable])
     seats = fields.Integer(required=True, strict=True, validate=validate.Range(1, 500))
 
 
 CATEGORY = validate.Regexp(r"^[a-z][a-z0-9_-]{0,31}\Z", error="Lower-case letters, digits, - and _ (1-32).")
 
 
+# ISO 4217 as pycountry ships it (Debian's iso-codes, kept current), less the codes that are not money.
+NOT_MONEY = frozenset({"XXX", "XTS", "XAU", "XAG", "XPD", "XPT"})
+CURRENCIES = frozenset(currency.alpha_3 for currency in pycountry.currencies) - NOT_MONEY
 MAX_PRICE = 10**8  # minor units: a million in a two-decimal currency
 MAX_TICKET_TYPES = 16
 TICKET_TYPE_NAME = r"^[a-z][a-z0-9_-]{0,31}\Z"
@@ -68,7 +72,7 @@ def _prices_and_currency(data: dict[str, Any]) -> None:
 
 
 class MovieRequest(Request):
-    title = fields.String(required=True, validate=[validate.Length(1, 200), NO_NUL])
+    title = fields.String(required=True, validate=[validate.Length(1, 200), NO_NUL, printable])
     duration_minutes = fields.Integer(required=True, strict=True, validate=validate.Range(1, 24 * 60))
 
 
@@ -78,7 +82,7 @@ class ShowRequest(Request):
 
     screen_id = fields.Integer(strict=True, validate=validate.Range(1, MAX_ID))
     rows = fields.List(fields.Nested(RowRequest), validate=validate.Length(1, 100))
-    screen_name = fields.String(validate=[validate.Length(1, 100), NO_NUL])
+    screen_name = fields.String(validate=[validate.Length(1, 100), NO_NUL, printable])
     date_time = fields.AwareDateTime(
         required=True,
         default_timezone=UTC,
@@ -95,7 +99,12 @@ class ShowRequest(Request):
             'type: {"standard": {"adult": 1200, "child": 800}, "premium": {"adult": 1600}}'
         },
     )
-    currency = fields.String(validate=validate.Regexp(r"^[A-Z]{3}\Z", error="An ISO 4217 code, e.g. EUR."))
+    currency = fields.String(
+        validate=[
+            validate.Regexp(r"^[A-Z]{3}\Z", error="An ISO 4217 code, e.g. EUR."),
+            validate.OneOf(CURRENCIES, error="Not an ISO 4217 currency code (e.g. EUR, USD, GBP)."),
+        ]
+    )
 
     @validates_schema
     def _seats_agree(self, data: dict[str, Any], **_: Any) -> None:

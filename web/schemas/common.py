@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import unicodedata
+
 from aiohttp import web
-from marshmallow import EXCLUDE, Schema, fields, validate
+from marshmallow import EXCLUDE, Schema, ValidationError, fields, validate
 
 from web.http.errors import CATALOGUE, fail
 
@@ -14,6 +16,17 @@ MAX_SEATS = 10_000
 
 
 NO_NUL = validate.Regexp(r"^[^\x00]*$", error="Text must not contain NUL characters.")  # PostgreSQL refuses it
+
+
+def printable(value: str) -> None:
+    """Titles and labels are shown on tickets and kiosks: no control characters (Unicode Cc) and no format
+    characters (Cf: bidirectional overrides such as U+202E, zero-width ones such as U+200B), which would make
+    what is shown differ from what was typed or hide text."""
+    for char in value:
+        if unicodedata.category(char) in ("Cc", "Cf"):
+            raise ValidationError(
+                f"Must not contain control or invisible formatting characters (found U+{ord(char):04X})."
+            )
 
 
 class Request(Schema):

@@ -8,17 +8,17 @@ from marshmallow import Schema, ValidationError, fields, validate, validates_sch
 
 from engine.layout import KINDS
 from web.schemas.catalog import CATEGORY
-from web.schemas.common import MAX_SEATS, NO_NUL, Request
+from web.schemas.common import MAX_SEATS, NO_NUL, Request, printable
 
 
 class PositionRequest(Request):
-    label = fields.String(required=True, validate=[validate.Length(1, 16), NO_NUL])
+    label = fields.String(required=True, validate=[validate.Length(1, 16), NO_NUL, printable])
     category = fields.String(load_default="standard", validate=CATEGORY)
     kind = fields.String(load_default="standard", validate=validate.OneOf(KINDS))
 
 
 class ScreenRowRequest(Request):
-    label = fields.String(required=True, validate=[validate.Length(1, 8), NO_NUL])
+    label = fields.String(required=True, validate=[validate.Length(1, 8), NO_NUL, printable])
     positions = fields.List(
         fields.Nested(PositionRequest, allow_none=True),
         required=True,
@@ -30,7 +30,7 @@ class ScreenRowRequest(Request):
 class ScreenRequest(Request):
     """A hall: rows front to back, each a list of seats and gaps. Seats are numbered 1.. in that order."""
 
-    name = fields.String(required=True, validate=[validate.Length(1, 100), NO_NUL])
+    name = fields.String(required=True, validate=[validate.Length(1, 100), NO_NUL, printable])
     rows = fields.List(fields.Nested(ScreenRowRequest), required=True, validate=validate.Length(1, 100))
 
     @validates_schema

@@ -47,11 +47,18 @@ class TicketCodes:
 
     def booking_id(self, code: str) -> int | None:
         """The booking a genuine code names; None for anything malformed or forged."""
-        match = CODE.match(code.strip().upper())
+        match = CODE.match(canonical(code))
         if match is None:
             return None
         booking_id = int(match.group(1))
         return booking_id if hmac.compare_digest(self._tag(booking_id), match.group(2)) else None
+
+
+def canonical(code: str) -> str:
+    """The code as printed: ASCII upper case without surrounding ASCII whitespace. Anything else is left as
+    it is, to fail the match: str.upper folds U+0131 (dotless i) to 'I' and U+017F (long s) to 'S', and
+    str.strip takes Unicode spaces."""
+    return code.strip(" \t\r\n").upper() if code.isascii() else code
 
 
 TICKETS = web.AppKey("tickets", TicketCodes)
