@@ -28,6 +28,18 @@ class StoredHold:
 
 
 @dataclass(frozen=True, slots=True)
+class StoredEntry:
+    """A live waiting-list entry: waiting, or holding the offer `hold_id`."""
+
+    id: str
+    user_id: int
+    party_size: int
+    together: bool
+    number: int
+    hold_id: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class ShowSnapshot:
     show: ShowInfo
     bookings: list[tuple[int, int, int, bool]]  # (booking id, seat, user id, is_booked)
@@ -40,6 +52,8 @@ class ShowSnapshot:
     orders: list[tuple[int, int]] = field(default_factory=list)  # (booking id, order id) where they differ
     checked_in: list[tuple[int, datetime]] = field(default_factory=list)  # (booking id, first scanned)
     epoch: int = 0  # the owner epoch taken by this load: the journal writes the show only while it is current
+    waitlist: list[StoredEntry] = field(default_factory=list)  # live waiting-list entries (engine/waitlist.py)
+    waitlist_next: int = 1  # the number the show's next entry gets (one more than any it ever had)
 
 
 @dataclass(frozen=True, slots=True)
@@ -98,7 +112,39 @@ class CheckInRecord:
     at: datetime
 
 
-Record = BookRecord | CancelRecord | HoldRecord | HoldEndRecord | BlockRecord | CheckInRecord
+@dataclass(frozen=True, slots=True)
+class WaitlistJoinRecord:
+    show_id: int
+    entry_id: str
+    user_id: int
+    party_size: int
+    together: bool
+    number: int
+    at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class WaitlistOfferRecord:
+    """The entry now holds the offer `hold_id` (journaled in the unit of that hold). When the hold ends, storage
+    ends the entry in the same transaction (confirmed: booked; released: declined; expired: expired)."""
+
+    show_id: int
+    entry_id: str
+    user_id: int
+    hold_id: str
+    at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class WaitlistLeaveRecord:
+    show_id: int
+    entry_id: str
+    user_id: int
+    at: datetime
+
+
+WaitlistRecord = WaitlistJoinRecord | WaitlistOfferRecord | WaitlistLeaveRecord
+Record = BookRecord | CancelRecord | HoldRecord | HoldEndRecord | BlockRecord | CheckInRecord | WaitlistRecord
 OnCommit = Callable[[list[int | None]], None]  # per record of the unit: the booking id it created or changed
 OnFail = Callable[[Exception], None]
 
@@ -148,4 +194,8 @@ class ShowStore(Protocol):
 
     async def show_of_hold(self, hold_id: str) -> int | None:
         """The show a hold belongs to, or None; raises StorageUnavailable."""
+        ...
+
+    async def show_of_waitlist_entry(self, entry_id: str) -> int | None:
+        """The show of a live waiting-list entry, or None; raises StorageUnavailable."""
         ...

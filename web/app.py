@@ -13,7 +13,7 @@ from storage.database import open_engine
 from storage.journal import GroupCommitJournal
 from storage.migrate import ensure_current, upgrade
 from storage.repository import Repository
-from web.api import accounts, bookings, catalog, events, home, kiosk, orders, screens, tickets
+from web.api import accounts, bookings, catalog, events, home, kiosk, orders, screens, tickets, waitlist
 from web.cluster import forwarding
 from web.cluster import membership as cluster
 from web.cluster.relays import RELAYS, RelayHub
@@ -64,6 +64,7 @@ def create_app(settings: Settings) -> web.Application:
     app.add_routes(events.routes)
     app.add_routes(observability.routes)
     app.add_routes(kiosk.routes)
+    app.add_routes(waitlist.routes)
     app.add_routes(home.routes)
     app.add_routes(cluster.routes)
     if settings.cluster_secret:
@@ -123,6 +124,8 @@ async def _lifecycle(app: web.Application) -> AsyncIterator[None]:
                 max_seats_per_user=settings.max_seats_per_user,
                 user_recheck_seconds=settings.user_recheck_seconds,
                 timing=Timing(settings.cancel_cutoff_minutes * 60.0, settings.check_in_opens_minutes * 60.0),
+                waitlist_offer_seconds=settings.waitlist_offer_seconds,
+                waitlist_max_entries=settings.waitlist_max_entries,
             ),
         )
         app[REPOSITORY], app[JOURNAL], app[ENGINE], app[HASHER] = repository, journal, engine, hasher

@@ -51,6 +51,8 @@ class Settings:
     cluster_secret: str = field(default="", repr=False)  # set: cluster mode (see web/cluster/membership.py)
     node_url: str = ""  # how the other nodes reach this one; `cinema serve` derives it from host and port
     lease_seconds: float = 5.0  # a node silent this long loses its place (and, later, its shows)
+    waitlist_offer_seconds: float = 600.0  # seats offered to a waiting-list entry are held this long for it
+    waitlist_max_entries: int = 10_000  # live waiting-list entries per show
 
     @classmethod
     def from_env(cls, **overrides: object) -> Settings:
@@ -76,6 +78,8 @@ class Settings:
             "header_timeout_seconds": float(env.get("CINEMA_HEADER_TIMEOUT", "15")),
             "body_timeout_seconds": float(env.get("CINEMA_BODY_TIMEOUT", "10")),
             "public_url": env.get("CINEMA_PUBLIC_URL", "").rstrip("/"),
+            "waitlist_offer_seconds": _seconds(env, "CINEMA_WAITLIST_OFFER_SECONDS", "600"),
+            "waitlist_max_entries": int(env.get("CINEMA_WAITLIST_MAX_ENTRIES", "10000")),
         }
         values.update({k: v for k, v in overrides.items() if v is not None})
         values["database_url"] = normalize_url(str(values["database_url"]))

@@ -100,6 +100,10 @@ CATALOGUE: dict[str, ErrorCode] = {
         ("internal_error", 500, "Internal server error."),
         ("busy", 503, "The service is busy; try again shortly."),
         ("storage_unavailable", 503, "The booking store is unavailable; nothing was changed. Try again shortly."),
+        ("seats_available", 409, "This show has free seats: book them. The waiting list is for sold-out shows."),
+        ("already_waiting", 409, "You are already on this show's waiting list."),
+        ("waitlist_full", 409, "This show's waiting list is full."),
+        ("unknown_waitlist_entry", 404, "Waiting-list entry not found (it may have been booked, declined or left)."),
     )
 }
 # The code of an answer that names none (aiohttp's own errors, and any handler that gives only a status).

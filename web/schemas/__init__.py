@@ -7,3 +7,4 @@ from web.schemas.catalog import *  # noqa: F403
 from web.schemas.common import *  # noqa: F403
 from web.schemas.orders import *  # noqa: F403
 from web.schemas.screens import *  # noqa: F403
+from web.schemas.waitlist import *  # noqa: F403
