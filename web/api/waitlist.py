@@ -13,12 +13,11 @@ from aiohttp_apispec import docs, request_schema, response_schema
 
 from engine.waitlist import WaitlistOutcome
 from web import schemas
-from web.context import ENGINE, REPOSITORY, SETTINGS
+from web.context import ENGINE, REPOSITORY
 from web.http.body import load_body
 from web.http.errors import fail
 from web.http.jsonio import json_response
 from web.http.openapi import errors
-from web.schemas.bookings import MAX_SEATS_PER_REQUEST
 from web.schemas.catalog import show_brief
 from web.security.auth import authenticate
 from web.security.idempotency import PARAMETER as IDEMPOTENCY_KEY
@@ -43,10 +42,11 @@ routes = web.RouteTableDef()
     401,
     422,
     {
-        400: "Invalid body, or party_size over the per-customer cap",
+        400: "Invalid body",
         404: "No such show",
-        409: "Seats are free (book them), already on this list, the list is full, over the seat limit, the show "
-        "has started, or a together party on a show without rows",
+        409: "Seats are free (book them), already on this list, the list is full, party_size over the "
+        "per-customer seat limit (counting seats you have), the show has started, or a together party on a show "
+        "without rows",
     },
 )
 @docs(parameters=[IDEMPOTENCY_KEY])
@@ -57,11 +57,7 @@ async def join(request: web.Request) -> web.Response:
 
     async def run() -> web.Response:
         body = await load_body(request, schemas.WaitlistRequest)
-        cap = request.app[SETTINGS].max_seats_per_user or MAX_SEATS_PER_REQUEST
         party_size = body["party_size"]
-        if party_size > cap:
-            message = f"Must be between 1 and {cap} (the most seats one customer may have in a show)."
-            raise fail("invalid_input", errors={"party_size": [message]})
         reply = await request.app[ENGINE].join_waitlist(show_id, principal.user_id, party_size, body["together"])
         if reply.outcome is not WaitlistOutcome.JOINED:
             raise fail(reply.outcome.value)

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from marshmallow import Schema, fields, validate
 
+from web.schemas.bookings import MAX_SEATS_PER_REQUEST
 from web.schemas.catalog import Price, ShowBrief
-from web.schemas.common import MAX_ID, Request
+from web.schemas.common import Request
 
 __all__ = ["MyWaitlistEntry", "WaitlistJoined", "WaitlistLeft", "WaitlistOffer", "WaitlistRequest"]
 
@@ -14,8 +15,11 @@ class WaitlistRequest(Request):
     party_size = fields.Integer(
         required=True,
         strict=True,
-        validate=validate.Range(1, MAX_ID),
-        metadata={"description": "seats wanted: 1 to the per-customer cap (CINEMA_MAX_SEATS_PER_USER)"},
+        validate=validate.Range(1, MAX_SEATS_PER_REQUEST),
+        metadata={
+            "description": "seats wanted: at most the per-customer cap (CINEMA_MAX_SEATS_PER_USER), counting seats "
+            "you hold or booked in the show (else 409 seat_limit)"
+        },
     )
     together = fields.Boolean(
         load_default=True,
