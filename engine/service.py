@@ -110,6 +110,11 @@ class BookingEngine:
             return WaitlistReply(WaitlistOutcome.LEFT if left else WaitlistOutcome.UNKNOWN_ENTRY, entry_id)
         return answer
 
+    def wake(self, show_ids: list[int]) -> None:
+        """Load these shows now (their actors release what expired and offer what came back), answering nobody."""
+        for show_id in show_ids:
+            self._tell_quietly(show_id, Look())
+
     async def _ask_about_hold(self, hold_id: str, command: ConfirmHold | ReleaseHold) -> Reply:
         show_id = await self._store.show_of_hold(hold_id)
         if show_id is None:

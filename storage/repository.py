@@ -756,6 +756,20 @@ class Repository:
             ).scalar_one_or_none()
 
     @unavailable_as_storage_error
+    async def shows_with_waitlist_offers(self, limit: int) -> list[int]:
+        """Shows whose waiting list holds live offers (at most `limit`): woken at start-up, so that offers which
+        expired while the service was down pass to the next entry without waiting for someone to look."""
+        query = (
+            select(WaitlistEntry.show_id)
+            .where(WaitlistEntry.status == "offered")
+            .group_by(WaitlistEntry.show_id)
+            .order_by(WaitlistEntry.show_id)
+            .limit(limit)
+        )
+        async with self._engine.connect() as conn:
+            return list((await conn.execute(query)).scalars())
+
+    @unavailable_as_storage_error
     async def waitlist_of_user(self, user_id: int) -> list[WaitlistRow]:
         """The user's live waiting-list entries, oldest first, each with its place in its show's list and the
         seats and expiry of its offer, if it has one."""

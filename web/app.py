@@ -72,6 +72,7 @@ def create_app(settings: Settings) -> web.Application:
         app.add_routes(forwarding.routes)
     OpenApi3(app, VERSION)
     app.cleanup_ctx.append(_lifecycle)
+    app.on_startup.append(waitlist.wake_offers)  # after _lifecycle's start: the engine exists
     app.on_shutdown.append(_end_live_streams)
     return app
 

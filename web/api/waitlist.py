@@ -6,14 +6,16 @@ hold of the customer's, confirmed with POST /holds/{id}/confirm/ like any other.
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 from aiohttp import web
 from aiohttp_apispec import docs, request_schema, response_schema
 
+from engine.ports import StorageUnavailable
 from engine.waitlist import WaitlistOutcome
 from web import schemas
-from web.context import ENGINE, REPOSITORY
+from web.context import ENGINE, REPOSITORY, SETTINGS
 from web.http.body import load_body
 from web.http.errors import fail
 from web.http.jsonio import json_response
@@ -24,6 +26,21 @@ from web.security.idempotency import PARAMETER as IDEMPOTENCY_KEY
 from web.security.idempotency import idempotent
 
 routes = web.RouteTableDef()
+log = logging.getLogger(__name__)
+MAX_WOKEN_SHOWS = 1000  # at start-up; any other show with offers is woken by its next request
+
+
+async def wake_offers(app: web.Application) -> None:
+    """On start-up: load the shows with live offers, so that an offer which expired while the service was down
+    passes to the next entry at once. Not in cluster mode, where loading a show takes its lease."""
+    if app[SETTINGS].cluster_secret:
+        return
+    try:
+        shows = await app[REPOSITORY].shows_with_waitlist_offers(MAX_WOKEN_SHOWS)
+    except StorageUnavailable as error:
+        log.warning("waiting-list offers not checked at start-up: %s", error)
+        return
+    app[ENGINE].wake(shows)
 
 
 @docs(
