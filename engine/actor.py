@@ -68,6 +68,8 @@ from engine.seats import (
     restore,
     unavailable,
 )
+from engine.waitlist import DEFAULT_RULES, Waitlist, WaitlistCommand, WaitlistRules
+from engine.waitlist_desk import WaitlistDesk
 
 
 @dataclass(frozen=True, slots=True)
@@ -144,7 +146,7 @@ class Reload:
     """Drop the in-memory state and read the show again (the database changed under the actor)."""
 
 
-Message = Command | BestAvailable | Sell | Watch | Look | Reload
+Message = Command | BestAvailable | Sell | Watch | Look | Reload | WaitlistCommand
 Priced = tuple[tuple[int, ...], tuple[str, ...], tuple[int | None, ...]]  # seats, their ticket types and prices
 Reply_ = asyncio.Future[Any]
 FeedOpener = Callable[[ShowSnapshot, SeatState], ShowFeed]
@@ -162,7 +164,7 @@ def _fail(reply: Reply_, error: Exception) -> None:
         reply.set_exception(error)
 
 
-class ShowActor:
+class ShowActor(WaitlistDesk):
     def __init__(
         self,
         show_id: int,
@@ -173,6 +175,7 @@ class ShowActor:
         on_exit: Callable[[ShowActor], None],
         after: asyncio.Task[None] | None = None,
         timing: Timing = Timing(),
+        waitlist: WaitlistRules = DEFAULT_RULES,
     ) -> None:
         """`after`: the task of this show's previous actor, which must have ended before this one loads."""
         assert mailbox_size >= 1
@@ -191,6 +194,7 @@ class ShowActor:
         self._epoch = 0  # the owner epoch of the last load; every unit carries it to the journal's fence
         self.feed: ShowFeed | None = None  # the committed view; it outlives the actor (the engine keeps it)
         self._timing = timing
+        self._waitlist_rules, self._waitlist = waitlist, Waitlist()  # engine/waitlist_desk.py
         self.plan = ShowPlan()  # the layout and prices, once loaded
         self._paid: dict[int, int] = {}  # live booking id -> the price it was sold for (what a refund pays back)
         self._expiry_timers: dict[str, asyncio.TimerHandle] = {}
@@ -290,6 +294,8 @@ class ShowActor:
                         self._watch(command, reply)
                     elif isinstance(command, Look | Reload):
                         _resolve(reply, self.feed.snapshot())  # type: ignore[union-attr]
+                    elif isinstance(command, WaitlistCommand):
+                        self._decide_waitlist(command, reply)
                     else:
                         self._handle(command, reply)
                 except Exception as error:  # a bug must answer its caller and cost a reload, not the actor
@@ -378,12 +384,14 @@ class ShowActor:
         self.feed = self._open_feed(snapshot, state)
         for hold_id in list(self._expiry_timers):
             self._unschedule_expiry(hold_id)
+        self._restore_waitlist(snapshot, state)
         now = time.time()
         for hold_id, hold in holds:
             if hold.expires_at <= now:  # expired while no actor ran: released before the first decision
                 self._handle(ReleaseHold(hold_id, None), asyncio.get_running_loop().create_future())
             if hold_id in state.holds:  # not released (the journal was full): its timer retries at once
                 self._schedule_expiry(hold_id, hold.expires_at)
+        self._offer_free_seats(state, now)  # seats free while entries wait (an offer that failed, say)
         return True
 
     def _watch(self, command: Watch, reply: Reply_) -> None:
@@ -437,6 +445,7 @@ class ShowActor:
         if not self._journal.has_room(len(unit)):
             _fail(reply, Busy("the journal queue"))
             return
+        available_before = state.available
         seats = apply(state, command)
         show = self._show
         feed = self.feed
@@ -512,6 +521,7 @@ class ShowActor:
 
         self._pending += 1
         self._journal.append(unit, self._epoch, committed, failed)
+        self._seats_changed(state, command, available_before, now_ts)  # the waiting list's turn, same decision
 
     def _settled(self) -> None:
         self._pending -= 1

@@ -34,6 +34,29 @@ class SeatEvent:
 
 
 @dataclass(frozen=True, slots=True)
+class WaitlistOffered:
+    """Seats offered to a waiting-list entry (engine/waitlist.py); the held seats are published as `held` first.
+    Names the entry, never its user: only the entry's owner knows its id."""
+
+    seq: int
+    entry_id: str
+    seats: tuple[int, ...]
+    expires_at: str  # ISO 8601
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "type": "waitlist_offered",
+            "seq": self.seq,
+            "entry_id": self.entry_id,
+            "seats": list(self.seats),
+            "expires_at": self.expires_at,
+        }
+
+
+FeedEvent = SeatEvent | WaitlistOffered
+
+
+@dataclass(frozen=True, slots=True)
 class Snapshot:
     show_id: int
     seq: int
@@ -56,11 +79,11 @@ class Snapshot:
 
 class Subscription:
     def __init__(self, buffer: int) -> None:
-        self._queue: asyncio.Queue[SeatEvent | None] = asyncio.Queue(buffer)
+        self._queue: asyncio.Queue[FeedEvent | None] = asyncio.Queue(buffer)
         self.dropped = False
         self.closed = False
 
-    def offer(self, event: SeatEvent) -> bool:
+    def offer(self, event: FeedEvent) -> bool:
         try:
             self._queue.put_nowait(event)
         except asyncio.QueueFull:
@@ -78,7 +101,7 @@ class Subscription:
             except asyncio.QueueFull:
                 self._queue.get_nowait()
 
-    async def next(self) -> SeatEvent | None:
+    async def next(self) -> FeedEvent | None:
         """The next event, or None once the subscription is closed or dropped."""
         if self.closed and self._queue.empty():
             return None
@@ -114,7 +137,7 @@ class ShowFeed:
         self.held = set(held)
         self.blocked = set(blocked)
         self.seq = seq
-        self._history: deque[SeatEvent] = deque(maxlen=history)
+        self._history: deque[FeedEvent] = deque(maxlen=history)
         self._buffer = buffer
         self._max_subscribers = max_subscribers
         self._subscribers: set[Subscription] = set()
@@ -141,7 +164,14 @@ class ShowFeed:
         else:
             self.blocked.discard(seat)
         self.seq += 1
-        event = SeatEvent(self.seq, kind, seat)
+        self._send(SeatEvent(self.seq, kind, seat))
+
+    def publish_offer(self, entry_id: str, seats: tuple[int, ...], expires_at: str) -> None:
+        """A waiting-list offer, after its held seats: one event of its own, with the next seq."""
+        self.seq += 1
+        self._send(WaitlistOffered(self.seq, entry_id, seats, expires_at))
+
+    def _send(self, event: FeedEvent) -> None:
         self._history.append(event)
         for subscription in list(self._subscribers):
             if not subscription.offer(event):
@@ -165,13 +195,13 @@ class ShowFeed:
             self.show_id, self.seq, self.total_seats, sorted(self.booked), sorted(self.held), sorted(self.blocked)
         )
 
-    def subscribe(self, since: int | None) -> tuple[list[SeatEvent | Snapshot], Subscription]:
+    def subscribe(self, since: int | None) -> tuple[list[FeedEvent | Snapshot], Subscription]:
         """What the subscriber missed (events after `since`, or a snapshot), and its live subscription."""
         if len(self._subscribers) >= self._max_subscribers:
             raise Busy(f"the subscriber list of show {self.show_id} ({self._max_subscribers})")
         if self._tally.count >= self._tally.limit:
             raise Busy(f"the limit of live subscribers ({self._tally.limit})")
-        backlog: list[SeatEvent | Snapshot]
+        backlog: list[FeedEvent | Snapshot]
         oldest = self._history[0].seq if self._history else self.seq + 1
         if since is not None and since == self.seq:
             backlog = []

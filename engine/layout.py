@@ -320,6 +320,18 @@ class FreeIndex:
     def is_free(self, seat: int) -> bool:
         return bool(self._free[self._row[seat]] & self._bit[seat])
 
+    def free_standard(self) -> list[int]:
+        """The free standard seats in seat order (the waiting list's parties that need not sit together): a
+        walk over the free bits of each row, so it costs what is free, not the hall's size."""
+        seats: list[int] = []
+        for r, free in enumerate(self._free):
+            mask = free & self._std[r]
+            while mask:
+                low = mask & -mask
+                seats.append(self._seats[r][low.bit_length() - 1])
+                mask ^= low
+        return seats
+
     def best(self, count: int, wheelchair: int = 0, work: Work | None = None) -> tuple[int, ...] | None:
         """`count` adjacent free seats in one row, nearest the middle of the hall, or None.
 

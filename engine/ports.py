@@ -51,6 +51,18 @@ class RefundNote:
 
 
 @dataclass(frozen=True, slots=True)
+class StoredEntry:
+    """A live waiting-list entry: waiting, or holding the offer `hold_id`."""
+
+    id: str
+    user_id: int
+    party_size: int
+    together: bool
+    number: int
+    hold_id: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class ShowSnapshot:
     show: ShowInfo
     bookings: list[tuple[int, int, int, bool]]  # (booking id, seat, user id, is_booked)
@@ -67,6 +79,8 @@ class ShowSnapshot:
     # Only for decisions that contradict each other (engine/consistency.py): ("booking", id) or ("hold", id)
     # -> (journal seq, or UNJOURNALED when the journal never saw it; creation time as a timestamp).
     decision_order: dict[tuple[str, int | str], tuple[int, float]] = field(default_factory=dict)
+    waitlist: list[StoredEntry] = field(default_factory=list)  # live waiting-list entries (engine/waitlist.py)
+    waitlist_next: int = 1  # the number the show's next entry gets (one more than any it ever had)
 
 
 @dataclass(frozen=True, slots=True)
@@ -132,7 +146,39 @@ class CheckInRecord:
     at: datetime
 
 
-Record = BookRecord | CancelRecord | HoldRecord | HoldEndRecord | BlockRecord | CheckInRecord
+@dataclass(frozen=True, slots=True)
+class WaitlistJoinRecord:
+    show_id: int
+    entry_id: str
+    user_id: int
+    party_size: int
+    together: bool
+    number: int
+    at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class WaitlistOfferRecord:
+    """The entry now holds the offer `hold_id` (journaled in the unit of that hold). When the hold ends, storage
+    ends the entry in the same transaction (confirmed: booked; released: declined; expired: expired)."""
+
+    show_id: int
+    entry_id: str
+    user_id: int
+    hold_id: str
+    at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class WaitlistLeaveRecord:
+    show_id: int
+    entry_id: str
+    user_id: int
+    at: datetime
+
+
+WaitlistRecord = WaitlistJoinRecord | WaitlistOfferRecord | WaitlistLeaveRecord
+Record = BookRecord | CancelRecord | HoldRecord | HoldEndRecord | BlockRecord | CheckInRecord | WaitlistRecord
 OnCommit = Callable[[list[int | None]], None]  # per record of the unit: the booking id it created or changed
 OnFail = Callable[[Exception], None]
 
@@ -186,4 +232,8 @@ class ShowStore(Protocol):
 
     async def void_holds(self, show_id: int, hold_ids: Sequence[str], epoch: int) -> None:
         """Mark holds that lost a contradiction released, while `epoch` is the show's; raises StorageUnavailable."""
+        ...
+
+    async def show_of_waitlist_entry(self, entry_id: str) -> int | None:
+        """The show of a live waiting-list entry, or None; raises StorageUnavailable."""
         ...

@@ -35,6 +35,7 @@ from engine.seats import (
     SeatState,
     SetBlocked,
 )
+from engine.waitlist import JoinWaitlist, LeaveWaitlist, WaitlistOutcome, WaitlistReply, WaitlistRules
 
 log = logging.getLogger(__name__)
 OWNER_MEMORY_SECONDS = 1.0  # how long a show's remote owner is trusted without asking the database again
@@ -50,6 +51,8 @@ class EngineLimits:
     user_recheck_seconds: float = 30.0  # holds of deleted users are released within this
     timing: Timing = field(default_factory=Timing)  # cancel cutoff and check-in window
     max_seats_per_user: int = 0  # held + booked seats of one user in one show; 0: no limit (engine/seats.py)
+    waitlist_offer_seconds: float = 600.0  # how long seats offered to a waiting-list entry are held for it
+    waitlist_max_entries: int = 10_000  # live waiting-list entries per show
 
 
 class BookingEngine:
@@ -64,6 +67,9 @@ class BookingEngine:
         self._wakeups: dict[int, asyncio.TimerHandle] = {}  # retired watched shows with holds to expire
         # Cluster mode: shows that other nodes decide for, with their address, remembered for a moment.
         self._elsewhere: dict[int, tuple[str, float]] = {}
+        self._waitlist_rules = WaitlistRules(
+            limits.waitlist_offer_seconds, limits.max_seats_per_user, limits.waitlist_max_entries
+        )
         self._closed = False
         self._sweeper: asyncio.Task[None] | None = None
 
@@ -127,6 +133,26 @@ class BookingEngine:
 
     async def set_blocked(self, show_id: int, seats: tuple[int, ...], blocked: bool, by_user: int) -> Reply:
         return await self._ask(show_id, SetBlocked(seats, blocked, by_user))
+
+    async def join_waitlist(self, show_id: int, user_id: int, party_size: int, together: bool) -> WaitlistReply:
+        """A place on a sold-out show's waiting list (engine/waitlist.py)."""
+        return await self._ask(show_id, JoinWaitlist(uuid.uuid4().hex, user_id, party_size, together))
+
+    async def leave_waitlist(self, entry_id: str, user_id: int) -> WaitlistReply:
+        """Leave the list; an entry holding an offer declines it, and its seats go to the next entry."""
+        show_id = await self._store.show_of_waitlist_entry(entry_id)
+        if show_id is None:
+            return WaitlistReply(WaitlistOutcome.UNKNOWN_ENTRY)
+        answer = await self._ask(show_id, LeaveWaitlist(entry_id, user_id))
+        if isinstance(answer, Reply):  # the offer's hold was released
+            left = answer.outcome is Outcome.HOLD_RELEASED
+            return WaitlistReply(WaitlistOutcome.LEFT if left else WaitlistOutcome.UNKNOWN_ENTRY, entry_id)
+        return answer
+
+    def wake(self, show_ids: list[int]) -> None:
+        """Load these shows now (their actors release what expired and offer what came back), answering nobody."""
+        for show_id in show_ids:
+            self._tell_quietly(show_id, Look())
 
     async def _ask_about_hold(self, hold_id: str, command: ConfirmHold | ReleaseHold) -> Reply:
         show_id = await self._store.show_of_hold(hold_id)
@@ -270,6 +296,7 @@ class BookingEngine:
             self._forget,
             after=previous.task if previous is not None else None,
             timing=self._limits.timing,
+            waitlist=self._waitlist_rules,
         )
         self._actors[show_id] = actor
         return actor

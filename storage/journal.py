@@ -47,6 +47,10 @@ from engine.ports import (
     StaleOwner,
     StorageUnavailable,
     UserGone,
+    WaitlistJoinRecord,
+    WaitlistLeaveRecord,
+    WaitlistOfferRecord,
+    WaitlistRecord,
 )
 from storage import outbox as outbox_sql
 from storage.database import is_unavailable, open_sync_sqlite
@@ -299,9 +303,10 @@ def _plan(records: list[Record], new_ids: Iterator[int], sql: _BatchSql) -> tupl
         elif isinstance(r, HoldRecord | HoldEndRecord):
             op = "hold" if isinstance(r, HoldRecord) else HOLD_END_OPS[r.status]
             journal.extend((r.show_id, None, r.hold_id, op, seat, r.user_id, at) for seat in r.seats)
-        else:
+        elif isinstance(r, BlockRecord):
             op = "block" if r.blocked else "unblock"
             journal.extend((r.show_id, None, None, op, seat, r.user_id, at) for seat in r.seats)
+        # waiting-list records change no seat: their rows are the entries themselves (see _waitlist_statements)
     ends = [(r.status, at, r.hold_id) for r, at in zip(records, times, strict=True) if isinstance(r, HoldEndRecord)]
     holds = [
         (
@@ -354,8 +359,34 @@ def _plan(records: list[Record], new_ids: Iterator[int], sql: _BatchSql) -> tupl
         statements.append((sql.insert_hold, holds, None))
     if blocks:
         statements.append((sql.block, blocks, None))
-    statements.append((sql.insert_journal, sql.pack(journal), None))
+    if ends:  # an offer's hold that ends ends its waiting-list entry, in the same transaction
+        statements.append((sql.end_offers, sql.pack(ends), None))
+    statements += _waitlist_statements([r for r in records if isinstance(r, WaitlistRecord)], sql)
+    # A batch of waiting-list records alone has no journal rows: still one statement, with empty columns.
+    rows = sql.pack(journal) if journal else (("[]",) if sql is SQLITE else tuple([] for _ in range(7)))
+    statements.append((sql.insert_journal, rows, None))
     return ids, statements
+
+
+def _waitlist_statements(records: list[WaitlistRecord], sql: _BatchSql) -> list[Statement]:
+    """Joins first (an entry may be offered seats in the batch it joined in), then offers and departures."""
+    if not records:
+        return []
+    joins = [
+        (r.entry_id, r.show_id, r.user_id, r.party_size, r.together, r.number, sql.stamp(r.at))
+        for r in records
+        if isinstance(r, WaitlistJoinRecord)
+    ]
+    offers = [(r.entry_id, r.hold_id) for r in records if isinstance(r, WaitlistOfferRecord)]
+    leaves = [(r.entry_id, sql.stamp(r.at)) for r in records if isinstance(r, WaitlistLeaveRecord)]
+    statements: list[Statement] = []
+    if joins:
+        statements.append((sql.join_waitlist, joins, None))
+    if offers:
+        statements.append((sql.offer_waitlist, sql.pack(offers), len(offers)))
+    if leaves:
+        statements.append((sql.leave_waitlist, sql.pack(leaves), len(leaves)))
+    return statements
 
 
 HOLD_END_OPS = {"confirmed": "confirm", "released": "release", "expired": "expire"}
@@ -529,6 +560,11 @@ class _BatchSql:
     insert_hold: str
     block: str
     unblock: str
+    # the waiting list (engine/waitlist.py)
+    join_waitlist: str  # executemany
+    offer_waitlist: str
+    leave_waitlist: str
+    end_offers: str
     pack: Callable[[list[tuple[Any, ...]]], tuple[Any, ...]]
     stamp: Callable[[datetime], Any]
     insert_sale: str  # executemany: counter sales and refunds are few
@@ -540,6 +576,8 @@ def _encode_time(at: datetime) -> str:
     return at.astimezone(UTC).replace(tzinfo=None).isoformat(" ", "microseconds")
 
 
+# How a hold's end ends the waiting-list entry it was offered to.
+OFFER_END = "CASE {status} WHEN 'confirmed' THEN 'booked' WHEN 'released' THEN 'declined' ELSE 'expired' END"
 SQLITE = _BatchSql(
     insert_bookings="INSERT INTO bookings (id, user_id, show_id, seat_number, status, created_at, order_id, "
     "ticket_type, price) SELECT value ->> 0, value ->> 1, value ->> 2, value ->> 3, 'booked', value ->> 4, "
@@ -561,6 +599,15 @@ SQLITE = _BatchSql(
     unblock="DELETE FROM blocked_seats WHERE show_id = ? AND seat_number = ?",
     cancel="UPDATE bookings SET status = 'cancelled', cancelled_at = c.value ->> 1 FROM json_each(?) AS c "
     "WHERE bookings.id = c.value ->> 0 AND bookings.status = 'booked'",
+    join_waitlist="INSERT INTO waitlist_entries (id, show_id, user_id, party_size, together, number, status, "
+    "created_at) VALUES (?, ?, ?, ?, ?, ?, 'waiting', ?)",
+    offer_waitlist="UPDATE waitlist_entries SET status = 'offered', hold_id = c.value ->> 1 FROM json_each(?) AS c "
+    "WHERE waitlist_entries.id = c.value ->> 0 AND waitlist_entries.status = 'waiting'",
+    leave_waitlist="UPDATE waitlist_entries SET status = 'left', ended_at = c.value ->> 1 FROM json_each(?) AS c "
+    "WHERE waitlist_entries.id = c.value ->> 0 AND waitlist_entries.status = 'waiting'",
+    end_offers=f"UPDATE waitlist_entries SET status = {OFFER_END.format(status='c.value ->> 0')}, "
+    "ended_at = c.value ->> 1 FROM json_each(?) AS c "
+    "WHERE waitlist_entries.hold_id = c.value ->> 2 AND waitlist_entries.status = 'offered'",
     pack=lambda rows: (orjson.dumps(rows).decode(),),
     stamp=_encode_time,
 )
@@ -587,6 +634,17 @@ POSTGRESQL = _BatchSql(
     unblock="DELETE FROM blocked_seats WHERE show_id = $1 AND seat_number = $2",
     cancel="UPDATE bookings SET status = 'cancelled', cancelled_at = c.at "
     "FROM unnest($1::int[], $2::timestamptz[]) AS c(id, at) WHERE bookings.id = c.id AND bookings.status = 'booked'",
+    join_waitlist="INSERT INTO waitlist_entries (id, show_id, user_id, party_size, together, number, status, "
+    "created_at) VALUES ($1, $2, $3, $4, $5, $6, 'waiting', $7)",
+    offer_waitlist="UPDATE waitlist_entries SET status = 'offered', hold_id = c.hold_id "
+    "FROM unnest($1::text[], $2::text[]) AS c(id, hold_id) "
+    "WHERE waitlist_entries.id = c.id AND waitlist_entries.status = 'waiting'",
+    leave_waitlist="UPDATE waitlist_entries SET status = 'left', ended_at = c.at "
+    "FROM unnest($1::text[], $2::timestamptz[]) AS c(id, at) "
+    "WHERE waitlist_entries.id = c.id AND waitlist_entries.status = 'waiting'",
+    end_offers=f"UPDATE waitlist_entries SET status = {OFFER_END.format(status='c.status')}, ended_at = c.at "
+    "FROM unnest($1::text[], $2::timestamptz[], $3::text[]) AS c(status, at, id) "
+    "WHERE waitlist_entries.hold_id = c.id AND waitlist_entries.status = 'offered'",
     pack=lambda rows: tuple(list(column) for column in zip(*rows, strict=True)),
     stamp=lambda at: at,
 )

@@ -371,3 +371,32 @@ class Refund(Base):
     method: Mapped[str] = mapped_column(String(16))
     refunded_by: Mapped[int] = mapped_column(Integer)
     at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+WAITLIST_LIVE = ("waiting", "offered")
+WAITLIST_STATUSES = (*WAITLIST_LIVE, "booked", "declined", "expired", "left")
+
+
+class WaitlistEntry(Base):
+    """A place on a sold-out show's waiting list (engine/waitlist.py), written only by the journal writer. While
+    `offered`, `hold_id` names the hold of seats offered to it; that hold's end ends the entry in the same
+    transaction (confirmed: booked; released: declined; expired: expired)."""
+
+    __tablename__ = "waitlist_entries"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    show_id: Mapped[int] = mapped_column(ForeignKey("shows.id", ondelete="CASCADE"))
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    party_size: Mapped[int] = mapped_column(Integer)
+    together: Mapped[bool] = mapped_column(Boolean)
+    number: Mapped[int] = mapped_column(Integer)  # the order of joining within the show, from 1
+    status: Mapped[str] = mapped_column(String(16))
+    hold_id: Mapped[str | None] = mapped_column(String(32), nullable=True, index=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    ended_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+
+    __table_args__ = (
+        CheckConstraint(f"status IN ({', '.join(repr(s) for s in WAITLIST_STATUSES)})", name="status_known"),
+        CheckConstraint("party_size > 0", name="party_size_positive"),
+        Index("ix_waitlist_entries_show_status", "show_id", "status", "number"),
+    )

@@ -20,10 +20,11 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from engine.consistency import UNJOURNALED, Key, contested
 from engine.errors import NotOwner, ShowMoving
 from engine.layout import Layout, Prices, layout_from_stored
-from engine.ports import ShowInfo, ShowSnapshot, StorageUnavailable, StoredHold
+from engine.ports import ShowInfo, ShowSnapshot, StorageUnavailable, StoredEntry, StoredHold
 from storage.database import is_unavailable
 from storage.journal import FENCE_LOCK
 from storage.models import (
+    WAITLIST_LIVE,
     BlockedSeat,
     Booking,
     CounterSale,
@@ -38,6 +39,7 @@ from storage.models import (
     ShowOwner,
     User,
     UTCDateTime,
+    WaitlistEntry,
 )
 from storage.outbox import emit
 from storage.usernames import username_key
@@ -193,6 +195,39 @@ class IdempotencyEntry:
     request_hash: str
     status_code: int | None  # None while the first attempt runs
     body: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class WaitlistRow:
+    entry_id: str
+    show: ShowInfo
+    party_size: int
+    together: bool
+    status: str  # waiting or offered
+    position: int
+    created_at: datetime
+    hold_id: str | None  # the offer, while it is live
+    seats: tuple[int, ...]
+    expires_at: datetime | None
+
+
+async def _waitlist_of_show(conn: AsyncConnection, show_id: int) -> tuple[list[StoredEntry], int, int]:
+    """A show's live entries in joining order, the number its next entry gets, and how many offers it made."""
+    table = WaitlistEntry
+    entries = [
+        StoredEntry(r.id, r.user_id, r.party_size, r.together, r.number, r.hold_id if r.status == "offered" else None)
+        for r in await conn.execute(
+            select(table.id, table.user_id, table.party_size, table.together, table.number, table.status, table.hold_id)
+            .where(table.show_id == show_id, table.status.in_(WAITLIST_LIVE))
+            .order_by(table.number)
+        )
+    ]
+    top, offers = (
+        await conn.execute(
+            select(func.coalesce(func.max(table.number), 0), func.count(table.hold_id)).where(table.show_id == show_id)
+        )
+    ).one()
+    return entries, top + 1, offers
 
 
 @dataclass(frozen=True, slots=True)
@@ -902,6 +937,8 @@ class Repository:
             )
             disputed = contested(show.total_seats, bookings, holds, blocked)  # empty for a sound show
             order = await _decision_order(conn, show_id, disputed, rows, hold_rows) if disputed else {}
+            waitlist, waitlist_next, offers = await _waitlist_of_show(conn, show_id)
+            seq += offers  # each offer was one event of the show's stream (engine/feed.py)
             extra = (
                 await conn.execute(
                     select(Show.layout, Show.prices, Show.currency, Show.ends_at, Movie.duration_minutes)
@@ -925,6 +962,8 @@ class Repository:
             epoch,
             paid,
             order,
+            waitlist,
+            waitlist_next,
         )
 
     @unavailable_as_storage_error
@@ -947,6 +986,76 @@ class Repository:
     async def show_of_hold(self, hold_id: str) -> int | None:
         async with self._engine.connect() as conn:
             return (await conn.execute(select(SeatHold.show_id).where(SeatHold.id == hold_id))).scalar_one_or_none()
+
+    @unavailable_as_storage_error
+    async def show_of_waitlist_entry(self, entry_id: str) -> int | None:
+        async with self._engine.connect() as conn:
+            return (
+                await conn.execute(select(WaitlistEntry.show_id).where(WaitlistEntry.id == entry_id))
+            ).scalar_one_or_none()
+
+    @unavailable_as_storage_error
+    async def shows_with_waitlist_offers(self, limit: int) -> list[int]:
+        """Shows whose waiting list holds live offers (at most `limit`): woken at start-up, so that offers which
+        expired while the service was down pass to the next entry without waiting for someone to look."""
+        query = (
+            select(WaitlistEntry.show_id)
+            .where(WaitlistEntry.status == "offered")
+            .group_by(WaitlistEntry.show_id)
+            .order_by(WaitlistEntry.show_id)
+            .limit(limit)
+        )
+        async with self._engine.connect() as conn:
+            return list((await conn.execute(query)).scalars())
+
+    @unavailable_as_storage_error
+    async def waitlist_of_user(self, user_id: int) -> list[WaitlistRow]:
+        """The user's live waiting-list entries, oldest first, each with its place in its show's list and the
+        seats and expiry of its offer, if it has one."""
+        mine = WaitlistEntry.__table__.alias("mine")
+        ahead = WaitlistEntry.__table__.alias("ahead")
+        position = (
+            select(func.count())
+            .where(
+                ahead.c.show_id == mine.c.show_id, ahead.c.status.in_(WAITLIST_LIVE), ahead.c.number <= mine.c.number
+            )
+            .scalar_subquery()
+        )
+        query = (
+            select(
+                mine.c.id,
+                mine.c.party_size,
+                mine.c.together,
+                mine.c.status,
+                mine.c.created_at,
+                mine.c.hold_id,
+                position.label("position"),
+                SeatHold.seats,
+                SeatHold.expires_at,
+                *SHOW_COLUMNS,
+            )
+            .join(Show, Show.id == mine.c.show_id)
+            .outerjoin(SeatHold, (SeatHold.id == mine.c.hold_id) & (SeatHold.status == "active"))
+            .where(mine.c.user_id == user_id, mine.c.status.in_(WAITLIST_LIVE))
+            .order_by(mine.c.created_at, mine.c.id)
+        )
+        async with self._engine.connect() as conn:
+            rows = (await conn.execute(query)).all()
+        return [
+            WaitlistRow(
+                r.id,
+                _show_info(r),
+                r.party_size,
+                r.together,
+                r.status,
+                r.position,
+                r.created_at,
+                r.hold_id if r.seats is not None else None,
+                tuple(orjson.loads(r.seats)) if r.seats is not None else (),
+                r.expires_at,
+            )
+            for r in rows
+        ]
 
     @unavailable_as_storage_error
     async def show_of_booking(self, booking_id: int) -> int | None:

@@ -28,6 +28,7 @@ from web.api import (
     programme,
     screens,
     tickets,
+    waitlist,
     webhooks,
 )
 from web.cluster import forwarding
@@ -99,6 +100,7 @@ def create_app(settings: Settings) -> web.Application:
     app.add_routes(events.routes)
     app.add_routes(observability.routes)
     app.add_routes(kiosk.routes)
+    app.add_routes(waitlist.routes)
     app.add_routes(home.routes)
     app.add_routes(cluster.routes)
     app.add_routes(programme.routes)
@@ -109,6 +111,7 @@ def create_app(settings: Settings) -> web.Application:
         app.add_routes(forwarding.routes)
     OpenApi3(app, VERSION)
     app.cleanup_ctx.append(_lifecycle)
+    app.on_startup.append(waitlist.wake_offers)  # after _lifecycle's start: the engine exists
     app.on_shutdown.append(_end_live_streams)
     return app
 
@@ -174,6 +177,8 @@ async def _lifecycle(app: web.Application) -> AsyncIterator[None]:
                 max_seats_per_user=settings.max_seats_per_user,
                 user_recheck_seconds=settings.user_recheck_seconds,
                 timing=Timing(settings.cancel_cutoff_minutes * 60.0, settings.check_in_opens_minutes * 60.0),
+                waitlist_offer_seconds=settings.waitlist_offer_seconds,
+                waitlist_max_entries=settings.waitlist_max_entries,
             ),
         )
         app[REPOSITORY], app[JOURNAL], app[ENGINE], app[HASHER] = repository, journal, engine, hasher

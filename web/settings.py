@@ -79,6 +79,9 @@ class Settings:
     webhook_poll_seconds: float = 0.25  # how often the delivery loop looks for new events when idle
     webhook_retention_days: float = 7.0  # delivered events, deliveries and attempts older than this are pruned
 
+    waitlist_offer_seconds: float = 600.0  # seats offered to a waiting-list entry are held this long for it
+    waitlist_max_entries: int = 10_000  # live waiting-list entries per show
+
     # Reverse proxies whose X-Forwarded-For / Forwarded name the client (web/http/proxies.py): addresses and CIDRs.
     trusted_proxies: tuple[str, ...] = ()
     cors_origins: tuple[str, ...] = ()  # browser apps on these exact origins may call the API (web/http/cors.py)

@@ -99,7 +99,8 @@ async def _set_blocked(request: web.Request, blocked: bool) -> web.Response:
     description=(
         "First the current seat map (`snapshot`), or with `?since=N` (or SSE's Last-Event-ID) only the changes "
         "after N when they are still in memory; then every committed change as `{type, seq, seat}` with type "
-        "`booked`, `cancelled`, `held`, `released`, `blocked` or `unblocked`. "
+        "`booked`, `cancelled`, `held`, `released`, `blocked` or `unblocked`; seats offered to the waiting list are "
+        "`held`, then one `{type: waitlist_offered, seq, entry_id, seats, expires_at}`. "
         "A subscriber that falls behind is dropped (WebSocket close 1013, SSE event "
         "`dropped`) and should reconnect with `since`. In a cluster any node serves the stream (relayed from "
         "the show's owner); when the owner changes the stream ends (WebSocket close 1012): reconnect with `since`. "

@@ -154,6 +154,10 @@ class Relay:
             )
             self._settle(None)
             return True
+        if frame.type == "waitlist_offered" and frame.seq == self.feed.seq + 1:
+            offer = orjson.loads(frame.data)
+            self.feed.publish_offer(offer["entry_id"], tuple(offer["seats"]), offer["expires_at"])
+            return True
         if frame.type not in KINDS or frame.seq != self.feed.seq + 1:
             return False
         seat = orjson.loads(frame.data)["seat"]

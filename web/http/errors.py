@@ -112,6 +112,10 @@ CATALOGUE: dict[str, ErrorCode] = {
         ("webhook_target_refused", 400, "This URL may not be called (loopback, private or link-local, or not http)."),
         ("unknown_webhook", 404, "Webhook not found."),
         ("show_inconsistent", 503, "The stored state of this show contradicts itself; it is refused until repaired."),
+        ("seats_available", 409, "This show has free seats: book them. The waiting list is for sold-out shows."),
+        ("already_waiting", 409, "You are already on this show's waiting list."),
+        ("waitlist_full", 409, "This show's waiting list is full."),
+        ("unknown_waitlist_entry", 404, "Waiting-list entry not found (it may have been booked, declined or left)."),
     )
 }
 # The code of an answer that names none (aiohttp's own errors, and any handler that gives only a status).

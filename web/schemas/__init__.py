@@ -8,4 +8,5 @@ from web.schemas.common import *  # noqa: F403
 from web.schemas.orders import *  # noqa: F403
 from web.schemas.programme import *  # noqa: F403
 from web.schemas.screens import *  # noqa: F403
+from web.schemas.waitlist import *  # noqa: F403
 from web.schemas.webhooks import *  # noqa: F403
