@@ -153,6 +153,20 @@ class MovieRow:
     duration_minutes: int
 
 
+PROGRAMME_LIMIT = 500  # shows in one listing of the programme: a multiplex's week, bounded
+
+
+@dataclass(frozen=True, slots=True)
+class ProgrammeEntry:
+    """A show as the programme lists it: with its film, when it ends, and its committed unavailable seats."""
+
+    show: ShowInfo
+    movie: MovieRow
+    ends_at: datetime
+    taken: int
+    screen_id: int | None
+
+
 @dataclass(frozen=True, slots=True)
 class IdempotencyEntry:
     request_hash: str
@@ -713,3 +727,78 @@ class Repository:
     async def show_of_booking(self, booking_id: int) -> int | None:
         async with self._engine.connect() as conn:
             return (await conn.execute(select(Booking.show_id).where(Booking.id == booking_id))).scalar_one_or_none()
+
+    # --- the day's programme and the door (web/api/schedule.py, web/api/tickets.py) ---------------------
+    @unavailable_as_storage_error
+    async def programme(
+        self, *, starts_from: datetime | None = None, starts_before: datetime | None = None, show_id: int | None = None
+    ) -> list[ProgrammeEntry]:
+        """Shows starting in [starts_from, starts_before) (or the one show `show_id`), in start order, each with its
+        film and the committed count of seats not available (booked, held or blocked)."""
+        booked = (
+            select(Booking.show_id, func.count().label("booked"))
+            .where(Booking.status == "booked")
+            .group_by(Booking.show_id)
+            .subquery()
+        )
+        blocked = select(BlockedSeat.show_id, func.count().label("blocked")).group_by(BlockedSeat.show_id).subquery()
+        query = (
+            select(
+                *SHOW_COLUMNS,
+                Show.ends_at,
+                Show.screen_id,
+                Movie.title,
+                Movie.duration_minutes,
+                func.coalesce(booked.c.booked, 0).label("booked"),
+                func.coalesce(blocked.c.blocked, 0).label("blocked"),
+            )
+            .join(Movie, Movie.id == Show.movie_id)
+            .outerjoin(booked, booked.c.show_id == Show.id)
+            .outerjoin(blocked, blocked.c.show_id == Show.id)
+            .order_by(Show.date_time, Show.id)
+            .limit(PROGRAMME_LIMIT)
+        )
+        if show_id is not None:
+            query = query.where(Show.id == show_id)
+        if starts_from is not None:
+            query = query.where(Show.date_time >= starts_from)
+        if starts_before is not None:
+            query = query.where(Show.date_time < starts_before)
+        async with self._engine.connect() as conn:
+            rows = (await conn.execute(query)).all()
+            ids = [r.show_id for r in rows]
+            held_seats: dict[int, int] = {}
+            if ids:
+                held = select(SeatHold.show_id, SeatHold.seats).where(
+                    SeatHold.show_id.in_(ids), SeatHold.status == "active", SeatHold.expires_at > datetime.now(UTC)
+                )
+                for hold in await conn.execute(held):
+                    held_seats[hold.show_id] = held_seats.get(hold.show_id, 0) + len(orjson.loads(hold.seats))
+        return [
+            ProgrammeEntry(
+                _show_info(r),
+                MovieRow(r.movie_id, r.title, r.duration_minutes),
+                r.ends_at or r.date_time + timedelta(minutes=r.duration_minutes),
+                r.booked + r.blocked + held_seats.get(r.show_id, 0),
+                r.screen_id,
+            )
+            for r in rows
+        ]
+
+    @unavailable_as_storage_error
+    async def door_counts(self, show_id: int) -> tuple[int, int]:
+        """(tickets sold, tickets scanned in) of a show, as committed."""
+        query = select(func.count(), func.count(Booking.checked_in_at)).where(
+            Booking.show_id == show_id, Booking.status == "booked"
+        )
+        async with self._engine.connect() as conn:
+            sold, admitted = (await conn.execute(query)).one()
+        return int(sold), int(admitted)
+
+    @unavailable_as_storage_error
+    async def checked_in_by(self, booking_id: int) -> int | None:
+        """The staff user who scanned the ticket in (None: not scanned)."""
+        async with self._engine.connect() as conn:
+            return (
+                await conn.execute(select(Booking.checked_in_by).where(Booking.id == booking_id))
+            ).scalar_one_or_none()

@@ -13,7 +13,7 @@ from storage.database import open_engine
 from storage.journal import GroupCommitJournal
 from storage.migrate import ensure_current, upgrade
 from storage.repository import Repository
-from web.api import accounts, bookings, catalog, events, home, kiosk, orders, screens, tickets
+from web.api import accounts, bookings, catalog, events, home, kiosk, orders, schedule, screens, tickets
 from web.cluster import forwarding
 from web.cluster import membership as cluster
 from web.cluster.relays import RELAYS, RelayHub
@@ -64,6 +64,7 @@ def create_app(settings: Settings) -> web.Application:
     app.add_routes(events.routes)
     app.add_routes(observability.routes)
     app.add_routes(kiosk.routes)
+    app.add_routes(schedule.routes)
     app.add_routes(home.routes)
     app.add_routes(cluster.routes)
     if settings.cluster_secret:

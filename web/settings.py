@@ -51,6 +51,9 @@ class Settings:
     cluster_secret: str = field(default="", repr=False)  # set: cluster mode (see web/cluster/membership.py)
     node_url: str = ""  # how the other nodes reach this one; `cinema serve` derives it from host and port
     lease_seconds: float = 5.0  # a node silent this long loses its place (and, later, its shows)
+    door_rescan_seconds: float = 5.0  # the same staff scanning a ticket again this soon is told ADMITTED again
+    kiosk_idle_seconds: float = 60.0  # a shared kiosk logs its customer out after this long without a touch
+    kiosk_shared: bool = False  # every kiosk page in shared mode (no token kept across reloads), not only ?shared=1
 
     @classmethod
     def from_env(cls, **overrides: object) -> Settings:
@@ -76,6 +79,9 @@ class Settings:
             "header_timeout_seconds": float(env.get("CINEMA_HEADER_TIMEOUT", "15")),
             "body_timeout_seconds": float(env.get("CINEMA_BODY_TIMEOUT", "10")),
             "public_url": env.get("CINEMA_PUBLIC_URL", "").rstrip("/"),
+            "door_rescan_seconds": _seconds(env, "CINEMA_DOOR_RESCAN_SECONDS", "5"),
+            "kiosk_idle_seconds": _seconds(env, "CINEMA_KIOSK_IDLE_SECONDS", "60"),
+            "kiosk_shared": env.get("CINEMA_KIOSK_SHARED", "").lower() in ("1", "true", "yes", "on"),
         }
         values.update({k: v for k, v in overrides.items() if v is not None})
         values["database_url"] = normalize_url(str(values["database_url"]))
