@@ -34,6 +34,8 @@ PAGE_HEADERS = {
     "X-Content-Type-Options": "nosniff",
     "Referrer-Policy": "no-referrer",
 }
+# The door page uses the camera (and nothing else the browser guards): this origin only, and never in a frame.
+DOOR_HEADERS = {**PAGE_HEADERS, "Permissions-Policy": "camera=(self), microphone=(), geolocation=()"}
 
 
 @docs(
@@ -59,6 +61,18 @@ async def kiosk(request: web.Request) -> web.StreamResponse:
             text=NOT_FOUND_PAGE.format(show_id=show_id), status=404, content_type="text/html", headers=PAGE_HEADERS
         )
     return web.FileResponse(STATIC / "kiosk.html", headers=PAGE_HEADERS)
+
+
+@docs(
+    tags=["tickets"],
+    summary="The door page (HTML): staff scan tickets with the camera or type the code",
+    security=[],
+    responses={"200": {"description": "The page", "content": HTML}},
+)
+@routes.get("/door/")
+async def door(request: web.Request) -> web.StreamResponse:
+    """The page is public; everything it does needs a staff login, asked for on the page."""
+    return web.FileResponse(STATIC / "door.html", headers=DOOR_HEADERS)
 
 
 routes.static("/kiosk/static", STATIC)

@@ -113,11 +113,13 @@ async def _check_in(request: web.Request, staff_id: int) -> web.Response:
             body = await _admitted(request, code, booking_id, show_id, seat, holder, at)
             return json_response(body, headers={"Idempotent-Replayed": "true"})
         first = _iso(reply.checked_in_at)
+        layout = engine.plan(show_id).layout
         raise fail(
             "already_checked_in",
             f"Already checked in at {first}.",
             first_checked_in_at=first,
             seat_number=reply.seats[0],
+            **({"seat_label": layout.place(reply.seats[0]).label} if layout is not None else {}),
         )
     if reply.outcome is Outcome.UNKNOWN_TICKET:
         other = await repository.show_of_booking(booking_id)
