@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import functools
 from pathlib import Path
 
 from aiohttp import web
 from aiohttp_apispec import docs
 
 from engine.errors import ShowNotFound
-from web.context import ENGINE
+from web.context import ENGINE, SETTINGS
 from web.http.openapi import ERROR_CONTENT
 from web.schemas import path_id
 
@@ -42,6 +43,15 @@ DOOR_HEADERS = {**PAGE_HEADERS, "Permissions-Policy": "camera=(self), microphone
     tags=["live"],
     summary="The kiosk page of a show (HTML)",
     security=[],
+    parameters=[
+        {
+            "in": "query",
+            "name": "shared",
+            "required": False,
+            "schema": {"type": "string", "enum": ["1", "0"]},
+            "description": "1: a shared kiosk (no login kept across reloads, logged out when idle)",
+        }
+    ],
     responses={
         "200": {"description": "The page", "content": HTML},
         "404": {
@@ -52,7 +62,9 @@ DOOR_HEADERS = {**PAGE_HEADERS, "Permissions-Policy": "camera=(self), microphone
 )
 @routes.get(r"/kiosk/{id:\d+}")
 async def kiosk(request: web.Request) -> web.StreamResponse:
-    """The page for an existing show; a plain 404 page otherwise, rather than a page that waits forever."""
+    """The page for an existing show; a plain 404 page otherwise, rather than a page that waits forever.
+    `?shared=1` (or CINEMA_KIOSK_SHARED for every kiosk) is the shared-kiosk mode: no login kept across reloads,
+    and a logout after CINEMA_KIOSK_IDLE_SECONDS without a touch."""
     show_id = path_id(request)  # one spelling per show, as on every id route (a JSON 404 otherwise)
     try:
         await request.app[ENGINE].seat_map(show_id)
@@ -60,7 +72,20 @@ async def kiosk(request: web.Request) -> web.StreamResponse:
         return web.Response(
             text=NOT_FOUND_PAGE.format(show_id=show_id), status=404, content_type="text/html", headers=PAGE_HEADERS
         )
-    return web.FileResponse(STATIC / "kiosk.html", headers=PAGE_HEADERS)
+    settings = request.app[SETTINGS]
+    shared = settings.kiosk_shared or request.query.get("shared") in ("1", "true", "yes")
+    page = (
+        _kiosk_template()
+        .replace("{{shared}}", "1" if shared else "0")
+        .replace("{{idle_seconds}}", f"{settings.kiosk_idle_seconds:g}")
+    )
+    return web.Response(text=page, content_type="text/html", headers=PAGE_HEADERS)
+
+
+@functools.cache
+def _kiosk_template() -> str:
+    """kiosk.html, read once: the page's mode (shared or not) and its idle time are filled in per request."""
+    return (STATIC / "kiosk.html").read_text(encoding="utf-8")
 
 
 @docs(
