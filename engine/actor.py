@@ -442,11 +442,14 @@ class ShowActor:
             ]
         if isinstance(command, Cancel):
             seat = state.booked[command.booking_id]
-            return [CancelRecord(show_id, command.booking_id, command.user_id, seat, now)]
+            order_id = state.order(command.booking_id)
+            last = live_bookings_of_order(state, order_id) == [command.booking_id]
+            return [CancelRecord(show_id, command.booking_id, command.user_id, seat, now, order_id, last)]
         if isinstance(command, CancelOrder):
+            live = live_bookings_of_order(state, command.order_id)
             return [
-                CancelRecord(show_id, booking_id, command.user_id, state.booked[booking_id], now)
-                for booking_id in live_bookings_of_order(state, command.order_id)
+                CancelRecord(show_id, b, command.user_id, state.booked[b], now, command.order_id, i == len(live) - 1)
+                for i, b in enumerate(live)
             ]
         if isinstance(command, CheckIn):
             seat = state.booked[command.booking_id]

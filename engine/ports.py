@@ -58,6 +58,8 @@ class CancelRecord:
     user_id: int
     seat_number: int
     at: datetime
+    order_id: int = 0  # the order the booking belongs to (0: unknown); for the outbox's events
+    ends_order: bool = False  # the order's last live seat: its order.cancelled event goes with this record
 
 
 @dataclass(frozen=True, slots=True)

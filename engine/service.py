@@ -20,7 +20,7 @@ from engine.actor import BestAvailable, Look, Message, Reload, Reply, ShowActor,
 from engine.errors import Busy, NotOwner, ShuttingDown
 from engine.feed import SeatEvent, ShowFeed, Snapshot, SubscriberTally, Subscription
 from engine.layout import ShowPlan
-from engine.ports import Journal, ShowSnapshot, ShowStore, StorageUnavailable
+from engine.ports import Journal, ShowInfo, ShowSnapshot, ShowStore, StorageUnavailable
 from engine.seats import (
     Book,
     BookSeats,
@@ -139,6 +139,14 @@ class BookingEngine:
             return None
         feed = actor.feed
         return feed.total_seats - len(feed.booked) - len(feed.held) - len(feed.blocked)
+
+    def free_seats(self, show: ShowInfo, taken: int) -> int:
+        """Free seats as the seat map counts them (not booked, held or blocked): from the show's actor when it is
+        in memory, so listings and the seat map agree; from `taken`, the database's count, otherwise."""
+        free = self.committed_free_seats(show.id)
+        if free is None:
+            free = show.total_seats - taken
+        return max(0, min(show.total_seats, free))
 
     def end_subscriptions(self) -> None:
         for feed in self._feeds.values():

@@ -10,19 +10,24 @@ import functools
 import getpass
 import os
 import socket
+import sqlite3
 import sys
 from collections.abc import Callable, Coroutine
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from pathlib import Path
+from typing import Any, NoReturn
 
+from alembic.util.exc import CommandError as AlembicError
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError, DBAPIError
 
 from engine.layout import Layout, Prices, detailed_layout
 from engine.ports import StorageUnavailable
+from scripts.backup import BackupRefused, backup
 from scripts.bench import main as bench
 from scripts.rush import runner as rush
-from storage.database import DEFAULT_URL, normalize_url, open_engine
+from scripts.settings_table import effective_settings, settings_markdown
+from storage.database import open_engine, sqlite_path
 from storage.migrate import SchemaBehind, current_revision, ensure_current, head_revision, upgrade
 from storage.repository import Repository, UsernameTaken
 from web.app import create_app
@@ -32,7 +37,8 @@ from web.http import serving
 from web.http.observability import configure_logging
 from web.http.serving import event_loop, tune_gc
 from web.security.passwords import PasswordHasher
-from web.settings import Settings
+from web.settings import SettingError, Settings, apply_config_file, resolve, secret_path, stored_secret
+from web.version import VERSION
 
 # (title, minutes, [(screen, hours after the first show)]); show ids follow this order: 1..5.
 DEMO_MOVIES = [
@@ -79,7 +85,15 @@ def _database_url(args: argparse.Namespace) -> str | None:
     return getattr(args, "database_url", None)
 
 
+def _require_database_file(url: str) -> None:
+    """A SQLite file that is not there yet is an empty database: said before connecting, which would create it."""
+    path = sqlite_path(url)
+    if path is not None and not path.exists():
+        raise SchemaBehind(None, head_revision())
+
+
 async def _with_repository(url: str, work: Callable[[Repository], Coroutine[Any, Any, None]]) -> None:
+    _require_database_file(url)
     engine = open_engine(url)
     try:
         await ensure_current(engine)
@@ -107,16 +121,19 @@ def _database_problem(error: BaseException) -> str:
 
 
 def uses_database(command: Callable[[argparse.Namespace], int]) -> Callable[[argparse.Namespace], int]:
-    """Database faults (unreachable, missing, behind the code's schema) end the command with one clear line."""
+    """Database faults (unreachable, missing, behind the code's schema) and bad settings end the command with one
+    clear line."""
 
     @functools.wraps(command)
     def run(args: argparse.Namespace) -> int:
-        url = _database_url(args) or os.environ.get("CINEMA_DATABASE_URL") or DEFAULT_URL
+        url = _database_url(args)
         try:
-            url = _safe(normalize_url(url))
+            url = _safe(Settings.from_env(create_secret=False, database_url=url).database_url)
             return command(args)
-        except (Fault, SchemaBehind) as error:
+        except (Fault, SchemaBehind, SettingError) as error:
             return _fault(str(error))
+        except AlembicError as error:  # the migration scripts themselves (two heads after a merge, say)
+            return _fault(f"the schema migrations cannot be used: {str(error).strip().splitlines()[0]}")
         except ArgumentError as error:
             return _fault(f"database URL {url!r} is not usable: {error}")
         except (DBAPIError, StorageUnavailable, OSError) as error:
@@ -125,36 +142,63 @@ def uses_database(command: Callable[[argparse.Namespace], int]) -> Callable[[arg
     return run
 
 
+def serve_flags(args: argparse.Namespace) -> dict[str, object]:
+    """The `cinema serve` flags given, by setting (field or config key); None: not given."""
+    return {
+        "database_url": _database_url(args),
+        "host": getattr(args, "host", None),
+        "port": getattr(args, "port", None),
+        "workers": getattr(args, "workers", None),
+        "migrate_on_start": getattr(args, "migrate", False) or None,
+        "cluster_secret": getattr(args, "cluster_secret", None),
+        "node_url": getattr(args, "node_url", None),
+        "lease_seconds": getattr(args, "lease_seconds", None),
+    }
+
+
 @uses_database
 def cmd_serve(args: argparse.Namespace) -> int:
-    host = args.host or os.environ.get("CINEMA_HOST", "127.0.0.1")
-    port = int(args.port or os.environ.get("CINEMA_PORT", "8000"))
-    node_url = args.node_url or os.environ.get("CINEMA_NODE_URL") or default_node_url(host, port)
+    flags = serve_flags(args)
+    effective = {setting.key: value for setting, (value, _) in resolve(flags).items()}
+    host, port = str(effective["host"]), int(effective["port"])  # type: ignore[call-overload]
+    node_url = str(effective["node_url"] or default_node_url(host, port))
     private = workers.private_listener(host) if args.worker else None
     if private is not None:  # one of several workers: the others reach it on its own port
         node_url = workers.worker_node_url(node_url, private)
-    try:
-        settings = Settings.from_env(
-            database_url=_database_url(args),
-            migrate_on_start=args.migrate or None,
-            cluster_secret=args.cluster_secret,
-            node_url=node_url,
-            lease_seconds=args.lease_seconds,
-        )
-        wanted = args.workers if args.workers is not None else os.environ.get("CINEMA_WORKERS")
-        count = int(wanted) if wanted not in (None, "") else workers.default_workers(settings)
-    except ValueError as error:
-        raise Fault(str(error)) from None
+    # No signing secret is written yet: a start refused below must leave no new file behind.
+    settings = Settings.from_env(create_secret=args.worker, **{**flags, "node_url": node_url})
+    wanted = effective["workers"]
+    count = int(wanted) if wanted is not None else workers.default_workers(settings)  # type: ignore[call-overload]
     problem = settings_problem(settings) or workers.workers_problem(count, settings)
     if problem is not None:
         raise Fault(problem)
+    created: Path | None = None
     if not args.worker:  # workers share the port on purpose; the first process checks it for them
         _check_port(host, port)  # before opening the database: a taken port is the commoner mistake
         if settings.migrate_on_start:
             asyncio.run(_migrate(settings.database_url))
         else:
             asyncio.run(_check_schema(settings.database_url))
+        if not settings.jwt_secret:
+            created = None if secret_path(settings.database_url).exists() else secret_path(settings.database_url)
+            settings = dataclasses.replace(settings, jwt_secret=stored_secret(settings.database_url))
+    try:
+        return _serve(args, settings, host, port, count, private)
+    except BaseException:
+        if created is not None and not _announced:
+            created.unlink(missing_ok=True)  # made for this start only, and nothing was signed with it
+        raise
+
+
+_announced = False  # set once the socket is bound and the start was announced
+
+
+def _serve(
+    args: argparse.Namespace, settings: Settings, host: str, port: int, count: int, private: socket.socket | None
+) -> int:
+    global _announced
     if count > 1 and not args.worker:
+        _announced = True  # the workers bind and announce; the secret is theirs from here on
         database = _safe(settings.database_url)
         print(f"cinema: serving on http://{host}:{port}/ with {count} worker processes, database {database}")
         return workers.supervise([a for a in args.argv if a != "--migrate"], count)
@@ -164,6 +208,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
     app.on_startup.append(tune_gc)
 
     def announce() -> None:  # called once the socket is bound: never a promise the server cannot keep
+        global _announced
+        _announced = True
         print(f"cinema: {listening}{role}", flush=True)
 
     try:
@@ -171,7 +217,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     except ClusterRefused as error:
         raise Fault(str(error)) from None
     except OSError as error:
-        if error.errno in LISTEN_ERRORS:
+        if error.errno in LISTEN_ERRORS and not _announced:
             raise _listen_fault(host, port, error) from None
         raise
     print("cinema: stopped", flush=True)
@@ -186,12 +232,17 @@ async def _migrate(url: str) -> None:
         await engine.dispose()
 
 
-LISTEN_ERRORS = {errno.EADDRINUSE: "the address is already in use", errno.EACCES: "permission denied"}
+LISTEN_ERRORS = {
+    errno.EADDRINUSE: "the address is already in use",
+    errno.EACCES: "permission denied",
+    errno.EADDRNOTAVAIL: "that address is not one of this machine's",
+}
 
 
 def _listen_fault(host: str, port: int, error: OSError) -> Fault:
     reason = LISTEN_ERRORS.get(error.errno or 0, error.strerror)
-    return Fault(f"cannot listen on {host}:{port}: {reason} (choose another with --port or CINEMA_PORT)")
+    which = "--host or CINEMA_HOST" if error.errno == errno.EADDRNOTAVAIL else "--port or CINEMA_PORT"
+    return Fault(f"cannot listen on {host}:{port}: {reason} (choose another with {which})")
 
 
 def _check_port(host: str, port: int) -> None:
@@ -205,13 +256,12 @@ def _check_port(host: str, port: int) -> None:
         probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as the server itself binds
         try:
             probe.bind(address)
-        except OSError as error:
-            if error.errno in LISTEN_ERRORS:
-                raise _listen_fault(host, port, error) from None
-            raise
+        except OSError as error:  # whatever the reason, the host and port are the culprits, not the database
+            raise _listen_fault(host, port, error) from None
 
 
 async def _check_schema(url: str) -> None:
+    _require_database_file(url)
     engine = open_engine(url)
     try:
         await ensure_current(engine)
@@ -225,7 +275,7 @@ def _safe(url: str) -> str:
 
 @uses_database
 def cmd_migrate(args: argparse.Namespace) -> int:
-    settings = Settings.from_env(database_url=_database_url(args))
+    settings = Settings.from_env(create_secret=False, database_url=_database_url(args))
 
     async def run() -> None:
         engine = open_engine(settings.database_url)
@@ -242,7 +292,7 @@ def cmd_migrate(args: argparse.Namespace) -> int:
 
 @uses_database
 def cmd_seed_demo(args: argparse.Namespace) -> int:
-    settings = Settings.from_env(database_url=_database_url(args))
+    settings = Settings.from_env(create_secret=False, database_url=_database_url(args))
 
     async def seed(repository: Repository) -> None:
         count, _ = await repository.movies_page(0, 1)
@@ -327,7 +377,7 @@ def cmd_create_staff(args: argparse.Namespace) -> int:
 
 def _create_role_user(args: argparse.Namespace, role: str, title: str) -> int:
     """A new user with `role` (is_admin or is_staff), or with --reset-password an existing one given it."""
-    settings = Settings.from_env(database_url=_database_url(args))
+    settings = Settings.from_env(create_secret=False, database_url=_database_url(args))
     password = _admin_password(args)
 
     async def create(repository: Repository) -> None:
@@ -357,17 +407,14 @@ def _create_role_user(args: argparse.Namespace, role: str, title: str) -> int:
     return 0
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="cinema", description="Cinema seat-booking engine")
-    commands = parser.add_subparsers(dest="command", required=True)
+class Parser(argparse.ArgumentParser):
+    """A mistyped command line is one line too, naming the argument, and exit status 2 (as argparse's own)."""
 
-    def command(name: str, handler: Callable[[argparse.Namespace], int], help_: str) -> argparse.ArgumentParser:
-        sub = commands.add_parser(name, help=help_, description=help_)
-        sub.add_argument("--database-url", help="SQLAlchemy URL (env CINEMA_DATABASE_URL; default SQLite ./cinema.db)")
-        sub.set_defaults(handler=handler)
-        return sub
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"cinema: {message} (see `{self.prog} --help`)\n")
 
-    serve = command("serve", cmd_serve, "Run the HTTP service")
+
+def serve_arguments(serve: argparse.ArgumentParser) -> None:
     serve.add_argument("--host", help="address to listen on (env CINEMA_HOST; default 127.0.0.1)")
     serve.add_argument("--port", type=int, help="port (env CINEMA_PORT; default 8000)")
     serve.add_argument("--migrate", action="store_true", help="upgrade the schema first if it is behind")
@@ -382,11 +429,64 @@ def build_parser() -> argparse.ArgumentParser:
         help="node processes sharing the port (env CINEMA_WORKERS; default: every core in cluster mode on "
         "PostgreSQL, else 1)",
     )
-    serve.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)  # set by the supervisor
     serve.add_argument(
         "--lease-seconds", type=float, help="a silent node loses its place after this (env CINEMA_LEASE_SECONDS; 5)"
     )
+
+
+@uses_database
+def cmd_backup(args: argparse.Namespace) -> int:
+    settings = Settings.from_env(create_secret=False, database_url=_database_url(args))
+    try:
+        said = backup(settings.database_url, Path(args.path))
+    except BackupRefused as error:
+        raise Fault(str(error)) from None
+    except sqlite3.Error as error:
+        raise Fault(f"backup of {_safe(settings.database_url)} failed: {error}") from None
+    for line in said:
+        print(f"cinema: {line}")
+    return 0
+
+
+def cmd_settings(args: argparse.Namespace) -> int:
+    try:
+        print(settings_markdown() if args.markdown else effective_settings(serve_flags(args)), end="")
+    except SettingError as error:
+        return _fault(str(error))
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = Parser(prog="cinema", description="Cinema seat-booking engine")
+    parser.add_argument("--version", action="version", version=f"cinema {VERSION}")
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    def command(name: str, handler: Callable[[argparse.Namespace], int], help_: str) -> argparse.ArgumentParser:
+        sub = commands.add_parser(name, help=help_, description=help_)
+        sub.add_argument("--database-url", help="SQLAlchemy URL (env CINEMA_DATABASE_URL; default SQLite ./cinema.db)")
+        sub.set_defaults(handler=handler)
+        return sub
+
+    serve = command("serve", cmd_serve, "Run the HTTP service")
+    serve_arguments(serve)
+    serve.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)  # set by the supervisor
+    serve.epilog = "Every setting, its variable and default: `cinema settings --help` and docs/SETTINGS.md."
+    shown = command(
+        "settings",
+        cmd_settings,
+        "Print every setting's effective value and where it came from (default, config file, environment, "
+        "flag), secrets masked; takes the flags of `cinema serve`",
+    )
+    serve_arguments(shown)
+    shown.add_argument("--markdown", action="store_true", help="print the table of every setting (docs/SETTINGS.md)")
     command("migrate", cmd_migrate, "Create or upgrade the database schema to the latest version")
+    copy = command(
+        "backup",
+        cmd_backup,
+        "Copy a live SQLite database to PATH, consistently, while it serves (SQLite's online backup API); "
+        "says how to restore it. PostgreSQL: use pg_dump.",
+    )
+    copy.add_argument("path", help="the new file (refused if it exists)")
     command("seed-demo", cmd_seed_demo, "Add demo screens, movies, priced shows, a demo user and door staff")
     for name, handler, title in (
         ("create-admin", cmd_create_admin, "an admin user"),
@@ -418,7 +518,14 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    configure_logging(os.environ.get("CINEMA_LOG_LEVEL", "INFO"), os.environ.get("CINEMA_ACCESS_LOG", "0") == "1")
+    try:
+        # The config file's values join the environment (which overrides them), then every setting is checked
+        # once, whichever layer reads it later: a bad value is one line naming it, before anything starts.
+        apply_config_file()
+        effective = {setting.env: value for setting, (value, _) in resolve().items()}
+    except SettingError as error:
+        return _fault(str(error))
+    configure_logging(str(effective["CINEMA_LOG_LEVEL"]).upper(), bool(effective["CINEMA_ACCESS_LOG"]))
     args = build_parser().parse_args(argv)
     args.argv = (sys.argv[1:] if argv is None else argv)[1:]  # after the command name: what workers repeat
     try:

@@ -48,8 +48,10 @@ from engine.ports import (
     StorageUnavailable,
     UserGone,
 )
+from storage import outbox as outbox_sql
 from storage.database import is_unavailable, open_sync_sqlite
 from storage.models import Show, User
+from storage.outbox import journal_events
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -100,9 +102,11 @@ class GroupCommitJournal:
         max_queue: int = 20_000,
         observer: Callable[[int, float], None] | None = None,
         fence: bool = True,
+        outbox: bool = True,
     ) -> None:
         """`fence=False` skips the owner-epoch check: only for measuring what the check costs (the benchmark
-        turns `self.fence` off and on between batches)."""
+        turns `self.fence` off and on between batches). `outbox=False` writes no events (storage/outbox.py):
+        likewise only for measuring what they cost."""
         assert 1 <= max_batch <= max_queue
         self._max_batch = max_batch
         self._max_queue = max_queue
@@ -112,6 +116,7 @@ class GroupCommitJournal:
         self._closing = False
         self._task: asyncio.Task[None] | None = None
         self.fence = fence
+        self.outbox = outbox
         self._writer = (
             _SqliteWriter(engine.url.render_as_string(False))
             if engine.dialect.name == "sqlite"
@@ -182,7 +187,7 @@ class GroupCommitJournal:
         records = [record for unit in part for record in unit.records]
         fences = {unit.show_id: unit.epoch for unit in part} if self.fence else {}
         try:
-            ids = await self._writer.write(records, fences)
+            ids = await self._writer.write(records, fences, self.outbox)
         except StaleShows as stale:
             parts[0] = [unit for unit in part if unit.show_id not in stale.show_ids]
             self._refuse(
@@ -344,7 +349,7 @@ class _AsyncWriter:
         self._engine = engine
         self.sql = POSTGRESQL
 
-    async def write(self, records: list[Record], fences: Fences) -> list[int | None]:
+    async def write(self, records: list[Record], fences: Fences, outbox: bool = True) -> list[int | None]:
         books = sum(isinstance(r, BookRecord) for r in records)
         async with self._engine.begin() as conn:
             new_ids: list[int] = []
@@ -362,6 +367,10 @@ class _AsyncWriter:
                     raise StaleShows(set(stale))
             else:
                 await conn.exec_driver_sql(journal[0], journal[1])
+            events = journal_events(records, ids) if outbox else []
+            if events:  # last, so that the outbox lock is held only from here to the commit
+                await conn.exec_driver_sql(outbox_sql.PG_LOCK)
+                await conn.exec_driver_sql(outbox_sql.PG_INSERT, tuple(list(c) for c in zip(*events, strict=True)))
         return ids
 
     async def look_up(self, user_ids: list[int], show_id: int) -> tuple[set[int], bool]:
@@ -415,8 +424,8 @@ class _SqliteWriter:
         self._thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="journal-sqlite")
         self.sql = SQLITE
 
-    async def write(self, records: list[Record], fences: Fences) -> list[int | None]:
-        return await self._run(self._write, records, fences)
+    async def write(self, records: list[Record], fences: Fences, outbox: bool = True) -> list[int | None]:
+        return await self._run(self._write, records, fences, outbox)
 
     async def look_up(self, user_ids: list[int], show_id: int) -> tuple[set[int], bool]:
         return await self._run(self._look_up, user_ids, show_id)
@@ -432,7 +441,7 @@ class _SqliteWriter:
         with self._engine.connect() as conn:
             return _look_up(conn, user_ids, show_id)
 
-    def _write(self, records: list[Record], fences: Fences) -> list[int | None]:
+    def _write(self, records: list[Record], fences: Fences, outbox: bool) -> list[int | None]:
         """The batch straight through the sqlite3 driver: one call per statement, no SQLAlchemy layers.
 
         Each driver call gives up the GIL and must win it back from the busy event loop; SQLAlchemy's begin,
@@ -450,6 +459,11 @@ class _SqliteWriter:
                     for sql, parameters, rows in statements:
                         cursor = (raw.executemany if isinstance(parameters, list) else raw.execute)(sql, parameters)
                         _check((sql, parameters, rows), cursor.rowcount)
+                    events = journal_events(records, ids) if outbox else []
+                    if events:
+                        stamps = {at: _encode_time(at) for at in {event[3] for event in events}}
+                        rows_ = [(t, show, data, stamps[at]) for t, show, data, at in events]
+                        raw.execute(outbox_sql.SQLITE_INSERT, (orjson.dumps(rows_).decode(),))
                     raw.execute("COMMIT")
                 except BaseException:
                     if raw.in_transaction:

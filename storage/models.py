@@ -72,6 +72,8 @@ class User(Base):
     is_admin: Mapped[bool] = mapped_column(Boolean, default=False, server_default=text("false"))
     is_staff: Mapped[bool] = mapped_column(Boolean, default=False, server_default=text("false"))  # door check-in
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    # Bumped by every password change; tokens carry the number they were issued under (web/security/auth.py).
+    token_version: Mapped[int] = mapped_column(Integer, default=0, server_default=text("0"))
 
 
 class Movie(Base):
@@ -254,3 +256,79 @@ class ClusterNode(Base):
     started_at: Mapped[datetime] = mapped_column(UTCDateTime)
     heartbeat_at: Mapped[datetime] = mapped_column(UTCDateTime)
     expires_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
+
+
+class OutboxEvent(Base):
+    """What other systems are told (webhooks, GET /events/), written in the transaction that made the change.
+
+    Ids never repeat (AUTOINCREMENT on SQLite, a sequence on PostgreSQL) and follow commit order (see
+    storage/outbox.py), so `after=<id>` is a cursor that misses nothing. `data` holds the change's facts as JSON;
+    web/hooks/payload.py adds the show's details when the event is read."""
+
+    __tablename__ = "outbox_events"
+
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
+    type: Mapped[str] = mapped_column(String(40))
+    show_id: Mapped[int | None] = mapped_column(Integer, nullable=True, index=True)
+    data: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
+
+    __table_args__ = ({"sqlite_autoincrement": True},)
+
+
+class Webhook(Base):
+    """A receiver of events. `cursor`: the last outbox id already queued for it. `lease_owner`/`lease_until`
+    (unix seconds of the database clock): the one process that delivers its events, as show_owners is for shows."""
+
+    __tablename__ = "webhooks"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    url: Mapped[str] = mapped_column(String(2000))
+    events: Mapped[str] = mapped_column(Text)  # JSON list of event types
+    description: Mapped[str] = mapped_column(String(500), default="", server_default=text("''"))
+    secret: Mapped[str] = mapped_column(String(100))
+    active: Mapped[bool] = mapped_column(Boolean, default=True, server_default=text("true"))
+    disabled_reason: Mapped[str | None] = mapped_column(String(300), nullable=True)
+    cursor: Mapped[int] = mapped_column(BigInteger, default=0, server_default=text("0"))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    lease_owner: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    lease_until: Mapped[float | None] = mapped_column(Float, nullable=True)
+
+
+class WebhookDelivery(Base):
+    """One event owed to one hook: pending until a 2xx answer (delivered) or the retry window ends (failed)."""
+
+    __tablename__ = "webhook_deliveries"
+
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
+    hook_id: Mapped[int] = mapped_column(ForeignKey("webhooks.id", ondelete="CASCADE"))
+    event_id: Mapped[int] = mapped_column(BigInteger)
+    show_key: Mapped[int] = mapped_column(Integer)  # the event's show, 0 for none: order is kept per show
+    state: Mapped[str] = mapped_column(String(16))
+    attempts: Mapped[int] = mapped_column(Integer, default=0, server_default=text("0"))
+    next_at: Mapped[float] = mapped_column(Float)  # unix seconds: when the next attempt is due
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True, index=True)
+
+    __table_args__ = (
+        CheckConstraint("state IN ('pending', 'delivered', 'failed')", name="state_known"),
+        Index("uq_webhook_deliveries_hook_event", "hook_id", "event_id", unique=True),
+        Index("ix_webhook_deliveries_due", "hook_id", "state", "show_key", "event_id"),
+    )
+
+
+class WebhookAttempt(Base):
+    """Each try of a delivery, as GET /webhooks/{id}/deliveries/ lists them."""
+
+    __tablename__ = "webhook_attempts"
+
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
+    hook_id: Mapped[int] = mapped_column(ForeignKey("webhooks.id", ondelete="CASCADE"))
+    event_id: Mapped[int] = mapped_column(BigInteger)
+    attempt: Mapped[int] = mapped_column(Integer)
+    at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
+    status_code: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    error: Mapped[str | None] = mapped_column(String(300), nullable=True)
+    duration_ms: Mapped[float] = mapped_column(Float)
+
+    __table_args__ = (Index("ix_webhook_attempts_hook_id_id", "hook_id", "id"),)

@@ -13,9 +13,9 @@ from functools import wraps
 from typing import Any, ParamSpec, TypeVar
 
 import orjson
-from sqlalchemy import Row, bindparam, func, select, text, update
+from sqlalchemy import JSON, Row, bindparam, cast, func, select, text, update
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from engine.errors import NotOwner, ShowMoving
 from engine.layout import Layout, Prices, layout_from_stored
@@ -35,6 +35,7 @@ from storage.models import (
     User,
     UTCDateTime,
 )
+from storage.outbox import emit
 from storage.usernames import username_key
 
 # Take the show's next owner epoch (the first is 1); no row comes back when the show does not exist.
@@ -144,6 +145,7 @@ class UserRow:
     password_hash: str
     is_admin: bool
     is_staff: bool = False
+    token_version: int = 0  # bumped by each password change: tokens of an older version are void
 
 
 @dataclass(frozen=True, slots=True)
@@ -151,20 +153,6 @@ class MovieRow:
     id: int
     title: str
     duration_minutes: int
-
-
-PROGRAMME_LIMIT = 500  # shows in one listing of the programme: a multiplex's week, bounded
-
-
-@dataclass(frozen=True, slots=True)
-class ProgrammeEntry:
-    """A show as the programme lists it: with its film, when it ends, and its committed unavailable seats."""
-
-    show: ShowInfo
-    movie: MovieRow
-    ends_at: datetime
-    taken: int
-    screen_id: int | None
 
 
 @dataclass(frozen=True, slots=True)
@@ -200,7 +188,15 @@ def unavailable_as_storage_error(fn: Callable[P, Awaitable[T]]) -> Callable[P, A
 
 
 SHOW_COLUMNS = (Show.id.label("show_id"), Show.movie_id, Show.screen_name, Show.date_time, Show.total_seats)
-USER_COLUMNS = (User.id, User.username, User.email, User.password_hash, User.is_admin, User.is_staff)
+USER_COLUMNS = (
+    User.id,
+    User.username,
+    User.email,
+    User.password_hash,
+    User.is_admin,
+    User.is_staff,
+    User.token_version,
+)
 
 
 def _show_info(row: Row[Any]) -> ShowInfo:
@@ -218,7 +214,24 @@ def _prices(stored: str | None, currency: str | None) -> Prices | None:
 def _user_row(row: Row[Any] | None) -> UserRow | None:
     if row is None:
         return None
-    return UserRow(row.id, row.username, row.email, row.password_hash, row.is_admin, row.is_staff)
+    return UserRow(row.id, row.username, row.email, row.password_hash, row.is_admin, row.is_staff, row.token_version)
+
+
+async def _change_password(conn: AsyncConnection, which: Any, password_hash: str, roles: dict[str, bool]) -> None:
+    """The one place a password changes. In the same transaction every refresh family of the user is revoked
+    and the user's token version bumped, so the logins of before the change end: refresh tokens at once, access
+    tokens at their next user recheck (web/security/auth.py). Whoever had the old password keeps nothing."""
+    users = User.__table__
+    changed = await conn.execute(
+        users.update()
+        .where(which)
+        .values(password_hash=password_hash, token_version=users.c.token_version + 1, **roles)
+        .returning(users.c.id)
+    )
+    ids = list(changed.scalars())
+    if ids:
+        tokens = RefreshToken.__table__
+        await conn.execute(tokens.update().where(tokens.c.user_id.in_(ids)).values(revoked=True))
 
 
 class Repository:
@@ -258,11 +271,13 @@ class Repository:
         """Give an existing user a role (`is_admin` or `is_staff`) and a new password."""
         assert role in ("is_admin", "is_staff"), role
         async with self._engine.begin() as conn:
-            await conn.execute(
-                User.__table__.update()
-                .where(User.username_key == username_key(username))
-                .values(password_hash=password_hash, **{role: True})
-            )
+            await _change_password(conn, User.username_key == username_key(username), password_hash, {role: True})
+
+    @unavailable_as_storage_error
+    async def change_password(self, user_id: int, password_hash: str) -> None:
+        """A new password for the user, ending every login of before it (see _change_password)."""
+        async with self._engine.begin() as conn:
+            await _change_password(conn, User.id == user_id, password_hash, {})
 
     @unavailable_as_storage_error
     async def user_by_name(self, username: str) -> UserRow | None:
@@ -390,7 +405,9 @@ class Repository:
                     "currency": prices.currency if prices else None,
                 },
             )
-            return ShowInfo(result.scalar_one(), movie_id, screen_name, date_time, total_seats)
+            show_id = result.scalar_one()
+            await emit(conn, "show.created", {}, show_id)  # its details are added when the event is read
+            return ShowInfo(show_id, movie_id, screen_name, date_time, total_seats)
 
     @unavailable_as_storage_error
     async def show(self, show_id: int) -> ShowInfo | None:
@@ -439,6 +456,60 @@ class Repository:
                 r.booked + r.blocked + held_seats.get(r.show_id, 0),
                 _prices(r.prices, r.currency),
                 r.screen_id,
+            )
+            for r in rows
+        ]
+
+    @unavailable_as_storage_error
+    async def programme(
+        self,
+        starts: datetime | None,
+        ends: datetime | None,
+        *,
+        movie_id: int | None = None,
+        screen_id: int | None = None,
+        show_id: int | None = None,
+        offset: int = 0,
+        limit: int = 20,
+    ) -> tuple[int, list[ProgrammeEntry]]:
+        """Shows starting in [starts, ends), in order of their start, a page at a time, with how many there are."""
+        conditions = []
+        if show_id is not None:  # one show as the programme lists it (GET /shows/{id}/, the door's count)
+            conditions.append(Show.id == show_id)
+        if starts is not None:
+            conditions.append(Show.date_time >= starts)
+        if ends is not None:
+            conditions.append(Show.date_time < ends)
+        if movie_id is not None:
+            conditions.append(Show.movie_id == movie_id)
+        if screen_id is not None:
+            conditions.append(Show.screen_id == screen_id)
+        taken = taken_seats_of_show(self._engine.dialect.name, datetime.now(UTC)).label("taken")
+        query = (
+            select(
+                *SHOW_COLUMNS,
+                Show.prices,
+                Show.currency,
+                Show.screen_id,
+                Show.ends_at,
+                Movie.title,
+                Movie.duration_minutes,
+                taken,
+            )
+            .join(Movie, Movie.id == Show.movie_id)
+            .where(*conditions)
+            .order_by(Show.date_time, Show.id)
+            .offset(offset)
+            .limit(limit)
+        )
+        async with self._engine.connect() as conn:
+            count = (await conn.execute(select(func.count()).select_from(Show).where(*conditions))).scalar_one()
+            rows = (await conn.execute(query)).all()
+        return count, [
+            ProgrammeEntry(
+                ShowListing(_show_info(r), r.taken, _prices(r.prices, r.currency), r.screen_id),
+                MovieRow(r.movie_id, r.title, r.duration_minutes),
+                r.ends_at,
             )
             for r in rows
         ]
@@ -728,63 +799,7 @@ class Repository:
         async with self._engine.connect() as conn:
             return (await conn.execute(select(Booking.show_id).where(Booking.id == booking_id))).scalar_one_or_none()
 
-    # --- the day's programme and the door (web/api/schedule.py, web/api/tickets.py) ---------------------
-    @unavailable_as_storage_error
-    async def programme(
-        self, *, starts_from: datetime | None = None, starts_before: datetime | None = None, show_id: int | None = None
-    ) -> list[ProgrammeEntry]:
-        """Shows starting in [starts_from, starts_before) (or the one show `show_id`), in start order, each with its
-        film and the committed count of seats not available (booked, held or blocked)."""
-        booked = (
-            select(Booking.show_id, func.count().label("booked"))
-            .where(Booking.status == "booked")
-            .group_by(Booking.show_id)
-            .subquery()
-        )
-        blocked = select(BlockedSeat.show_id, func.count().label("blocked")).group_by(BlockedSeat.show_id).subquery()
-        query = (
-            select(
-                *SHOW_COLUMNS,
-                Show.ends_at,
-                Show.screen_id,
-                Movie.title,
-                Movie.duration_minutes,
-                func.coalesce(booked.c.booked, 0).label("booked"),
-                func.coalesce(blocked.c.blocked, 0).label("blocked"),
-            )
-            .join(Movie, Movie.id == Show.movie_id)
-            .outerjoin(booked, booked.c.show_id == Show.id)
-            .outerjoin(blocked, blocked.c.show_id == Show.id)
-            .order_by(Show.date_time, Show.id)
-            .limit(PROGRAMME_LIMIT)
-        )
-        if show_id is not None:
-            query = query.where(Show.id == show_id)
-        if starts_from is not None:
-            query = query.where(Show.date_time >= starts_from)
-        if starts_before is not None:
-            query = query.where(Show.date_time < starts_before)
-        async with self._engine.connect() as conn:
-            rows = (await conn.execute(query)).all()
-            ids = [r.show_id for r in rows]
-            held_seats: dict[int, int] = {}
-            if ids:
-                held = select(SeatHold.show_id, SeatHold.seats).where(
-                    SeatHold.show_id.in_(ids), SeatHold.status == "active", SeatHold.expires_at > datetime.now(UTC)
-                )
-                for hold in await conn.execute(held):
-                    held_seats[hold.show_id] = held_seats.get(hold.show_id, 0) + len(orjson.loads(hold.seats))
-        return [
-            ProgrammeEntry(
-                _show_info(r),
-                MovieRow(r.movie_id, r.title, r.duration_minutes),
-                r.ends_at or r.date_time + timedelta(minutes=r.duration_minutes),
-                r.booked + r.blocked + held_seats.get(r.show_id, 0),
-                r.screen_id,
-            )
-            for r in rows
-        ]
-
+    # --- the door (web/api/tickets.py) -------------------------------------------------------------------
     @unavailable_as_storage_error
     async def door_counts(self, show_id: int) -> tuple[int, int]:
         """(tickets sold, tickets scanned in) of a show, as committed."""
@@ -802,3 +817,30 @@ class Repository:
             return (
                 await conn.execute(select(Booking.checked_in_by).where(Booking.id == booking_id))
             ).scalar_one_or_none()
+
+
+# --- the programme: shows by time, with their movie and availability --------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class ProgrammeEntry:
+    listing: ShowListing
+    movie: MovieRow
+    ends_at: datetime | None
+
+
+def held_seats_of_show(dialect: str, now: datetime) -> Any:
+    """Seats in the show's live holds (a correlated subquery on `shows`): each hold keeps its seats as a JSON list."""
+    seats = func.json_array_length(SeatHold.seats if dialect == "sqlite" else cast(SeatHold.seats, JSON))
+    return (
+        select(func.coalesce(func.sum(seats), 0))
+        .where(SeatHold.show_id == Show.id, SeatHold.status == "active", SeatHold.expires_at > now)
+        .scalar_subquery()
+    )
+
+
+def taken_seats_of_show(dialect: str, now: datetime) -> Any:
+    """Booked + blocked + held seats of the show, as committed (correlated: one index probe per show)."""
+    booked = select(func.count()).where(Booking.show_id == Show.id, Booking.status == "booked").scalar_subquery()
+    blocked = select(func.count()).where(BlockedSeat.show_id == Show.id).scalar_subquery()
+    return booked + blocked + held_seats_of_show(dialect, now)

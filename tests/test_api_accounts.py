@@ -2,12 +2,18 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
+from dataclasses import replace
+from typing import Any
 
 import jwt
 import pytest
 
+from scripts.testing.server_process import run_cinema
 from tests.conftest import JWT_SECRET, Api
+from web.app import create_app
+from web.settings import Settings
 
 
 async def test_signup_creates_user(api: Api) -> None:
@@ -133,3 +139,36 @@ async def test_password_hash_never_in_responses(api: Api) -> None:
     user = await api.user("carol", "correct-horse-7")
     body = await (await api.client.get("/my-bookings/", headers=user["headers"])).text()
     assert "$2b$" not in body and "password" not in body
+
+
+async def test_a_password_reset_ends_every_login_of_before_it(aiohttp_client: Any, settings: Settings) -> None:
+    """`cinema create-staff USER --reset-password`: refresh tokens of before answer 401 at once (every family
+    revoked), access tokens of before at the next user recheck; the new password logs in as usual."""
+    api = Api(await aiohttp_client(create_app(replace(settings, user_recheck_seconds=0.5))))
+    database_url = settings.database_url
+    user = await api.user(password="old-password-1")
+    other_login = await (
+        await api.client.post("/login", json={"username": user["username"], "password": "old-password-1"})
+    ).json()
+    assert (await api.client.get("/my-bookings/", headers=user["headers"])).status == 200  # trusted until recheck
+    reset = await asyncio.to_thread(
+        run_cinema,
+        ["create-staff", user["username"], "--reset-password"],
+        database_url,
+        CINEMA_ADMIN_PASSWORD="new-password-2",
+    )
+    assert reset.returncode == 0, reset.stderr
+    for tokens in (user["tokens"], other_login):
+        refreshed = await api.client.post("/login/refresh/", json={"refresh": tokens["refresh"]})
+        assert refreshed.status == 401, await refreshed.text()
+        assert (await refreshed.json())["code"] in ("token_revoked", "refresh_revoked")
+    await asyncio.sleep(0.6)  # past the recheck window
+    stale = await api.client.get("/my-bookings/", headers=user["headers"])
+    assert stale.status == 401 and (await stale.json())["code"] == "token_revoked"
+    old = await api.client.post("/login", json={"username": user["username"], "password": "old-password-1"})
+    assert old.status == 401
+    fresh = await api.client.post("/login", json={"username": user["username"], "password": "new-password-2"})
+    assert fresh.status == 200
+    pair = await fresh.json()
+    assert (await api.client.get("/my-bookings/", headers={"Authorization": f"Bearer {pair['access']}"})).status == 200
+    assert (await api.client.post("/login/refresh/", json={"refresh": pair["refresh"]})).status == 200

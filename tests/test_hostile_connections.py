@@ -5,9 +5,13 @@ Attackers connect from 127.0.0.2 and up (all of 127/8 is loopback on Linux); the
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import socket
+import struct
 import time
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
@@ -143,3 +147,76 @@ def test_malformed_http_is_answered_as_json(server: ServerProcess) -> None:
                 answer += chunk
         assert answer.startswith(b"HTTP/1.") and b" 400 " in answer.split(b"\r\n")[0], answer
         assert b"application/json" in answer and b'"code":"malformed_request"' in answer
+
+
+WS_HANDSHAKE = (
+    "GET /shows/{show}/events HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+    "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n"
+)
+BIG_FRAME = 4_000_000
+
+
+def peak_rss_kib(pid: int) -> int:
+    status = Path(f"/proc/{pid}/status").read_text()
+    return int(next(line for line in status.splitlines() if line.startswith("VmHWM:")).split()[1])
+
+
+async def _unfinished_frame(port: int, show: int) -> int | None:
+    """A WebSocket that sends all but the last byte of a 4 MB binary frame (under aiohttp's default 4 MiB
+    limit); the close code the server sends meanwhile (None if none came within 10 s)."""
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    try:
+        writer.write(WS_HANDSHAKE.format(show=show).encode())
+        head = await reader.readuntil(b"\r\n\r\n")
+        assert head.startswith(b"HTTP/1.1 101"), head
+
+        async def close_code() -> int | None:
+            while True:  # server frames are unmasked: opcode, length, payload
+                first, second = await reader.readexactly(2)
+                length = second & 0x7F
+                if length == 126:
+                    (length,) = struct.unpack("!H", await reader.readexactly(2))
+                elif length == 127:
+                    (length,) = struct.unpack("!Q", await reader.readexactly(8))
+                payload = await reader.readexactly(length)
+                if first & 0x0F == 0x8:
+                    return struct.unpack("!H", payload[:2])[0]
+
+        closed = asyncio.create_task(close_code())
+        chunk = b"\x00" * 65536
+        writer.write(b"\x82\xff" + struct.pack("!Q", BIG_FRAME) + b"\x01\x02\x03\x04" + chunk)
+        await writer.drain()
+        # A server that refuses the frame says so at once; one that buffers it gets the rest but the last byte.
+        # (Writing on after the refusal would make the server's close a reset, which loses the close frame.)
+        await asyncio.wait([closed], timeout=1)
+        with contextlib.suppress(ConnectionError):
+            sent = len(chunk)
+            while sent < BIG_FRAME - 1 and not closed.done():
+                piece = chunk[: BIG_FRAME - 1 - sent]
+                writer.write(piece)
+                await writer.drain()
+                sent += len(piece)
+        try:
+            return await asyncio.wait_for(closed, 10)
+        except (TimeoutError, asyncio.IncompleteReadError, ConnectionError):
+            return None
+    finally:
+        writer.close()
+
+
+def test_websocket_clients_cannot_make_the_server_buffer_their_frames(server: ServerProcess) -> None:
+    """/shows/{id}/events ignores what clients send: a frame bigger than a few KB is refused with close 1009
+    as soon as its header says so, and 40 clients each sending an unfinished 4 MB frame leave the server's
+    peak RSS within 40 MB (it grew by 4 MB a client before)."""
+    show = new_show(server)
+    assert call(server, "GET", f"/shows/{show}/seats/").status == 200  # loaded before the baseline
+    before = peak_rss_kib(server.process.pid)
+
+    async def flood() -> list[int | None]:
+        return await asyncio.gather(*(_unfinished_frame(server.port, show) for _ in range(40)))
+
+    codes = asyncio.run(flood())
+    grown_mib = (peak_rss_kib(server.process.pid) - before) / 1024
+    assert grown_mib < 40, grown_mib
+    assert codes == [1009] * 40, codes
+    assert call(server, "GET", "/healthz").status == 200

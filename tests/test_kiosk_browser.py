@@ -425,13 +425,28 @@ def test_the_kiosk_names_its_show_confirms_the_price_and_shows_the_ticket(kiosk_
     [
         pytest.param({"prices": {"standard": {"adult": 1200, "child": 800}}, "currency": "EUR"}, id="numbers"),
         pytest.param(
+            {
+                "prices": {
+                    "standard": {
+                        "amount": 1200,
+                        "currency": "EUR",
+                        "types": {
+                            "adult": {"amount": 1200, "currency": "EUR"},
+                            "child": {"amount": 800, "currency": "EUR"},
+                        },
+                    }
+                }
+            },
+            id="seat-map",
+        ),
+        pytest.param(
             {"prices": {"standard": {"adult": {"amount": 1200, "currency": "EUR"}, "child": {"amount": 800}}}},
             id="amounts",
         ),
     ],
 )
 def test_the_kiosk_offers_ticket_types_when_the_prices_give_them(
-    kiosk_server: dict[str, Any], shape: dict[str, Any]
+    kiosk_server: dict[str, Any], shape: dict[str, Any], request: pytest.FixtureRequest
 ) -> None:
     """Prices per ticket type, in either shape, are given to the page's seat map of demo show 2 on its way: the page
     offers the types with their prices and books with `ticket_types`. The request reaches the real server
@@ -461,7 +476,7 @@ def test_the_kiosk_offers_ticket_types_when_the_prices_give_them(
             page.goto(f"{url}/kiosk/2")
             expect(page.locator("#legend-extra")).to_contain_text("child")
             log_in(page)
-            seat = 3 if shape.get("currency") else 4
+            seat = {"numbers": 3, "seat-map": 5}.get(request.node.callspec.id, 4)
             page.click(f'[data-seat="{seat}"]')
             options = [re.compile("^Adult — .*12.00"), re.compile("^Child — .*8.00")]
             expect(page.locator("#confirm-type option")).to_have_text(options)

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import functools
 import logging
 from collections.abc import AsyncIterator
 
 from aiohttp import web
+from prometheus_client import Info
 
 from engine.actor import Timing
 from engine.service import BookingEngine, EngineLimits
@@ -13,22 +15,39 @@ from storage.database import open_engine
 from storage.journal import GroupCommitJournal
 from storage.migrate import ensure_current, upgrade
 from storage.repository import Repository
-from web.api import accounts, bookings, catalog, events, home, kiosk, orders, schedule, screens, tickets
+from web.api import (
+    accounts,
+    bookings,
+    catalog,
+    changes,
+    events,
+    home,
+    kiosk,
+    orders,
+    programme,
+    screens,
+    tickets,
+    webhooks,
+)
 from web.cluster import forwarding
 from web.cluster import membership as cluster
 from web.cluster.relays import RELAYS, RelayHub
 from web.context import ENGINE, HASHER, JOURNAL, LOGIN_LIMITS, REPOSITORY, SETTINGS, LoginLimits
-from web.http import observability
+from web.hooks.delivery import DELIVERER, Deliverer
+from web.http import cors, observability
+from web.http.client_bounds import per_client_requests
+from web.http.clients import TRUSTED_PROXIES
 from web.http.errors import error_middleware
 from web.http.observability import METRICS, Metrics, add_request_id, observer
 from web.http.openapi import OpenApi3
+from web.http.proxies import TrustedProxies
 from web.security.auth import TOKENS, Tokens
 from web.security.passwords import PasswordHasher
 from web.security.ratelimit import RateLimiter
 from web.security.ticket_codes import TICKETS, TicketCodes
 from web.settings import Settings
+from web.version import VERSION
 
-VERSION = "1.0.0"
 log = logging.getLogger("cinema")
 
 
@@ -36,15 +55,25 @@ def create_app(settings: Settings) -> web.Application:
     # Cluster mode only: a middleware on the hot path of a single node would cost it for nothing.
     clustered = [forwarding.forward_to_owner] if settings.cluster_secret else []
     metrics = Metrics()
+    Info("cinema_build", "The running version", registry=metrics.registry).info({"version": VERSION})
+    trusted = TrustedProxies.of(settings.trusted_proxies)
+    # Behind a trusted proxy its customers share its connections: the per-source bound counts their requests.
+    over = functools.partial(metrics.limit_refusals.note, "connections_per_source")
+    bound = per_client_requests(settings.max_connections_per_source, over, settings.cluster_secret)
+    proxied = [bound] if trusted else []
+    cross_origin = [cors.preflights(settings.cors_origins)] if settings.cors_origins else []
     app = web.Application(
-        middlewares=[observer(metrics), error_middleware, *clustered],
+        middlewares=[observer(metrics), *cross_origin, error_middleware, *proxied, *clustered],
         client_max_size=settings.max_body_bytes,
         handler_args={"auto_decompress": False},  # web/http/body.py decodes, with a bound and JSON errors
     )
     app[SETTINGS] = settings
+    app[TRUSTED_PROXIES] = trusted
     app[METRICS] = metrics
     metrics.watch(app)
     app.on_response_prepare.append(add_request_id)
+    if settings.cors_origins:
+        app.on_response_prepare.append(cors.allow_headers(settings.cors_origins))
     app[TICKETS] = TicketCodes(settings.jwt_secret)
     app[TOKENS] = Tokens(
         settings.jwt_secret, settings.access_minutes, settings.refresh_minutes, settings.user_recheck_seconds
@@ -64,9 +93,11 @@ def create_app(settings: Settings) -> web.Application:
     app.add_routes(events.routes)
     app.add_routes(observability.routes)
     app.add_routes(kiosk.routes)
-    app.add_routes(schedule.routes)
     app.add_routes(home.routes)
     app.add_routes(cluster.routes)
+    app.add_routes(programme.routes)
+    app.add_routes(webhooks.routes)
+    app.add_routes(changes.routes)
     if settings.cluster_secret:
         app.add_routes(cluster.internal_routes)  # undocumented: OpenApi3 lists only @docs handlers
         app.add_routes(forwarding.routes)
@@ -108,13 +139,22 @@ async def _lifecycle(app: web.Application) -> AsyncIterator[None]:
             repository = Repository(database)
         else:  # shows are loaded under a lease (and forwarded to their owner when another node holds it)
             repository = Repository(database, node=membership.identity.id, lease_seconds=settings.lease_seconds)
+        # Webhooks: their own task, database pool and HTTP session; told of each commit so it sends at once.
+        deliverer = app[DELIVERER] = Deliverer(settings, repository.node, settings.lease_seconds)
+        observe_batch = app[METRICS].observe_batch
+
+        def committed(records: int, seconds: float) -> None:
+            observe_batch(records, seconds)
+            deliverer.poke()
+
         journal = GroupCommitJournal(
             database,
             max_batch=settings.journal_max_batch,
             max_queue=settings.journal_max_queue,
-            observer=app[METRICS].observe_batch,
+            observer=committed,
         )
         journal.start()
+        deliverer.start()
         engine = BookingEngine(
             repository,
             journal,
@@ -131,6 +171,7 @@ async def _lifecycle(app: web.Application) -> AsyncIterator[None]:
         yield
         # Order matters: actors finish their mailboxes, then the journal commits the last batch.
         log.info("shutting down: finishing the shows' mailboxes and the journal's last batch")
+        await deliverer.close()
         await engine.close()
         await journal.close()
         stats = journal.stats

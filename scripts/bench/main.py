@@ -23,6 +23,7 @@ from scripts.bench import cluster as bench_cluster
 from scripts.bench import engine as bench_engine
 from scripts.bench import http_path as bench_http
 from scripts.bench import ladder as bench_ladder
+from scripts.bench import outbox as bench_outbox
 from scripts.bench import rush as bench_rush
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -155,6 +156,12 @@ def fencing_section(args: argparse.Namespace) -> str:
     return bench_engine.fencing_section(backends, args.postgres, args.fence_pairs, args.scale, stamp())
 
 
+def outbox_section(args: argparse.Namespace) -> str:
+    backends = ["sqlite", "postgresql"] if args.postgres else ["sqlite"]
+    results = bench_outbox.run(backends, args.postgres, args.outbox_cycles, args.outbox_seconds)
+    return bench_outbox.section(results, args.outbox_cycles, args.outbox_seconds, stamp())
+
+
 BENCHES: dict[str, Callable[[argparse.Namespace], str]] = {
     "engine": engine_section,
     "fencing": fencing_section,
@@ -164,6 +171,7 @@ BENCHES: dict[str, Callable[[argparse.Namespace], str]] = {
     "rush": rush_section,
     "cluster": cluster_section,
     "attack": attack_section,
+    "outbox": outbox_section,
 }
 
 
@@ -197,6 +205,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--storm-pairs", type=int, default=3, help="alternating pairs for the login storm")
     parser.add_argument("--attack-pairs", type=int, default=2, help="alternating pairs per attack (slow, logins)")
     parser.add_argument("--scale", type=float, default=1.0, help="engine benchmark size (1.0 = 100,000 decisions)")
+    parser.add_argument("--outbox-cycles", type=int, default=3, help="cycles of rounds for the outbox benchmark")
+    parser.add_argument("--outbox-seconds", type=float, default=3.0, help="seconds per outbox benchmark round")
     parser.add_argument(
         "--only", default=",".join(BENCHES), help=f"comma-separated benchmarks to run (of {', '.join(BENCHES)})"
     )

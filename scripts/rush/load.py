@@ -182,6 +182,7 @@ class Load:
         self.uncertain: set[int] = set()  # cancels without a clear answer
         self.errors: Counter[str] = Counter()
         self.retried = 0
+        self.seat_limits = 0  # 409 seat_limit: the per-customer cap, not a lost race for a seat
         self.actions = 0  # answered
         self.issued = 0  # begun
         self.sequence = 0
@@ -288,6 +289,7 @@ class Load:
                 connection, self.post(user, f"/shows/{self.plan.show_id}/hold/", seats), statuses
             )
             if status != 201:
+                self._refused(status, payload)
                 return kind, status, 0
             hold_id = orjson.loads(payload)["hold_id"]
             held = len(orjson.loads(seats)["seat_numbers"])
@@ -304,9 +306,16 @@ class Load:
             body = b'{"seat_number": %d}' % self.seat()
         status, payload = await self.send(connection, self.book_request(user, body), statuses)
         taken = self.keep(user, payload) if status == 201 else 0
-        if status == 409 and b'"sold_out"' in payload:
-            self.sold_out()
+        self._refused(status, payload)
         return kind, status, taken
+
+    def _refused(self, status: int, payload: bytes) -> None:
+        if status != 409:
+            return
+        if b'"seat_limit"' in payload:
+            self.seat_limits += 1
+        elif b'"sold_out"' in payload:
+            self.sold_out()
 
     def _adjacent(self, count: int) -> bytes:
         first = min(self.seat(), max(1, self.plan.total_seats - count + 1))
@@ -410,6 +419,7 @@ class Load:
             "uncertain": sorted(self.uncertain),
             "errors": dict(self.errors),
             "retried": self.retried,
+            "seat_limit": self.seat_limits,
         }
 
 

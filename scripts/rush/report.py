@@ -423,6 +423,16 @@ def _run_section(name: str, summary: dict[str, Any], many: bool) -> str:
         ],
         ["client errors", ", ".join(f"{k}: {v}" for k, v in summary["client_errors"].items()) or "none"],
     ]
+    conflicts = summary.get("conflicts")  # runs recorded before the split have none
+    if conflicts:
+        cap = summary.get("seats_per_user")
+        details.append(
+            [
+                "409s",
+                f"{conflicts['contended']:,} contended (seat taken, sold out), {conflicts['seat_limit']:,} seat_limit "
+                f"(the per-customer cap{f' of {cap}' if cap else ''})",
+            ]
+        )
     title = f"<h2>{html.escape(name)}</h2>" if many else ""
     return (
         title

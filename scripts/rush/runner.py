@@ -26,6 +26,7 @@ import aiohttp
 
 from scripts.rush.load import KINDS, PATTERNS, LoadPlan, Shared, cpu_seconds, process_main
 from scripts.rush.setup import (
+    MAX_USERS,
     RUSH_MOVIE,
     RushConfig,
     RushError,
@@ -34,9 +35,11 @@ from scripts.rush.setup import (
     find_show,
     log_in,
     login_storm,
+    plan_users,
     reach,
     say,
     seat_map,
+    seats_per_user,
     sign_up,
 )
 from scripts.rush.summary import rate_text, render, summarize, verify
@@ -136,6 +139,9 @@ async def rush(config: RushConfig) -> dict[str, Any]:
         else:
             target = await create_show(session, config)
             say(config, f"created show {target.show_id} ({target.total_seats} seats) of the movie {RUSH_MOVIE!r}")
+        planning = await seat_map(session, config.base_url, target.show_id)
+        taken = len(planning["booked"]) + len(planning["held"]) + len(planning["blocked"])
+        plan_users(config, target.total_seats - taken, seats_per_user(planning))
         names = await sign_up(session, config)
         storm = None
         if config.login_storm:
@@ -269,7 +275,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--seats", type=int, default=100, help="seats of the show to create (rows of 20)")
     parser.add_argument("--admin-user", help="admin who creates the show (without --show)")
     parser.add_argument("--admin-password", help="that admin's password")
-    parser.add_argument("--users", type=int, default=20, help="users to sign up or reuse")
+    parser.add_argument(
+        "--users",
+        type=int,
+        default=20,
+        help="users to sign up or reuse, at least (more when the free seats need them under the per-customer cap)",
+    )
     parser.add_argument("--rate", type=parse_rate, help="open loop: arrivals/s, or FROM:TO for a linear ramp")
     parser.add_argument("--duration", type=parse_seconds, help="how long (10s, 2m); open loop default 10s")
     parser.add_argument(
@@ -316,7 +327,7 @@ def config_from(args: argparse.Namespace) -> RushConfig:
         raise RushError("--requests and --retries must be 0 or more")
     if not args.rate and not args.requests and not args.duration:
         raise RushError("--requests 0 needs a --duration")
-    if args.concurrency > 10_000 or args.procs > 64 or args.users > 10_000:
+    if args.concurrency > 10_000 or args.procs > 64 or args.users > MAX_USERS:
         raise RushError("limits: --concurrency 10000, --procs 64, --users 10000")
     return RushConfig(
         base_url=args.url.rstrip("/"),

@@ -15,6 +15,8 @@ import aiohttp
 from scripts.rush.load import histogram, latency_ms
 
 RUSH_MOVIE = "cinema rush (load tests)"  # every rush that creates a show adds it to this one movie
+DEFAULT_SEATS_PER_USER = 10  # the service's documented CINEMA_MAX_SEATS_PER_USER, when the seat map does not say
+MAX_USERS = 10_000
 
 
 @dataclass
@@ -163,27 +165,78 @@ async def _rush_movie(session: aiohttp.ClientSession, base: str) -> int | None:
     return None
 
 
+def users_for(wanted: int, free: int, cap: int) -> int:
+    """Users enough to book `free` seats when one customer may have `cap` (0: no cap), and at least `wanted`: a
+    quarter more than the bare quotient, since a user who reaches the cap early (a 3-seat request at 9 of 10)
+    must not leave the last seats unsold."""
+    if cap <= 0 or free <= 0:
+        return wanted
+    needed = -(-free // cap)
+    return max(wanted, needed + -(-needed // 4))
+
+
+def seats_per_user(seat_map: dict[str, Any]) -> int:
+    cap = seat_map.get("max_seats_per_user")
+    return cap if isinstance(cap, int) and cap >= 0 else DEFAULT_SEATS_PER_USER
+
+
+def plan_users(config: RushConfig, free: int, cap: int) -> None:
+    """Raise config.users to what the show needs under the per-customer cap, saying so (or why it cannot)."""
+    users = users_for(config.users, free, cap)
+    if users == config.users:
+        return
+    if users > MAX_USERS:
+        say(config, f"{free} free seats at {cap} a customer need {users} users; the rush signs up at most {MAX_USERS}")
+        users = MAX_USERS
+    say(
+        config,
+        f"{config.users} users can book at most {config.users * cap} of the {free} free seats (the service allows "
+        f"{cap} a customer, CINEMA_MAX_SEATS_PER_USER): signing up {users}",
+    )
+    config.users = users
+
+
 async def sign_up(session: aiohttp.ClientSession, config: RushConfig) -> list[str]:
+    """Sign up (or reuse) the users; when the service's sign-up limit stops it, go on with those it has and say
+    why the show may not sell out."""
     gate = asyncio.Semaphore(16)
     names = [f"{config.user_prefix}-{index}" for index in range(config.users)]
-    done = 0
+    ready: set[str] = set()
+    limited: list[str] = []
 
     async def one(username: str) -> None:
-        nonlocal done
         async with gate:
+            if limited:
+                return
             status, body = await request_json(
                 session,
                 "POST",
                 f"{config.base_url}/signup",
                 json={"username": username, "email": f"{username}@rush.invalid", "password": config.password},
             )
-        if status not in (201, 409):
+        if status == 429:
+            limited.append(f"{status} {detail_of(body)}")
+        elif status not in (201, 409):
             raise RushError(f"signup of {username!r} failed: {status} {detail_of(body)}")
-        done += 1
+        else:
+            ready.add(username)
 
     await asyncio.gather(*(one(name) for name in names))
-    say(config, f"{done} users signed up or reused ({config.user_prefix}-0 .. {config.user_prefix}-{config.users - 1})")
-    return names
+    kept = [name for name in names if name in ready]
+    if limited:
+        if not kept:
+            raise RushError(f"the service refused every sign-up ({limited[0]}); raise CINEMA_SIGNUPS_PER_ADDRESS")
+        say(
+            config,
+            f"the service refused further sign-ups ({limited[0]}): going on with {len(kept)} of {len(names)} users; "
+            "to sell the show out, raise CINEMA_SIGNUPS_PER_ADDRESS or CINEMA_MAX_SEATS_PER_USER on the service",
+        )
+    say(
+        config,
+        f"{len(kept)} users signed up or reused ({config.user_prefix}-0 .. {config.user_prefix}-{len(names) - 1})",
+    )
+    config.users = len(kept)
+    return kept
 
 
 async def log_in(session: aiohttp.ClientSession, config: RushConfig, names: list[str]) -> list[str]:

@@ -204,6 +204,7 @@ def summarize(
             kinds.setdefault(kind, Counter()).update(counts)
         errors.update(r["errors"])
     fives = sum(n for status, n in statuses.items() if status >= 500 and not (status == 503 and config.allow_503))
+    seat_limit = sum(r.get("seat_limit", 0) for r in results)
     cores = os.cpu_count() or 1
     busy = [round(r["cpu_seconds"] / max(1e-9, r["wall_seconds"]) * 100, 1) for r in results]
     rush_phase = phases["rush"]
@@ -232,6 +233,9 @@ def summarize(
         "statuses": {str(k): v for k, v in sorted(statuses.items())},
         "kinds": {kind: {str(k): v for k, v in sorted(c.items())} for kind, c in kinds.items()},
         "client_errors": dict(errors),
+        # 409s apart: a lost race for a seat (or sold out) against the per-customer cap (CINEMA_MAX_SEATS_PER_USER)
+        "conflicts": {"contended": statuses.get(409, 0) - seat_limit, "seat_limit": seat_limit},
+        "seats_per_user": before.get("max_seats_per_user"),
         "retried": sum(r["retried"] for r in results),
         "client": {
             "procs": procs,
@@ -317,6 +321,16 @@ def render(summary: dict[str, Any]) -> str:
                     f"{kind} " + ", ".join(f"{k}: {v:,}" for k, v in counts.items())
                     for kind, counts in summary["kinds"].items()
                 ),
+            )
+        )
+    conflicts = summary.get("conflicts")
+    if conflicts and (conflicts["contended"] or conflicts["seat_limit"]):
+        cap = summary.get("seats_per_user")
+        rows.append(
+            (
+                "409s",
+                f"{conflicts['contended']:,} contended (seat taken, sold out), {conflicts['seat_limit']:,} seat_limit "
+                f"(the per-customer cap{f' of {cap}' if cap else ''}: more users would have booked them)",
             )
         )
     rows += [

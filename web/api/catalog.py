@@ -9,7 +9,6 @@ from aiohttp import web
 from aiohttp_apispec import docs, querystring_schema, request_schema, response_schema
 
 from engine.layout import Layout, Prices, plain_layout
-from engine.ports import ShowInfo
 from engine.service import BookingEngine
 from storage.repository import MovieNotFound, ScheduleClash, ScreenNotFound, ShowListing
 from web import schemas
@@ -18,6 +17,7 @@ from web.http.body import load_body
 from web.http.errors import fail
 from web.http.jsonio import json_response
 from web.http.openapi import errors
+from web.http.paging import paged
 from web.schemas.catalog import show_brief
 from web.security.auth import require_admin
 
@@ -30,22 +30,12 @@ SHOW_EXAMPLE = {
 
 
 def _listing(engine: BookingEngine, item: ShowListing) -> dict[str, Any]:
-    entry = {**show_brief(item.show), "available_seats": _available(engine, item.show, item.taken)}
+    entry = {**show_brief(item.show), "available_seats": engine.free_seats(item.show, item.taken)}
     if item.prices is not None:
         entry["prices"] = item.prices.as_json()
     if item.screen_id is not None:
         entry["screen_id"] = item.screen_id
     return entry
-
-
-def _page_url(request: web.Request, page: int) -> str:
-    """Absolute, as the Django service answered, but on the configured public URL or the address this server
-    listens on: never the client's Host header, which would let anyone plant links in a cached page."""
-    base = request.app[SETTINGS].public_url
-    if not base:
-        host, port = request.transport.get_extra_info("sockname")[:2] if request.transport else ("localhost", 80)
-        base = f"{request.scheme}://{f'[{host}]' if ':' in host else host}:{port}"
-    return base + str(request.rel_url.update_query(page=page))
 
 
 @docs(tags=["movies"], summary="List movies, a page at a time", security=[])
@@ -54,19 +44,15 @@ def _page_url(request: web.Request, page: int) -> str:
 @errors({404: "Invalid page"})
 @routes.get("/movies/")
 async def list_movies(request: web.Request) -> web.Response:
-    page = schemas.load_page(request)
-    size = request.app[SETTINGS].page_size
-    count, movies = await request.app[REPOSITORY].movies_page((page - 1) * size, size)
-    if page > 1 and not movies:
-        raise fail("invalid_page")
-    return json_response(
-        {
-            "count": count,
-            "next": _page_url(request, page + 1) if page * size < count else None,
-            "previous": _page_url(request, page - 1) if page > 1 else None,
-            "results": [{"id": m.id, "title": m.title, "duration_minutes": m.duration_minutes} for m in movies],
-        }
+    settings = request.app[SETTINGS]
+    page = await paged(
+        request,
+        settings.public_url,
+        settings.page_size,
+        request.app[REPOSITORY].movies_page,
+        lambda m: {"id": m.id, "title": m.title, "duration_minutes": m.duration_minutes},
     )
+    return json_response(page)
 
 
 @docs(tags=["movies"], summary="Add a movie (admin)")
@@ -101,16 +87,6 @@ async def movie_shows(request: web.Request) -> web.Response:
             "shows": [_listing(engine, item) for item in shows],
         }
     )
-
-
-def _available(engine: BookingEngine, show: ShowInfo, taken: int) -> int:
-    """Free seats as the seat map counts them (not booked, held or blocked): from the show's actor when it is in
-    memory, so both answers agree; from the database otherwise."""
-    free = engine.committed_free_seats(show.id)
-    if free is None:
-        free = show.total_seats - taken
-    assert 0 <= free <= show.total_seats, (show.id, free)
-    return free
 
 
 @docs(

@@ -18,7 +18,7 @@ from engine.seats import Outcome
 from web import schemas
 from web.cluster.forwarding import RELAYED, OwnerUnreachable
 from web.cluster.relays import RELAYS, Refusal, Relay
-from web.context import ENGINE
+from web.context import ENGINE, SETTINGS
 from web.http.body import load_body
 from web.http.errors import fail
 from web.http.jsonio import json_response
@@ -29,6 +29,11 @@ from web.security.auth import require_admin
 routes = web.RouteTableDef()
 MAX_SEQ = 2**63 - 1
 KEEPALIVE_SECONDS = 15.0  # an idle SSE stream writes a comment this often, which also detects a gone client
+# Clients have nothing to say on the event stream, so a message is refused (close 1009, before any payload is
+# buffered) above this size: with aiohttp's default of 4 MiB each open socket could make the server hold 4 MB of
+# an unfinished frame. What the server holds per WebSocket is then bounded by this plus aiohttp's 64 KiB reader
+# queue, and in total by that times CINEMA_MAX_CONNECTIONS.
+WEBSOCKET_MAX_MESSAGE_BYTES = 4096
 
 
 @docs(tags=["live"], summary="Every seat's state, from memory (no database read once the show is loaded)", security=[])
@@ -46,6 +51,7 @@ async def _seat_map(request: web.Request, show_id: int) -> dict[str, Any]:
     snapshot = await engine.seat_map(show_id)
     plan = engine.plan(show_id)
     answer = {**snapshot.as_dict(), "rows": plan.layout.as_json() if plan.layout is not None else None}
+    answer["max_seats_per_user"] = request.app[SETTINGS].max_seats_per_user  # what a seat picker may offer
     if plan.prices is not None:
         answer["prices"] = plan.prices.as_json()
     return answer
@@ -96,7 +102,8 @@ async def _set_blocked(request: web.Request, blocked: bool) -> web.Response:
         "`booked`, `cancelled`, `held`, `released`, `blocked` or `unblocked`. "
         "A subscriber that falls behind is dropped (WebSocket close 1013, SSE event "
         "`dropped`) and should reconnect with `since`. In a cluster any node serves the stream (relayed from "
-        "the show's owner); when the owner changes the stream ends (WebSocket close 1012): reconnect with `since`."
+        "the show's owner); when the owner changes the stream ends (WebSocket close 1012): reconnect with `since`. "
+        "The stream ignores what clients send; a message over 4 KB closes it (WebSocket close 1009)."
     ),
     security=[],
 )
@@ -228,7 +235,7 @@ async def _relay(request: web.Request, elsewhere: NotOwner, since: int | None) -
 
 
 async def _serve(request: web.Request, source: _Source) -> web.StreamResponse:
-    websocket = web.WebSocketResponse(heartbeat=30)
+    websocket = web.WebSocketResponse(heartbeat=30, max_msg_size=WEBSOCKET_MAX_MESSAGE_BYTES)
     if websocket.can_prepare(request).ok:
         return await _websocket(request, websocket, source)
     return await _server_sent_events(request, source)

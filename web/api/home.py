@@ -6,6 +6,7 @@ from aiohttp import web
 from aiohttp_apispec import docs
 
 from web.http.jsonio import json_response
+from web.version import VERSION
 
 routes = web.RouteTableDef()
 INDEX = {
@@ -16,6 +17,7 @@ INDEX = {
     "kiosk": "/kiosk/{show_id}",
     "login": "POST /login",
     "health": "/healthz",
+    "version": VERSION,
 }
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import io
 import time
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import segno
@@ -173,18 +173,23 @@ async def door_count(request: web.Request) -> web.Response:
     except ValidationError as error:
         raise fail("invalid_query", "Name the show: /check-in/?show_id=N.", errors=error.messages) from None
     repository = request.app[REPOSITORY]
-    entries = await repository.programme(show_id=show_id)
+    _, entries = await repository.programme(None, None, show_id=show_id, limit=1)
     if not entries:
         raise fail("unknown_show")
     entry = entries[0]
+    show, movie = entry.listing.show, entry.movie
     sold, admitted = await repository.door_counts(show_id)
-    opens = entry.show.date_time.timestamp() - request.app[SETTINGS].check_in_opens_minutes * 60
+    opens = show.date_time - timedelta(minutes=request.app[SETTINGS].check_in_opens_minutes)
+    closes = entry.ends_at or show.date_time + timedelta(minutes=movie.duration_minutes)
     return json_response(
         {
-            "show": schemas.programme_entry(entry, request.app[ENGINE].committed_free_seats(show_id)),
+            "show": {
+                **show_brief(show),
+                "movie": {"id": movie.id, "title": movie.title, "duration_minutes": movie.duration_minutes},
+            },
             "sold": sold,
             "admitted": admitted,
-            "opens_at": _iso(opens),
-            "closes_at": entry.ends_at.astimezone(UTC).isoformat(),
+            "opens_at": opens.astimezone(UTC).isoformat(),
+            "closes_at": closes.astimezone(UTC).isoformat(),
         }
     )

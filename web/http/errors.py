@@ -16,6 +16,8 @@ from aiohttp import web
 
 from engine.errors import Busy, ShowNotFound, ShuttingDown
 from engine.ports import StorageUnavailable, UserGone
+from web.http.clients import client_of
+from web.http.headers import undecodable_header
 from web.http.jsonio import json_response
 
 log = logging.getLogger("cinema.errors")
@@ -52,6 +54,7 @@ CATALOGUE: dict[str, ErrorCode] = {
         ("bad_credentials", 401, "No active account found with the given credentials."),
         ("refresh_reused", 401, "This refresh token was already used; every token of its login is revoked. Log in."),
         ("refresh_revoked", 401, "This refresh token was revoked. Log in again."),
+        ("token_revoked", 401, "This token was issued before the password changed. Log in again."),
         ("refresh_unknown", 401, "This refresh token is not valid (it may have expired). Log in again."),
         ("permission_denied", 403, "You do not have permission to perform this action."),
         ("cluster_secret_required", 403, "This route is for cluster nodes only."),
@@ -101,6 +104,8 @@ CATALOGUE: dict[str, ErrorCode] = {
         ("internal_error", 500, "Internal server error."),
         ("busy", 503, "The service is busy; try again shortly."),
         ("storage_unavailable", 503, "The booking store is unavailable; nothing was changed. Try again shortly."),
+        ("webhook_target_refused", 400, "This URL may not be called (loopback, private or link-local, or not http)."),
+        ("unknown_webhook", 404, "Webhook not found."),
     )
 }
 # The code of an answer that names none (aiohttp's own errors, and any handler that gives only a status).
@@ -199,7 +204,7 @@ def log_refusal(request: web.Request, response: web.Response, code: str) -> None
         "method": request.method,
         "route": route,
         "path": request.path[:200],
-        "remote": request.remote,
+        "remote": client_of(request),
     }
     if skipped:
         fields["similar_not_logged"] = skipped
@@ -224,6 +229,9 @@ async def _route_hint(request: web.Request) -> tuple[str, str] | None:
 @web.middleware
 async def error_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
     try:
+        bad = undecodable_header(request.headers)
+        if bad is not None:
+            raise fail("malformed_request", f"The {bad} header is not valid UTF-8.")
         return await handler(request)
     except ApiError as error:
         log_refusal(request, error.response, error.code)

@@ -21,8 +21,10 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Histo
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
 from web.context import ENGINE, JOURNAL, REPOSITORY
+from web.http.clients import client_of
 from web.http.errors import Handler
 from web.http.jsonio import json_response
+from web.http.limit_refusals import LimitRefusals
 
 REQUEST_ID: ContextVar[str] = ContextVar("request_id", default="-")
 SAFE_REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
@@ -68,6 +70,8 @@ class Metrics:
         self.requests: dict[tuple[str, str, int], int] = {}
         self.booking_seconds = LoopHistogram(BOOKING_BUCKETS)
         self.registry.register(_RequestMetrics(self))
+        self.limit_refusals = LimitRefusals()  # every refusal of a limit, by kind (and logged, throttled)
+        self.registry.register(self.limit_refusals)
         self.batch_records = Histogram(
             "cinema_journal_batch_records",
             "Records per group-commit transaction",
@@ -206,7 +210,7 @@ def observer(metrics: Metrics) -> Middleware:
                                 "route": name,
                                 "status": status,
                                 "ms": round(seconds * 1000, 2),
-                                "remote": request.remote,
+                                "remote": client_of(request),
                             }
                         },
                     )

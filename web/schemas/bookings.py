@@ -106,6 +106,9 @@ class SeatMap(Schema):
     blocked = fields.List(fields.Integer(), required=True)
     rows = fields.List(fields.Nested(RowLayout), allow_none=True, metadata={"description": "the layout, if any"})
     prices = PRICES
+    max_seats_per_user = fields.Integer(
+        metadata={"description": "the most seats one customer may hold and book in a show (0: no limit)"}
+    )
 
 
 class Bookings(Schema):

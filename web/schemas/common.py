@@ -39,15 +39,6 @@ class Error(Schema):
     errors = fields.Dict(keys=fields.String(), values=fields.Raw(), metadata={"description": "per-field messages"})
 
 
-def load_page(request: web.Request) -> int:
-    """The 1-based `?page=`; like the Django service, a page that cannot exist is a 404."""
-    raw = request.query.get("page")
-    page = 1 if raw is None else canonical_int(raw, MAX_ID)
-    if page is None or page < 1:
-        raise fail("invalid_page")
-    return page
-
-
 def canonical_int(text: str, most: int) -> int | None:
     """`text` as an int in 0..most when it is written the one canonical way (ASCII digits, no sign, no
     leading zero, no spaces or underscores); None otherwise. The length is checked before `int()`, which

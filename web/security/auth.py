@@ -11,6 +11,7 @@ from typing import Any
 import jwt
 from aiohttp import web
 
+from storage.repository import UserRow
 from web.context import REPOSITORY
 from web.http.errors import fail, unauthorized
 from web.schemas import MAX_ID, canonical_int
@@ -25,6 +26,7 @@ class Principal:
     username: str
     expires_at: float
     token_id: str = ""  # the `jti`: refresh tokens are tracked by it
+    version: int = 0  # the user's token version when issued (`ver`); a password change bumps the user's
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,20 +47,22 @@ class Tokens:
         # user lookup; bounded, and entries expire with the token or after `recheck_seconds`.
         self._verified: dict[str, tuple[Principal, float]] = {}
 
-    def issue(self, user_id: int, username: str) -> Issued:
-        """A new pair; the caller stores the refresh token's id (web/api/accounts.py), which makes it usable once."""
+    def issue(self, user_id: int, username: str, version: int = 0) -> Issued:
+        """A new pair; the caller stores the refresh token's id (web/api/accounts.py), which makes it usable once.
+        `version`: the user's token version, which the pair carries until a password change bumps it."""
         refresh_id = uuid.uuid4().hex
         expires = int(time.time()) + self._refresh_seconds
+        access_id = uuid.uuid4().hex
         return Issued(
             {
-                "access": self._encode(user_id, username, "access", self._access_seconds, uuid.uuid4().hex),
-                "refresh": self._encode(user_id, username, "refresh", self._refresh_seconds, refresh_id),
+                "access": self._encode(user_id, username, "access", self._access_seconds, access_id, version),
+                "refresh": self._encode(user_id, username, "refresh", self._refresh_seconds, refresh_id, version),
             },
             refresh_id,
             datetime.fromtimestamp(expires, UTC),
         )
 
-    def _encode(self, user_id: int, username: str, kind: str, lifetime: int, token_id: str) -> str:
+    def _encode(self, user_id: int, username: str, kind: str, lifetime: int, token_id: str, version: int) -> str:
         now = int(time.time())
         claims = {
             "sub": str(user_id),
@@ -67,6 +71,7 @@ class Tokens:
             "iat": now,
             "exp": now + lifetime,
             "jti": token_id,
+            "ver": version,
         }
         return jwt.encode(claims, self._secret, algorithm=ALGORITHM)
 
@@ -93,7 +98,7 @@ class Tokens:
         user_id = _claims_user(claims)
         if user_id is None:
             raise unauthorized("token_invalid")
-        return Principal(user_id, claims.get("name", ""), claims["exp"], claims.get("jti", ""))
+        return Principal(user_id, claims.get("name", ""), claims["exp"], claims.get("jti", ""), claims.get("ver", 0))
 
     def cached(self, token: str) -> Principal | None:
         entry = self._verified.get(token)
@@ -114,6 +119,7 @@ def _claims_user(claims: dict[str, Any]) -> int | None:
         all(type(claims[name]) is int for name in ("exp", "iat"))
         and all(type(claims.get(name, "")) is str for name in ("sub", "type", "name", "jti"))
         and len(claims.get("jti", "")) <= 64
+        and type(claims.get("ver", 0)) is int
     )
     if not typed:
         return None
@@ -139,17 +145,26 @@ async def authenticate(request: web.Request) -> Principal:
     principal = tokens.cached(token)
     if principal is None:
         principal = tokens.verify(token, "access")
-        if await request.app[REPOSITORY].user_by_id(principal.user_id) is None:
-            raise unauthorized("user_not_found")
+        current(await request.app[REPOSITORY].user_by_id(principal.user_id), principal)
         tokens.remember(token, principal)
     return principal
+
+
+def current(user: UserRow | None, principal: Principal) -> UserRow:
+    """The user a token names, if it still exists and the token is of its current version (issued after the
+    last password change); 401 otherwise. Called wherever a token's user is looked up again."""
+    if user is None:
+        raise unauthorized("user_not_found")
+    if principal.version != user.token_version:
+        raise unauthorized("token_revoked")
+    return user
 
 
 async def require_admin(request: web.Request) -> int:
     """The admin's user id; 401 or 403 otherwise."""
     principal = await authenticate(request)
-    user = await request.app[REPOSITORY].user_by_id(principal.user_id)
-    if user is None or not user.is_admin:
+    user = current(await request.app[REPOSITORY].user_by_id(principal.user_id), principal)
+    if not user.is_admin:
         raise fail("permission_denied")
     return user.id
 
@@ -157,7 +172,7 @@ async def require_admin(request: web.Request) -> int:
 async def require_staff(request: web.Request) -> int:
     """The user id of door staff (or an admin); 401 or 403 otherwise."""
     principal = await authenticate(request)
-    user = await request.app[REPOSITORY].user_by_id(principal.user_id)
-    if user is None or not (user.is_staff or user.is_admin):
+    user = current(await request.app[REPOSITORY].user_by_id(principal.user_id), principal)
+    if not (user.is_staff or user.is_admin):
         raise fail("permission_denied", "Only door staff can check tickets in.")
     return user.id

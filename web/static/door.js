@@ -96,10 +96,16 @@
     const from = new Date(now.getTime() - 4 * 3600e3);
     const to = new Date(Math.max(midnight.getTime(), now.getTime() + 4 * 3600e3));
     const query = new URLSearchParams({ from: from.toISOString(), to: to.toISOString() });
-    const { status, data } = await api("GET", `/shows/?${query}`);
-    if (status !== 200) { say(data.detail || `Could not load the shows (${status}).`); return; }
+    const shows = [];
+    let next = `/shows/?${query}`;
+    for (let page = 0; next && page < 20; page++) { // the programme comes a page at a time
+      const { status, data } = await api("GET", next);
+      if (status !== 200) { say(data.detail || `Could not load the shows (${status}).`); return; }
+      shows.push(...data.results);
+      next = data.next ? new URL(data.next, location.href).pathname + new URL(data.next, location.href).search : null;
+    }
     const list = $("shows");
-    list.replaceChildren(...data.shows.map((entry) => {
+    list.replaceChildren(...shows.map((entry) => {
       const item = document.createElement("li");
       const button = document.createElement("button");
       button.type = "button";
@@ -109,7 +115,7 @@
       item.appendChild(button);
       return item;
     }));
-    $("no-shows").hidden = data.shows.length > 0;
+    $("no-shows").hidden = shows.length > 0;
     $("pick").hidden = false;
   }
 

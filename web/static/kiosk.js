@@ -148,11 +148,12 @@
     const fallback = (layout && layout.currency) || (typeof prices.currency === "string" ? prices.currency : "");
     if (typeof entry === "number") return [{ type: "adult", amount: entry, currency: fallback, plain: true }];
     if (typeof entry !== "object") return null;
-    if (typeof entry.amount === "number") {
-      return [{ type: "adult", amount: entry.amount, currency: entry.currency || fallback, plain: true }];
-    }
     const currency = entry.currency || fallback;
-    if (entry.types || entry.ticket_types) entry = entry.types || entry.ticket_types;
+    if (entry.types || entry.ticket_types) { // the seat map's shape: the adult price as `amount`, and `types`
+      entry = entry.types || entry.ticket_types;
+    } else if (typeof entry.amount === "number") {
+      return [{ type: "adult", amount: entry.amount, currency, plain: true }];
+    }
     const list = [];
     for (const [type, value] of Object.entries(entry)) {
       if (type === "currency") continue;
@@ -443,6 +444,18 @@
   }
 
   // --- the show, the day's other shows, the seats --------------------------------------------------------------
+  async function dayOf(localDate) {
+    const shows = [];
+    let next = `/shows/?${new URLSearchParams({ date: localDate })}`;
+    for (let page = 0; next && page < 20; page++) { // a page at a time, as the programme answers
+      const response = await fetch(next);
+      if (!response.ok) break;
+      const data = await response.json();
+      shows.push(...data.results);
+      next = data.next ? (({ pathname, search }) => pathname + search)(new URL(data.next, location.href)) : null;
+    }
+    return shows;
+  }
   const sharedQuery = new URLSearchParams(location.search).get("shared") === "1" ? "?shared=1" : "";
   fetch(`/shows/${showId}/`).then((response) => (response.ok ? response.json() : null)).then((show) => {
     if (!show) return;
@@ -453,11 +466,8 @@
     });
     $("screen-name").textContent = show.screen_name;
     document.title = `${show.movie.title} · ${$("when").textContent} · ${show.screen_name}`;
-    const midnight = new Date(start.getFullYear(), start.getMonth(), start.getDate());
-    const next = new Date(start.getFullYear(), start.getMonth(), start.getDate() + 1);
-    const query = new URLSearchParams({ from: midnight.toISOString(), to: next.toISOString() });
-    return fetch(`/shows/?${query}`).then((response) => (response.ok ? response.json() : null)).then((day) => {
-      const others = day ? day.shows.filter((entry) => entry.id !== showId) : [];
+    return dayOf(show.local_date).then((shows) => { // the cinema's own day (CINEMA_TIMEZONE)
+      const others = shows.filter((entry) => entry.id !== showId);
       $("other-list").replaceChildren(...others.map((entry) => {
         const item = document.createElement("li");
         const link = document.createElement("a");

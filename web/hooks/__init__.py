@@ -1,0 +1,1 @@
+"""Webhooks: signing, safe targets, the retry schedule, event payloads and the delivery loop."""
