@@ -565,11 +565,14 @@ class Repository:
         *,
         movie_id: int | None = None,
         screen_id: int | None = None,
+        show_id: int | None = None,
         offset: int = 0,
         limit: int = 20,
     ) -> tuple[int, list[ProgrammeEntry]]:
         """Shows starting in [starts, ends), in order of their start, a page at a time, with how many there are."""
         conditions = []
+        if show_id is not None:  # one show as the programme lists it (GET /shows/{id}/, the door's count)
+            conditions.append(Show.id == show_id)
         if starts is not None:
             conditions.append(Show.date_time >= starts)
         if ends is not None:
@@ -1061,6 +1064,32 @@ class Repository:
     async def show_of_booking(self, booking_id: int) -> int | None:
         async with self._engine.connect() as conn:
             return (await conn.execute(select(Booking.show_id).where(Booking.id == booking_id))).scalar_one_or_none()
+
+    # --- the door (web/api/tickets.py) -------------------------------------------------------------------
+    @unavailable_as_storage_error
+    async def door_counts(self, show_id: int) -> tuple[int, int]:
+        """(tickets sold, tickets scanned in) of a show, as committed."""
+        query = select(func.count(), func.count(Booking.checked_in_at)).where(
+            Booking.show_id == show_id, Booking.status == "booked"
+        )
+        async with self._engine.connect() as conn:
+            sold, admitted = (await conn.execute(query)).one()
+        return int(sold), int(admitted)
+
+    @unavailable_as_storage_error
+    async def checked_in_by(self, booking_id: int) -> int | None:
+        """The staff user who scanned the ticket in (None: not scanned)."""
+        async with self._engine.connect() as conn:
+            return (
+                await conn.execute(select(Booking.checked_in_by).where(Booking.id == booking_id))
+            ).scalar_one_or_none()
+
+    @unavailable_as_storage_error
+    async def ticket_type_of(self, booking_id: int) -> str:
+        """The booking's ticket type (adult for bookings from before ticket types)."""
+        async with self._engine.connect() as conn:
+            found = (await conn.execute(select(Booking.ticket_type).where(Booking.id == booking_id))).scalar()
+        return found or "adult"
 
 
 # --- the programme: shows by time, with their movie and availability --------------------------------------

@@ -68,6 +68,9 @@ class Settings:
     node_url: str = ""  # how the other nodes reach this one; `cinema serve` derives it from host and port
     lease_seconds: float = 5.0  # a node silent this long loses its place (and, later, its shows)
     timezone: str = "UTC"  # the cinema's own clock (IANA name): what "a day" means in the programme and reports
+    door_rescan_seconds: float = 5.0  # the same staff scanning a ticket again this soon is told ADMITTED again
+    kiosk_idle_seconds: float = 60.0  # a shared kiosk logs its customer out after this long without a touch
+    kiosk_shared: bool = False  # every kiosk page in shared mode (no login kept across reloads), not only ?shared=1
 
     # Webhooks (web/hooks/): retried with exponential back-off from `webhook_backoff_seconds` (doubling, capped
     # at an hour, with jitter) for up to `webhook_retry_hours`, then marked failed.

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import functools
 from pathlib import Path
 
 from aiohttp import web
 from aiohttp_apispec import docs
 
 from engine.errors import ShowNotFound
-from web.context import ENGINE
+from web.context import ENGINE, SETTINGS
 from web.http.openapi import ERROR_CONTENT
 from web.schemas import path_id
 
@@ -34,12 +35,23 @@ PAGE_HEADERS = {
     "X-Content-Type-Options": "nosniff",
     "Referrer-Policy": "no-referrer",
 }
+# The door page uses the camera (and nothing else the browser guards): this origin only, and never in a frame.
+DOOR_HEADERS = {**PAGE_HEADERS, "Permissions-Policy": "camera=(self), microphone=(), geolocation=()"}
 
 
 @docs(
     tags=["live"],
     summary="The kiosk page of a show (HTML)",
     security=[],
+    parameters=[
+        {
+            "in": "query",
+            "name": "shared",
+            "required": False,
+            "schema": {"type": "string", "enum": ["1", "0"]},
+            "description": "1: a shared kiosk (no login kept across reloads, logged out when idle)",
+        }
+    ],
     responses={
         "200": {"description": "The page", "content": HTML},
         "404": {
@@ -50,7 +62,9 @@ PAGE_HEADERS = {
 )
 @routes.get(r"/kiosk/{id:\d+}")
 async def kiosk(request: web.Request) -> web.StreamResponse:
-    """The page for an existing show; a plain 404 page otherwise, rather than a page that waits forever."""
+    """The page for an existing show; a plain 404 page otherwise, rather than a page that waits forever.
+    `?shared=1` (or CINEMA_KIOSK_SHARED for every kiosk) is the shared-kiosk mode: no login kept across reloads,
+    and a logout after CINEMA_KIOSK_IDLE_SECONDS without a touch."""
     show_id = path_id(request)  # one spelling per show, as on every id route (a JSON 404 otherwise)
     try:
         await request.app[ENGINE].seat_map(show_id)
@@ -58,7 +72,32 @@ async def kiosk(request: web.Request) -> web.StreamResponse:
         return web.Response(
             text=NOT_FOUND_PAGE.format(show_id=show_id), status=404, content_type="text/html", headers=PAGE_HEADERS
         )
-    return web.FileResponse(STATIC / "kiosk.html", headers=PAGE_HEADERS)
+    settings = request.app[SETTINGS]
+    shared = settings.kiosk_shared or request.query.get("shared") in ("1", "true", "yes")
+    page = (
+        _kiosk_template()
+        .replace("{{shared}}", "1" if shared else "0")
+        .replace("{{idle_seconds}}", f"{settings.kiosk_idle_seconds:g}")
+    )
+    return web.Response(text=page, content_type="text/html", headers=PAGE_HEADERS)
+
+
+@functools.cache
+def _kiosk_template() -> str:
+    """kiosk.html, read once: the page's mode (shared or not) and its idle time are filled in per request."""
+    return (STATIC / "kiosk.html").read_text(encoding="utf-8")
+
+
+@docs(
+    tags=["tickets"],
+    summary="The door page (HTML): staff scan tickets with the camera or type the code",
+    security=[],
+    responses={"200": {"description": "The page", "content": HTML}},
+)
+@routes.get("/door/")
+async def door(request: web.Request) -> web.StreamResponse:
+    """The page is public; everything it does needs a staff login, asked for on the page."""
+    return web.FileResponse(STATIC / "door.html", headers=DOOR_HEADERS)
 
 
 routes.static("/kiosk/static", STATIC)

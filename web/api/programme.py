@@ -70,3 +70,19 @@ async def programme(request: web.Request) -> web.Response:
         request, settings.public_url, settings.page_size, fetch, lambda e: programme_json(engine, e, zone)
     )
     return json_response({**page, "timezone": settings.timezone})
+
+
+@docs(
+    tags=["movies"],
+    summary="One show as the programme lists it: its film, screen, start (UTC and local), end and free seats",
+    security=[],
+)
+@response_schema(schemas.ProgrammeShow, 200, description="The show")
+@errors({404: "No such show"})
+@routes.get(r"/shows/{id:\d+}/")
+async def one_show(request: web.Request) -> web.Response:
+    """What the kiosk's header says (film, day, time, screen), and the local day whose other shows it lists."""
+    _, entries = await request.app[REPOSITORY].programme(None, None, show_id=schemas.path_id(request), limit=1)
+    if not entries:
+        raise fail("unknown_show")
+    return json_response(programme_json(request.app[ENGINE], entries[0], request.app[SETTINGS].zone))

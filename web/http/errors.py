@@ -69,6 +69,7 @@ CATALOGUE: dict[str, ErrorCode] = {
         ("unknown_order", 404, "Order not found."),
         ("unknown_screen", 404, "Screen not found."),
         ("unknown_ticket", 404, "Unknown ticket, or a ticket for another show."),
+        ("wrong_show", 404, "This ticket is for another show (named in `show`)."),
         ("method_not_allowed", 405, "Method not allowed."),
         ("body_timeout", 408, "The request body did not arrive in time."),
         ("conflict", 409, "Conflict."),
@@ -221,15 +222,19 @@ def log_refusal(request: web.Request, response: web.Response, code: str) -> None
     log.log(level, "login locked out" if status == 429 else "refused", extra={"fields": fields})
 
 
-async def _route_hint(request: web.Request) -> str | None:
-    """The same path with (or without) its trailing slash, when that one exists: the commonest 404."""
+async def _route_hint(request: web.Request) -> tuple[str, str] | None:
+    """The same path with (or without) its trailing slash, when that one exists: the commonest 404. With the
+    method it answers: the request's own when the other path takes it, else one the other path does take."""
     path = request.path
     other = path[:-1] if path.endswith("/") and len(path) > 1 else path + "/"
     match = await request.app.router.resolve(request.clone(rel_url=request.rel_url.with_path(other)))
     exception = match.http_exception
-    if exception is not None and exception.status == 404:
-        return None
-    return other
+    if exception is None:
+        return request.method, other
+    if isinstance(exception, web.HTTPMethodNotAllowed) and exception.allowed_methods:
+        allowed = sorted(exception.allowed_methods - {"HEAD", "OPTIONS"}) or sorted(exception.allowed_methods)
+        return allowed[0], other
+    return None
 
 
 @web.middleware
@@ -252,8 +257,9 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
         if error.status == 404:
             hint = await _route_hint(request)
             if hint is not None:
-                detail = f"Not found. Did you mean {request.method} {hint} (mind the trailing slash)?"
-                extra["hint"] = hint
+                method, path = hint
+                detail = f"Not found. Did you mean {method} {path} (mind the trailing slash)?"
+                extra["hint"] = path
         response = error_response(error.status, detail, headers or None, code, **extra)
         log_refusal(request, response, code)
         return response

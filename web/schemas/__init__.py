@@ -5,6 +5,7 @@ from web.schemas.accounts import *  # noqa: F403
 from web.schemas.bookings import *  # noqa: F403
 from web.schemas.catalog import *  # noqa: F403
 from web.schemas.common import *  # noqa: F403
+from web.schemas.door import *  # noqa: F403
 from web.schemas.orders import *  # noqa: F403
 from web.schemas.programme import *  # noqa: F403
 from web.schemas.screens import *  # noqa: F403

@@ -132,5 +132,6 @@ class CheckedIn(Schema):
     show = fields.Nested(ShowBrief, required=True)
     seat_number = fields.Integer(required=True)
     seat_label = fields.String()
+    ticket_type = fields.String(required=True, metadata={"description": "adult unless another type was sold"})
     holder = fields.Nested(Holder, required=True)
     checked_in_at = fields.DateTime(required=True)
