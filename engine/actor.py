@@ -587,7 +587,16 @@ class ShowActor(WaitlistDesk):
                 command.method,
             )
             return [
-                CancelRecord(show_id, b, command.by_user, state.booked[b], now, note if i == 0 else None)
+                CancelRecord(
+                    show_id,
+                    b,
+                    command.by_user,
+                    state.booked[b],
+                    now,
+                    order_id=command.order_id,
+                    ends_order=i == len(live) - 1,
+                    refund=note if i == 0 else None,
+                )
                 for i, b in enumerate(live)
             ]
         if isinstance(command, Cancel):

@@ -29,7 +29,7 @@ EVENT_TYPES = (
     "booking.cancelled",
     "order.created",
     "order.cancelled",
-    "order.refunded",  # for refunds, once the service takes payments
+    "order.refunded",
     "hold.created",
     "hold.expired",
     "checkin.created",
@@ -81,6 +81,8 @@ def journal_events(records: Sequence[Record], ids: Sequence[int | None]) -> list
                         "created_at": _iso(record.at),
                         "booking_ids": [],
                         "seat_numbers": [],
+                        "channel": "counter" if record.sale else "online",
+                        "total": None,
                     },
                 }
             body = order["body"]
@@ -93,7 +95,11 @@ def journal_events(records: Sequence[Record], ids: Sequence[int | None]) -> list
                 "status": "booked",
                 "created_at": _iso(record.at),
                 "order": body["id"],
+                "ticket_type": record.ticket_type,
+                "price": record.price,
             }
+            if record.price is not None:
+                body["total"] = (body["total"] or 0) + record.price
             events.append(("booking.created", show_id, dumps({"booking": booking}).decode(), record.at))
             continue
         close_order()
@@ -115,6 +121,17 @@ def journal_events(records: Sequence[Record], ids: Sequence[int | None]) -> list
                     "cancelled_at": _iso(record.at),
                 }
                 events.append(("order.cancelled", show_id, dumps({"order": cancelled}).decode(), record.at))
+            if record.refund is not None:
+                note = record.refund
+                refund = {
+                    "order": note.order_id,
+                    "seat_numbers": list(note.seats),
+                    "amount": note.amount,
+                    "currency": note.currency,
+                    "method": note.method,
+                    "refunded_at": _iso(record.at),
+                }
+                events.append(("order.refunded", show_id, dumps({"refund": refund}).decode(), record.at))
         elif isinstance(record, HoldRecord):
             hold = {
                 "id": record.hold_id,

@@ -186,6 +186,44 @@ def test_journal_records_become_booking_and_order_events() -> None:
     assert orjson.loads(events[1][2])["booking"]["order"] == 100
 
 
+def test_counter_sales_carry_prices_and_refunds_become_order_refunded() -> None:
+    from datetime import UTC, datetime
+
+    from engine.ports import BookRecord, CancelRecord, CounterSale, RefundNote
+
+    at = datetime(2030, 1, 1, tzinfo=UTC)
+    sale = CounterSale(sold_by=2, payment="cash")
+    records = [
+        BookRecord(7, 2, 11, at, True, "adult", 1200, sale),
+        BookRecord(7, 2, 12, at, False, "child", 800),
+        CancelRecord(7, 100, 2, 11, at, 100, False, RefundNote(100, (11, 12), 2000, "EUR", "cash")),
+        CancelRecord(7, 101, 2, 12, at, 100, True),
+    ]
+    events = journal_events(records, [100, 101, 100, 101])
+    assert [e[0] for e in events] == [
+        "booking.created",
+        "booking.created",
+        "order.created",
+        "booking.cancelled",
+        "order.refunded",
+        "booking.cancelled",
+        "order.cancelled",
+    ]
+    child = orjson.loads(events[1][2])["booking"]
+    assert (child["ticket_type"], child["price"]) == ("child", 800)
+    order = orjson.loads(events[2][2])["order"]
+    assert (order["channel"], order["total"]) == ("counter", 2000)
+    refund = orjson.loads(events[4][2])["refund"]
+    assert refund == {
+        "order": 100,
+        "seat_numbers": [11, 12],
+        "amount": 2000,
+        "currency": "EUR",
+        "method": "cash",
+        "refunded_at": at.isoformat(),
+    }
+
+
 # --- against real receivers ----------------------------------------------------------------------------------
 async def test_a_booking_is_delivered_within_2_s_signed(hooks_api: Api, receiver: Receiver) -> None:
     api = hooks_api
