@@ -13,7 +13,20 @@ from storage.database import open_engine
 from storage.journal import GroupCommitJournal
 from storage.migrate import ensure_current, upgrade
 from storage.repository import Repository
-from web.api import accounts, bookings, catalog, events, history, home, kiosk, orders, programme, screens, tickets
+from web.api import (
+    accounts,
+    bookings,
+    catalog,
+    events,
+    history,
+    home,
+    kiosk,
+    orders,
+    programme,
+    reports,
+    screens,
+    tickets,
+)
 from web.cluster import forwarding
 from web.cluster import membership as cluster
 from web.cluster.relays import RELAYS, RelayHub
@@ -68,6 +81,7 @@ def create_app(settings: Settings) -> web.Application:
     app.add_routes(cluster.routes)
     app.add_routes(programme.routes)
     app.add_routes(history.routes)
+    app.add_routes(reports.routes)
     if settings.cluster_secret:
         app.add_routes(cluster.internal_routes)  # undocumented: OpenApi3 lists only @docs handlers
         app.add_routes(forwarding.routes)
