@@ -93,3 +93,51 @@ async def test_show_report_equals_an_independent_count(api: Api, database_url: s
     user = await api.user()
     assert (await api.client.get(f"/reports/shows/{show}/", headers=user["headers"])).status == 403
     assert (await api.client.get("/reports/shows/999/", headers=admin)).status == 404
+
+
+async def test_sales_report_equals_an_independent_count(api: Api, database_url: str) -> None:
+    first = await screen_show(api)
+    second = await screen_show(api)
+    admin = first["admin"]["headers"]
+    ann, bob = await api.user(), await api.user()
+    for setup, user, seats in ((first, ann, [1, 8]), (second, bob, [2, 3, 4]), (second, ann, [5])):
+        status, _ = await post(api, f"/shows/{setup['show']['id']}/book/", {"seat_numbers": seats}, user["headers"])
+        assert status == 201
+    status, gone = await post(api, f"/shows/{first['show']['id']}/book/", {"seat_number": 7}, bob["headers"])
+    assert (await api.client.post(f"/bookings/{gone['id']}/cancel/", headers=bob["headers"])).status == 200
+
+    engine = open_engine(database_url)
+    try:
+        async with engine.connect() as conn:
+            rows = (await conn.execute(text("SELECT show_id, seat_number, status FROM bookings"))).all()
+    finally:
+        await engine.dispose()
+    expected: dict[int, dict[str, int]] = {}
+    for show_id, seat, state in rows:
+        line = expected.setdefault(show_id, {"sold": 0, "refunded": 0, "gross": 0, "refunds": 0})
+        line["sold"] += 1
+        line["gross"] += PRICE[CATEGORY[seat]]
+        line["refunded"] += state == "cancelled"
+        line["refunds"] += PRICE[CATEGORY[seat]] if state == "cancelled" else 0
+    for line in expected.values():
+        line["net"] = line["gross"] - line["refunds"]
+    total = {k: sum(line[k] for line in expected.values()) for k in ("sold", "refunded", "gross", "refunds", "net")}
+
+    response = await api.client.get("/reports/sales/", headers=admin)  # the last 30 days, today included
+    assert response.status == 200, await response.text()
+    report = await response.json()
+    assert {s["show_id"]: {k: s[k] for k in total} for s in report["shows"]} == expected
+    assert [{k: t[k] for k in total} for t in report["totals"]] == [total] and report["totals"][0]["currency"] == "EUR"
+    assert [{k: d[k] for k in total} for d in report["days"]] == [total]  # everything was sold today
+    body = await (await api.client.get("/reports/sales/?format=csv", headers=admin)).text()
+    table = list(csv.DictReader(io.StringIO(body)))
+    assert {int(r["show_id"]): {k: int(r[k]) for k in total} for r in table if r["kind"] == "show"} == expected
+    assert [{k: int(r[k]) for k in total} for r in table if r["kind"] in ("day", "total")] == [total, total]
+    empty = await (await api.client.get("/reports/sales/?from=2020-01-01&to=2020-01-31", headers=admin)).json()
+    assert empty["shows"] == [] and empty["totals"] == [] and empty["days"] == []
+    backwards = await (await api.client.get("/reports/sales/?from=2020-02-01&to=2020-01-01", headers=admin)).json()
+    assert backwards["shows"] == [] and backwards["totals"] == []
+    assert (await api.client.get("/reports/sales/?from=0001-01-01&to=9999-12-31", headers=admin)).status == 200
+    for query in ("from=soon", "to=2020-13-01"):
+        assert (await api.client.get(f"/reports/sales/?{query}", headers=admin)).status == 400, query
+    assert (await api.client.get("/reports/sales/", headers=ann["headers"])).status == 403
