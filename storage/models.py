@@ -116,10 +116,15 @@ class Show(Base):
     ends_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)  # start + the film's duration
     prices: Mapped[str | None] = mapped_column(Text, nullable=True)  # JSON {category: minor units}
     currency: Mapped[str | None] = mapped_column(String(3), nullable=True)
+    # Called off (POST /shows/{id}/cancel/): written by the journal in the same transaction as its cancels.
+    cancelled_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    cancel_reason: Mapped[str | None] = mapped_column(Text, nullable=True)
+    cancelled_by: Mapped[int | None] = mapped_column(Integer, nullable=True)
 
     __table_args__ = (
         CheckConstraint("total_seats > 0", name="total_seats_positive"),
         Index("ix_shows_screen_id_date_time", "screen_id", "date_time"),
+        Index("ix_shows_date_time", "date_time"),
     )
 
 
@@ -143,6 +148,8 @@ class Booking(Base):
     __table_args__ = (
         CheckConstraint("status IN ('booked', 'cancelled')", name="status_known"),
         CheckConstraint("seat_number > 0", name="seat_positive"),
+        Index("ix_bookings_created_at", "created_at"),  # the sales report's range of sales
+        Index("ix_bookings_cancelled_at", "cancelled_at"),  # ... and of refunds
         # The last line of defence behind the actors: one live booking per seat.
         Index(
             "uq_bookings_live_seat",
@@ -169,7 +176,23 @@ class JournalEntry(Base):
     user_id: Mapped[int] = mapped_column(Integer)
     at: Mapped[datetime] = mapped_column(UTCDateTime)
 
-    __table_args__ = (CheckConstraint(f"op IN ({', '.join(repr(op) for op in JOURNAL_OPS)})", name="op_known"),)
+    __table_args__ = (
+        CheckConstraint(f"op IN ({', '.join(repr(op) for op in JOURNAL_OPS)})", name="op_known"),
+        Index("ix_seat_journal_show_seat", "show_id", "seat_number", "seq"),  # one seat's history
+    )
+
+
+class SeatBand(Base):
+    """Consecutive seats of a show with one category and price (engine/bands.py): what the reports join a
+    booking's seat number to, so revenue is summed in SQL."""
+
+    __tablename__ = "show_seat_bands"
+
+    show_id: Mapped[int] = mapped_column(ForeignKey("shows.id", ondelete="CASCADE"), primary_key=True)
+    first_seat: Mapped[int] = mapped_column(Integer, primary_key=True)
+    last_seat: Mapped[int] = mapped_column(Integer)
+    category: Mapped[str] = mapped_column(String(32))
+    amount: Mapped[int] = mapped_column(Integer)  # minor units of the show's currency; 0 when unpriced
 
 
 class SeatHold(Base):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import socket
 import uuid
@@ -17,9 +18,10 @@ from sqlalchemy import JSON, Row, bindparam, cast, func, select, text, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
+from engine.bands import plain_rows, seat_bands
 from engine.consistency import UNJOURNALED, Key, contested
 from engine.errors import NotOwner, ShowMoving
-from engine.layout import Layout, Prices, layout_from_stored
+from engine.layout import Layout, Prices, layout_from_stored, plain_layout
 from engine.ports import ShowInfo, ShowSnapshot, StorageUnavailable, StoredEntry, StoredHold
 from storage.database import is_unavailable
 from storage.journal import FENCE_LOCK
@@ -34,6 +36,7 @@ from storage.models import (
     RefreshToken,
     Refund,
     Screen,
+    SeatBand,
     SeatHold,
     Show,
     ShowOwner,
@@ -66,6 +69,11 @@ LEASE_HOLDER = text(
     "LEFT JOIN cluster_nodes n ON n.id = o.owner AND n.expires_at > now() WHERE o.show_id = :id"
 )
 
+CREATE_SCREEN_ONCE = text(
+    "INSERT INTO screens (name, layout, total_seats, schedule_version, created_at) "
+    "VALUES (:name, :layout, :seats, 0, :now) ON CONFLICT (name) DO NOTHING"
+).bindparams(bindparam("now", type_=UTCDateTime()))
+
 P = ParamSpec("P")
 T = TypeVar("T")
 
@@ -93,6 +101,14 @@ class ScreenNotFound(Exception):
 
 class MovieNotFound(Exception):
     pass
+
+
+class ScreenSizeDiffers(Exception):
+    """A show created the seed's way names an existing screen, but with another number of seats."""
+
+    def __init__(self, name: str, total_seats: int) -> None:
+        super().__init__(name)
+        self.name, self.total_seats = name, total_seats
 
 
 class ScheduleClash(Exception):
@@ -339,6 +355,11 @@ class Repository:
         self.node = node or f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
         self._lease_seconds = lease_seconds
 
+    @property
+    def database(self) -> AsyncEngine:
+        """For the read-only report modules beside this one (storage/history.py)."""
+        return self._engine
+
     # --- users -------------------------------------------------------------------------------------------
     @unavailable_as_storage_error
     async def create_user(
@@ -442,8 +463,12 @@ class Repository:
         return None if row is None else ScreenRow(row.id, row.name, layout_from_stored(orjson.loads(row.layout)))  # type: ignore[arg-type]
 
     # --- movies and shows --------------------------------------------------------------------------------
+    async def create_show(self, *args: Any, **kwargs: Any) -> ShowInfo:
+        """schedule_show, for callers that need only the show."""
+        return (await self.schedule_show(*args, **kwargs))[0]
+
     @unavailable_as_storage_error
-    async def create_show(
+    async def schedule_show(
         self,
         movie_id: int,
         screen_name: str,
@@ -454,9 +479,12 @@ class Repository:
         screen_id: int | None = None,
         prices: Prices | None = None,
         cleaning: timedelta = timedelta(0),
-    ) -> ShowInfo:
-        """Insert a show. On a screen, first lock the screen's row, then refuse an overlap (ScheduleClash):
-        two admins scheduling the same screen at once are serialised by that lock, so one of them sees the other."""
+    ) -> tuple[ShowInfo, int]:
+        """Insert a show on its screen (the show and its screen's id): `screen_id`, or the screen named
+        `screen_name` (created, with a plain layout of `total_seats` or `layout`'s rows, when no screen has that
+        name). First lock the screen's row, then refuse an overlap (ScheduleClash): two admins scheduling the same
+        screen at once are serialised by that lock, so one of them sees the other. A show named onto an existing
+        screen takes its layout unless it gives rows."""
         date_time = date_time.astimezone(UTC)  # answer with what a later read will return
         async with self._engine.begin() as conn:
             duration = (
@@ -465,29 +493,30 @@ class Repository:
             if duration is None:
                 raise MovieNotFound(movie_id)
             ends_at = date_time + timedelta(minutes=duration)
-            if screen_id is not None:
-                screens = Screen.__table__
-                locked = await conn.execute(
-                    update(screens)
-                    .where(screens.c.id == screen_id)
-                    .values(schedule_version=screens.c.schedule_version + 1)
-                )
-                if locked.rowcount != 1:
-                    raise ScreenNotFound(screen_id)
-                clash = (
-                    await conn.execute(
-                        select(Show.id, Show.date_time, Show.ends_at)
-                        .where(
-                            Show.screen_id == screen_id,
-                            Show.date_time < ends_at + cleaning,
-                            Show.ends_at > date_time - cleaning,
-                        )
-                        .order_by(Show.date_time)
-                        .limit(1)
+            if screen_id is None:
+                screen_id, screen_layout = await self._screen_named(conn, screen_name, total_seats, layout)
+                if layout is None and screen_layout is not None and screen_layout.detailed:
+                    layout = screen_layout
+            screens = Screen.__table__
+            locked = await conn.execute(
+                update(screens).where(screens.c.id == screen_id).values(schedule_version=screens.c.schedule_version + 1)
+            )
+            if locked.rowcount != 1:
+                raise ScreenNotFound(screen_id)
+            clash = (
+                await conn.execute(
+                    select(Show.id, Show.date_time, Show.ends_at)
+                    .where(
+                        Show.screen_id == screen_id,
+                        Show.date_time < ends_at + cleaning,
+                        Show.ends_at > date_time - cleaning,
                     )
-                ).one_or_none()
-                if clash is not None:
-                    raise ScheduleClash(clash.id, clash.date_time, clash.ends_at)
+                    .order_by(Show.date_time)
+                    .limit(1)
+                )
+            ).one_or_none()
+            if clash is not None:
+                raise ScheduleClash(clash.id, clash.date_time, clash.ends_at)
             result = await conn.execute(
                 Show.__table__.insert().returning(Show.__table__.c.id),
                 {
@@ -503,8 +532,33 @@ class Repository:
                 },
             )
             show_id = result.scalar_one()
+            await conn.execute(
+                SeatBand.__table__.insert(),
+                [{"show_id": show_id, **dataclasses.asdict(band)} for band in seat_bands(total_seats, layout, prices)],
+            )
             await emit(conn, "show.created", {}, show_id)  # its details are added when the event is read
-            return ShowInfo(show_id, movie_id, screen_name, date_time, total_seats)
+            return ShowInfo(show_id, movie_id, screen_name, date_time, total_seats), screen_id
+
+    async def _screen_named(
+        self, conn: AsyncConnection, name: str, total_seats: int, layout: Layout | None
+    ) -> tuple[int, Layout | None]:
+        """The screen called `name`, created when there is none (racing creators: the first insert wins)."""
+        plain = layout or plain_layout(plain_rows(total_seats))
+        await conn.execute(
+            CREATE_SCREEN_ONCE,
+            {
+                "name": name,
+                "layout": orjson.dumps(plain.stored()).decode(),
+                "seats": total_seats,
+                "now": datetime.now(UTC),
+            },
+        )
+        row = (
+            await conn.execute(select(Screen.id, Screen.total_seats, Screen.layout).where(Screen.name == name))
+        ).one()
+        if row.total_seats != total_seats:
+            raise ScreenSizeDiffers(name, row.total_seats)
+        return row.id, _layout(row.layout)
 
     @unavailable_as_storage_error
     async def show(self, show_id: int) -> ShowInfo | None:

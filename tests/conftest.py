@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+import itertools
 import os
 import uuid
 from collections.abc import AsyncIterator, Iterator
@@ -84,6 +86,7 @@ class Api:
     """A real HTTP client against the app, with helpers for the setup most tests need."""
 
     client: TestClient
+    screens: Iterator[int] = dataclasses.field(default_factory=lambda: itertools.count(1))
 
     @property
     def app(self) -> Any:
@@ -113,7 +116,8 @@ class Api:
         return {"username": username, "headers": {"Authorization": f"Bearer {tokens['access']}"}}
 
     async def show(self, total_seats: int = 10, title: str = "Test Movie") -> dict[str, Any]:
-        """A movie and one show, created through the admin API."""
+        """A movie and one show, created through the admin API, on a screen of its own ("Screen 1" first, then
+        "Screen 2" ...): the shows of one test start at the same time, and one screen shows one film at a time."""
         admin = await self.admin()
         movie = await self.client.post(
             "/movies/", json={"title": title, "duration_minutes": 120}, headers=admin["headers"]
@@ -123,7 +127,7 @@ class Api:
         when = (datetime.now(UTC) + timedelta(days=1)).isoformat()
         show = await self.client.post(
             f"/movies/{movie_id}/shows/",
-            json={"screen_name": "Screen 1", "date_time": when, "total_seats": total_seats},
+            json={"screen_name": f"Screen {next(self.screens)}", "date_time": when, "total_seats": total_seats},
             headers=admin["headers"],
         )
         assert show.status == 201, await show.text()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import http.client
 import json
+import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -97,7 +98,8 @@ def new_show(server: ServerProcess, total_seats: int = 20) -> int:
         server,
         "POST",
         f"/movies/{movie.json()['id']}/shows/",
-        {"screen_name": "S", "date_time": "2030-01-01T20:00:00Z", "total_seats": total_seats},
+        # a screen per show: one screen shows one film at a time, and these shows all start at once
+        {"screen_name": f"S-{uuid.uuid4().hex[:8]}", "date_time": "2030-01-01T20:00:00Z", "total_seats": total_seats},
         admin,
     )
     assert show.status == 201, show

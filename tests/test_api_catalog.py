@@ -50,6 +50,7 @@ async def test_movie_shows_lists_available_seats(api: Api) -> None:
             "date_time": show["date_time"],
             "total_seats": 4,
             "available_seats": 3,
+            "screen_id": show["screen_id"],
         }
     ]
 
@@ -120,6 +121,7 @@ async def test_create_show_returns_object(api: Api) -> None:
         "date_time": "2030-01-01T08:00:00+00:00",
         "total_seats": 50,
         "available_seats": 50,
+        "screen_id": 1,
     }
 
 

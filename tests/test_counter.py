@@ -249,6 +249,17 @@ async def test_ticket_types_are_priced_and_summed(api: Api, database_url: str) -
         "child": (5, 800 * 3 + 1200 + 800),
         "senior": (3, 900 * 3),
     }
+    # ... and the manager's report does (nothing was cancelled here, so sold = booked)
+    status, figures = await get(api, f"/reports/shows/{show_id}/", setup["admin"]["headers"])
+    assert status == 200, figures
+    by_type: dict[str, tuple[int, int]] = {}
+    for line in figures["lines"]:
+        sold, gross = by_type.get(line["ticket_type"], (0, 0))
+        by_type[line["ticket_type"]] = (sold + line["sold"], gross + line["gross"])
+    assert by_type == report
+    channels = {(line["channel"], line["ticket_type"], line["price"]): line["sold"] for line in figures["lines"]}
+    assert channels[("counter", "senior", 900)] == 1 and channels[("counter", "adult", 0)] == 2
+    assert channels[("online", "child", 800)] == 3 and channels[("counter", "child", 800)] == 1  # seats 2, 7, 8
 
     # a plain price is one type, adult
     plain = await hall_show(api, prices={"standard": 1000, "premium": 1500}, currency="EUR")

@@ -119,12 +119,13 @@ async def test_ten_thousand_watched_shows_then_races_on_fresh_shows(
 
     users = await asyncio.gather(*(api.user() for _ in range(30)))
     admin = await api.admin()
-    for _ in range(6):  # fresh shows, raced while the table is full of watched (idle) shows
+    for n in range(6):  # fresh shows, raced while the table is full of watched (idle) shows
         fresh = await client.post(
             f"/movies/{(await api.show())['movie']}/shows/",
-            json={"screen_name": "F", "date_time": "2030-01-01T20:00:00Z", "total_seats": 20},
+            json={"screen_name": f"F{n}", "date_time": "2030-01-01T20:00:00Z", "total_seats": 20},
             headers=admin["headers"],
         )
+        assert fresh.status == 201, await fresh.text()
         show_id = (await fresh.json())["id"]
         holds, books = await race_holds_and_books(api, show_id, users)
         assert holds[201] == 1 and books[201] == 1, (holds, books)  # never two winners

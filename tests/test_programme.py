@@ -109,15 +109,13 @@ async def test_programme_filters_and_pages(api: Api) -> None:
     assert sorted(listed) == sorted([*ids, lone])
     assert await day(api, f"date=2027-05-03&movie={other}") == [lone]
     assert await day(api, f"date=2027-05-03&movie={movie}") == [ids[2]]
+    screen = (await (await api.client.get(f"/shows/?date=2027-05-03&movie={other}")).json())["results"][0]["screen_id"]
+    assert await day(api, f"from=2027-05-01&to=2027-05-07&screen={screen}") == [lone]
     assert await day(api, "date=2027-06-01") == []
-    for query in (
-        "date=2027-13-01",
-        "date=2027-05-01&from=2027-05-01",
-        "from=soon",
-        "to=2027-05-01&from=2027-05-02",
-        "movie=abc",
-        "screen=0",
-    ):
+    assert await day(api, "to=2027-05-01&from=2027-05-02") == []  # an empty window lists nothing
+    assert await day(api, "date=2027-05-03&from=2027-05-03T19:00:00Z") == [lone]  # each narrows the other
+    assert await day(api, "date=9999-12-31") == [] and await day(api, "date=0001-01-01") == []
+    for query in ("date=2027-13-01", "from=soon", "to=2027-02-30", "movie=abc", "screen=0"):
         response = await api.client.get(f"/shows/?{query}")
         assert response.status == 400, query
         assert (await response.json())["code"] == "invalid_query"

@@ -22,10 +22,12 @@ from web.api import (
     changes,
     counter,
     events,
+    history,
     home,
     kiosk,
     orders,
     programme,
+    reports,
     screens,
     tickets,
     waitlist,
@@ -106,6 +108,8 @@ def create_app(settings: Settings) -> web.Application:
     app.add_routes(programme.routes)
     app.add_routes(webhooks.routes)
     app.add_routes(changes.routes)
+    app.add_routes(history.routes)
+    app.add_routes(reports.routes)
     if settings.cluster_secret:
         app.add_routes(cluster.internal_routes)  # undocumented: OpenApi3 lists only @docs handlers
         app.add_routes(forwarding.routes)

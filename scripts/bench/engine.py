@@ -100,8 +100,8 @@ async def measure(
     movie = await repository.create_movie("Bench", 100)
     per_show = -(-decisions // shows)
     show_ids = [
-        (await repository.create_show(movie.id, "B", datetime.now(UTC) + timedelta(days=1), per_show)).id
-        for _ in range(shows)
+        (await repository.create_show(movie.id, f"B{n}", datetime.now(UTC) + timedelta(days=1), per_show)).id
+        for n in range(shows)  # a screen each: one screen cannot show them all at one time
     ]
 
     coin = random.Random(shows)

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import sys
 import time
+import uuid
 from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
@@ -139,7 +140,12 @@ async def create_show(session: aiohttp.ClientSession, config: RushConfig) -> Tar
         session,
         "POST",
         f"{base}/movies/{movie_id}/shows/",
-        json={"screen_name": "Rush", "date_time": "2030-01-01T20:00:00Z", "total_seats": config.seats, "rows": rows},
+        json={
+            "screen_name": f"Rush {uuid.uuid4().hex[:8]}",
+            "date_time": "2030-01-01T20:00:00Z",
+            "total_seats": config.seats,
+            "rows": rows,
+        },
         headers=headers,
     )
     if status == 403:

@@ -15,6 +15,7 @@ import signal
 import sys
 import tempfile
 import time
+import uuid
 from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
@@ -80,7 +81,11 @@ async def _setup(base: str, users: int, seats: int) -> tuple[list[dict[str, str]
             movie = await r.json()
         async with session.post(
             f"{base}/movies/{movie['id']}/shows/",
-            json={"screen_name": "K", "date_time": "2030-01-01T20:00:00Z", "total_seats": seats},
+            json={
+                "screen_name": f"K {uuid.uuid4().hex[:8]}",
+                "date_time": "2030-01-01T20:00:00Z",
+                "total_seats": seats,
+            },
             headers=admin,
         ) as r:
             show = await r.json()

@@ -10,7 +10,7 @@ from aiohttp_apispec import docs, querystring_schema, request_schema, response_s
 
 from engine.layout import Layout, Prices, plain_layout
 from engine.service import BookingEngine
-from storage.repository import MovieNotFound, ScheduleClash, ScreenNotFound, ShowListing
+from storage.repository import MovieNotFound, ScheduleClash, ScreenNotFound, ScreenSizeDiffers, ShowListing
 from web import schemas
 from web.context import ENGINE, REPOSITORY, SETTINGS
 from web.http.body import load_body
@@ -94,8 +94,9 @@ async def movie_shows(request: web.Request) -> web.Response:
     summary="Add a show of a movie (admin)",
     description="On a screen (`screen_id`): the show takes the screen's layout and must not overlap another show "
     "there (the film's duration plus the cleaning gap). The seed's way (`screen_name` with `total_seats` or "
-    "`rows`) still works and is not scheduled against anything. `prices` (minor units per seat category, with "
-    "`currency`) must price every category of the layout.",
+    "`rows`) names the screen: an existing screen of that name (with as many seats; its layout unless `rows` "
+    "are given), or a new one with a plain layout; the no-overlap rule holds either way. `prices` (minor units "
+    "per seat category, with `currency`) must price every category of the layout.",
 )
 @request_schema(schemas.ShowRequest, example=SHOW_EXAMPLE)
 @response_schema(schemas.CreatedShow, 201, description="Created")
@@ -135,7 +136,7 @@ async def create_show(request: web.Request) -> web.Response:
             raise fail("unpriced", f"Prices are missing for seat categories: {', '.join(missing)}.")
     cleaning = timedelta(minutes=request.app[SETTINGS].cleaning_minutes)
     try:
-        show = await repository.create_show(
+        show, screen_id = await repository.schedule_show(
             movie_id,
             screen_name,
             data["date_time"],
@@ -149,6 +150,9 @@ async def create_show(request: web.Request) -> web.Response:
         raise fail("unknown_movie") from None
     except ScreenNotFound:
         raise fail("unknown_screen") from None
+    except ScreenSizeDiffers as differs:
+        detail = f"Screen {differs.name} has {differs.total_seats} seats; a show on it has as many."
+        raise fail("invalid_input", detail, errors={"total_seats": [detail]}) from None
     except ScheduleClash as clash:
         raise fail(
             "schedule_clash",
@@ -159,6 +163,5 @@ async def create_show(request: web.Request) -> web.Response:
     answer = {**show_brief(show), "movie": movie_id, "available_seats": show.total_seats}
     if prices is not None:
         answer["prices"] = prices.as_json()
-    if screen_id is not None:
-        answer["screen_id"] = screen_id
+    answer["screen_id"] = screen_id
     return json_response(answer, status=201)

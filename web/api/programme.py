@@ -55,7 +55,7 @@ async def programme(request: web.Request) -> web.Response:
     settings = request.app[SETTINGS]
     zone = settings.zone
     try:
-        query = schemas.ProgrammeQuery().load({k: v for k, v in request.query.items() if k != "page"})
+        query = schemas.ProgrammeFilters().load({k: v for k, v in request.query.items() if k != "page"})
         starts, ends = schemas.time_window(query, zone, datetime.now(zone).date())
     except ValidationError as error:
         raise fail("invalid_query", errors=error.messages) from None

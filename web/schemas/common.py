@@ -50,6 +50,11 @@ class Error(Schema):
     total_seats = fields.Integer(metadata={"description": "for seat_out_of_range: the show's seats are 1..total_seats"})
     seats = fields.List(fields.Integer(), metadata={"description": "the seats that were not free"})
     errors = fields.Dict(keys=fields.String(), values=fields.Raw(), metadata={"description": "per-field messages"})
+    clash = fields.Dict(
+        keys=fields.String(),
+        values=fields.Raw(),
+        metadata={"description": "for schedule_clash: the show in the way (show_id, starts, ends)"},
+    )
 
 
 def canonical_int(text: str, most: int) -> int | None:

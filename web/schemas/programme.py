@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from datetime import date, datetime, time, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from marshmallow import Schema, ValidationError, fields, validate, validates_schema
+from marshmallow import Schema, ValidationError, fields, validate
 
 from web.schemas.catalog import PRICES, Movie
 from web.schemas.common import MAX_ID, Request
@@ -14,36 +14,55 @@ from web.schemas.common import MAX_ID, Request
 DAY_OR_TIME = (
     "a day (YYYY-MM-DD, the cinema's local day) or a time (ISO 8601; without an offset it is the cinema's local time)"
 )
-MAX_SPAN_DAYS = 366
 
 
 class ProgrammeQuery(Request):
+    """As documented: `from` and `to` are days here; times are accepted too (see ProgrammeFilters)."""
+
     date = fields.Date(metadata={"description": "one local day of the cinema (CINEMA_TIMEZONE), e.g. 2030-01-31"})
-    from_ = fields.String(data_key="from", validate=validate.Length(1, 40), metadata={"description": DAY_OR_TIME})
-    to = fields.String(validate=validate.Length(1, 40), metadata={"description": DAY_OR_TIME + "; a day is included"})
+    from_ = fields.Date(data_key="from", metadata={"description": DAY_OR_TIME})
+    to = fields.Date(metadata={"description": DAY_OR_TIME + "; a day is included"})
     movie = fields.Integer(validate=validate.Range(1, MAX_ID), metadata={"description": "a movie id"})
     screen = fields.Integer(validate=validate.Range(1, MAX_ID), metadata={"description": "a screen id"})
     page = fields.Integer(metadata={"description": "1-based, as on /movies/ (a page that cannot exist: 404)"})
 
-    @validates_schema
-    def _one_way(self, data: dict[str, Any], **_: Any) -> None:
-        if "date" in data and ("from_" in data or "to" in data):
-            raise ValidationError("Give either date, or from and/or to.", "date")
+
+class ProgrammeFilters(ProgrammeQuery):
+    """What the route loads: `from` and `to` as days or times."""
+
+    from_ = fields.String(data_key="from", validate=validate.Length(1, 40))
+    to = fields.String(validate=validate.Length(1, 40))
 
 
-def _instant(text: str, zone: ZoneInfo, end: bool) -> datetime:
-    """A day's start (or, for `end`, the next day's start: the day is included) or a time, as an aware instant."""
+def _instant(text: str, zone: ZoneInfo, end: bool) -> datetime | None:
+    """A day's start (or, for `end`, the next day's start: the day is included) or a time, as an aware instant;
+    None for the end of the last day a calendar holds."""
     try:
         day = date.fromisoformat(text)
     except ValueError:
         day = None
     if day is not None and len(text) == 10:
-        return local_day_start(day + timedelta(days=1) if end else day, zone)
+        return _day_start(day, zone, 1 if end else 0)
     try:
         moment = datetime.fromisoformat(text)
     except ValueError:
         raise ValidationError(f"Not {DAY_OR_TIME}.") from None
-    return moment if moment.tzinfo is not None else moment.replace(tzinfo=zone)
+    return _utc(moment if moment.tzinfo is not None else moment.replace(tzinfo=zone))
+
+
+def _day_start(day: date, zone: ZoneInfo, later: int = 0) -> datetime | None:
+    try:
+        return _utc(local_day_start(day + timedelta(days=later), zone))
+    except OverflowError:
+        return None
+
+
+def _utc(moment: datetime) -> datetime | None:
+    """In UTC, or None at the calendar's very edges (year 1 at UTC+14 has no UTC equivalent)."""
+    try:
+        return moment.astimezone(UTC)
+    except OverflowError:
+        return None
 
 
 def local_day_start(day: date, zone: ZoneInfo) -> datetime:
@@ -52,33 +71,27 @@ def local_day_start(day: date, zone: ZoneInfo) -> datetime:
 
 
 def time_window(query: dict[str, Any], zone: ZoneInfo, today: date) -> tuple[datetime | None, datetime | None]:
-    """[start, end) of the shows asked for: one local day, a range, or (by default) from today on."""
-    if "date" in query:
-        day = query["date"]
-        return local_day_start(day, zone), local_day_start(day + timedelta(days=1), zone)
+    """[start, end) of the shows asked for: one local day and/or a range (each narrows the other), or by default
+    from today on. An empty window is no error: it lists nothing."""
     errors: dict[str, str] = {}
-    starts = ends = None
+    starts: list[datetime | None] = []
+    ends: list[datetime | None] = []
+    if "date" in query:
+        starts.append(_day_start(query["date"], zone))
+        ends.append(_day_start(query["date"], zone, 1))
     for key, name, end in (("from_", "from", False), ("to", "to", True)):
         if key in query:
             try:
-                moment = _instant(query[key], zone, end)
+                (ends if end else starts).append(_instant(query[key], zone, end))
             except ValidationError as error:
                 errors[name] = str(error.messages[0])
-                continue
-            if end:
-                ends = moment
-            else:
-                starts = moment
     if errors:
         raise ValidationError(errors)
-    if starts is None and ends is None:
-        starts = local_day_start(today, zone)
-    if starts is not None and ends is not None:
-        if ends <= starts:
-            raise ValidationError({"to": "to must be after from."})
-        if ends - starts > timedelta(days=MAX_SPAN_DAYS):
-            raise ValidationError({"to": f"At most {MAX_SPAN_DAYS} days at once."})
-    return starts, ends
+    if not starts and not ends:
+        starts.append(_day_start(today, zone))
+    start = max((s for s in starts if s is not None), default=None)
+    end = min((e for e in ends if e is not None), default=None)
+    return start, end
 
 
 class ProgrammeShow(Schema):
