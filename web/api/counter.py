@@ -103,6 +103,9 @@ async def sell(request: web.Request) -> web.Response:
 @routes.get("/orders/")
 async def list_orders(request: web.Request) -> web.Response:
     await require_counter_staff(request)
+    unknown = sorted(set(request.query) - {"page", "show", "channel"})
+    if unknown:
+        raise fail("invalid_query", f"Unknown query parameter {unknown[0][:40]!r}: use page, show and channel.")
     page = schemas.load_page(request)
     show_id: int | None = None
     if "show" in request.query:
