@@ -48,7 +48,9 @@ DEMO_MOVIES = [
 ]
 DEMO_USER = ("demo", "demo@example.com", "demo-password")
 DEMO_STAFF = ("door", "door@example.com", "door-password")
-DEMO_PRICES = Prices({"standard": 1200, "premium": 1600}, "EUR")
+DEMO_PRICES = Prices(  # per seat category and ticket type (adult is the default type)
+    {"standard": {"adult": 1200, "child": 800, "senior": 900}, "premium": {"adult": 1600, "child": 1200}}, "EUR"
+)
 DemoRow = tuple[str, list[tuple[str, str, str] | None]]
 
 

@@ -16,6 +16,7 @@ from engine.layout import detailed_layout
 from engine.seats import SeatState, best_group
 from storage.database import open_engine
 from tests.conftest import Api
+from web.app import create_app
 from web.context import HASHER, REPOSITORY
 from web.settings import Settings
 
@@ -417,3 +418,26 @@ def test_a_group_fills_the_fewest_blocks_nearest_the_middle() -> None:
     assert state.index is not None and all(state.index.is_free(seat) for seat in range(1, 41))  # left as it was
     assert best_group(state, 41) is None
     assert best_group(SeatState(10), 2) is None  # no layout, no best seats
+
+
+async def test_types_prices_and_holds_survive_a_restart(aiohttp_client: Any, settings: Settings) -> None:
+    """What a refund pays back and a hold's ticket types are read from disk when the show's actor loads again."""
+    first = Api(await aiohttp_client(create_app(settings)))
+    setup = await hall_show(first)
+    till, user = await staff(first), await first.user()
+    sale = {"seat_numbers": [41, 42], "ticket_types": ["adult", "child"], "payment": "card"}
+    status, order = await post(first, f"/shows/{setup['id']}/sell/", sale, till["headers"])
+    assert status == 201
+    body = {"seat_numbers": [1, 2], "ticket_types": ["senior", "child"]}
+    status, hold = await post(first, f"/shows/{setup['id']}/hold/", body, user["headers"])
+    assert status == 201
+    await first.client.close()
+
+    again = Api(await aiohttp_client(create_app(settings)))
+    status, confirmed = await post(again, f"/holds/{hold['hold_id']}/confirm/", None, user["headers"])
+    assert status == 201 and [b["ticket_type"] for b in confirmed["bookings"]] == ["senior", "child"]
+    assert confirmed["total"] == euros(900 + 800)
+    status, refunded = await post(again, f"/orders/{order['id']}/refund/", None, till["headers"])
+    assert (
+        status == 200 and refunded["refund"]["amount"] == euros(1600 + 1200) and refunded["refund"]["method"] == "card"
+    )

@@ -24,7 +24,7 @@ from web.http.body import load_body, read_body, read_json_object, validate_body
 from web.http.errors import fail
 from web.http.jsonio import json_response
 from web.http.openapi import errors
-from web.http.paging import page_url
+from web.http.paging import paged
 from web.http.refusals import refuse, refuse_seats
 from web.schemas.order_views import order_json
 from web.security.auth import require_counter_staff
@@ -103,7 +103,9 @@ async def sell(request: web.Request) -> web.Response:
 @routes.get("/orders/")
 async def list_orders(request: web.Request) -> web.Response:
     await require_counter_staff(request)
-    page = schemas.load_page(request)
+    unknown = sorted(set(request.query) - {"page", "show", "channel"})
+    if unknown:
+        raise fail("invalid_query", f"Unknown query parameter {unknown[0][:40]!r}: use page, show and channel.")
     show_id: int | None = None
     if "show" in request.query:
         show_id = schemas.canonical_int(request.query["show"], schemas.MAX_ID)
@@ -112,19 +114,13 @@ async def list_orders(request: web.Request) -> web.Response:
     channel = request.query.get("channel")
     if channel is not None and channel not in schemas.CHANNELS:
         raise fail("invalid_query", f"channel must be one of: {', '.join(schemas.CHANNELS)}.")
-    size = request.app[SETTINGS].page_size
-    count, orders = await request.app[REPOSITORY].orders_page((page - 1) * size, size, show_id=show_id, channel=channel)
-    if page > 1 and not orders:
-        raise fail("invalid_page")
-    tickets = request.app[TICKETS]
-    return json_response(
-        {
-            "count": count,
-            "next": page_url(request, request.app[SETTINGS].public_url, page + 1) if page * size < count else None,
-            "previous": page_url(request, request.app[SETTINGS].public_url, page - 1) if page > 1 else None,
-            "results": [order_json(order, tickets) for order in orders],
-        }
-    )
+    repository, tickets, settings = request.app[REPOSITORY], request.app[TICKETS], request.app[SETTINGS]
+
+    async def fetch(offset: int, limit: int) -> tuple[int, list[Any]]:
+        return await repository.orders_page(offset, limit, show_id=show_id, channel=channel)
+
+    page = await paged(request, settings.public_url, settings.page_size, fetch, lambda o: order_json(o, tickets))
+    return json_response(page)
 
 
 @docs(
