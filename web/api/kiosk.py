@@ -10,6 +10,7 @@ from aiohttp_apispec import docs
 
 from engine.errors import ShowNotFound
 from web.context import ENGINE, SETTINGS
+from web.http.errors import fail
 from web.http.openapi import ERROR_CONTENT
 from web.schemas import path_id
 
@@ -54,6 +55,7 @@ DOOR_HEADERS = {**PAGE_HEADERS, "Permissions-Policy": "camera=(self), microphone
     ],
     responses={
         "200": {"description": "The page", "content": HTML},
+        "400": {"description": "shared is neither 1 nor 0", "content": ERROR_CONTENT},
         "404": {
             "description": "No such show: a page saying so (JSON for an id spelled wrongly)",
             "content": {**HTML, **ERROR_CONTENT},
@@ -73,7 +75,10 @@ async def kiosk(request: web.Request) -> web.StreamResponse:
             text=NOT_FOUND_PAGE.format(show_id=show_id), status=404, content_type="text/html", headers=PAGE_HEADERS
         )
     settings = request.app[SETTINGS]
-    shared = settings.kiosk_shared or request.query.get("shared") in ("1", "true", "yes")
+    mode = request.query.get("shared", "0")
+    if mode not in ("1", "0"):
+        raise fail("invalid_query", "shared must be 1 (a shared kiosk) or 0.")
+    shared = settings.kiosk_shared or mode == "1"
     page = (
         _kiosk_template()
         .replace("{{shared}}", "1" if shared else "0")
