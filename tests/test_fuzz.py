@@ -42,7 +42,7 @@ include-path-regex = "/(book|hold|(un)?block|confirm|cancel|sell|refund)/$|^/mov
 checks.positive_data_acceptance.expected-statuses = ["2xx", "400", "401", "403", "404", "409", "422", "429"]
 
 [[operations]]
-include-path-regex = "^/movies/$|^/webhooks/$"
+include-path-regex = "^/movies/$|^/webhooks/$|/waitlist/$"
 checks.positive_data_acceptance.expected-statuses = ["2xx", "400", "401", "403", "404", "409", "422", "429"]
 
 [[operations]]

@@ -111,6 +111,7 @@ def _occupancy(report: ShowReport) -> dict[str, Any]:
 @routes.get(r"/reports/shows/{id:\d+}/")
 async def show_report(request: web.Request) -> web.Response:
     await require_admin(request)
+    _known_only(request, {"format"})
     report = await Reports(request.app[REPOSITORY].database).show(schemas.path_id(request))
     if report is None:
         raise fail("unknown_show")
@@ -195,9 +196,17 @@ def _add(into: dict[str, int], sales: Sales) -> None:
     },
 )
 @errors(401, 403, {400: "Not days (code invalid_query)"})
+def _known_only(request: web.Request, names: set[str]) -> None:
+    """A misspelt parameter is refused rather than silently ignored (a report for the wrong days looks right)."""
+    unknown = sorted(set(request.query) - names)
+    if unknown:
+        raise fail("invalid_query", f"Unknown query parameter {unknown[0][:40]!r}: use {', '.join(sorted(names))}.")
+
+
 @routes.get("/reports/sales/")
 async def sales_report(request: web.Request) -> web.Response:
     await require_admin(request)
+    _known_only(request, {"from", "to", "format"})
     zone = request.app[SETTINGS].zone
     today = datetime.now(zone).date()
     if request.query.get("format", "json") not in ("json", "csv"):

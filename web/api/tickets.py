@@ -192,6 +192,9 @@ async def _admitted(
 @routes.get("/check-in/")
 async def door_count(request: web.Request) -> web.Response:
     await require_staff(request)
+    unknown = sorted(set(request.query) - {"show_id"})
+    if unknown:
+        raise fail("invalid_query", f"Unknown query parameter {unknown[0][:40]!r}: use show_id.")
     try:
         show_id = schemas.DoorQuery().load(dict(request.query))["show_id"]
     except ValidationError as error:
