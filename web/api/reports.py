@@ -177,6 +177,13 @@ def _add(into: dict[str, int], sales: Sales) -> None:
         into[key] = into.get(key, 0) + value
 
 
+def _known_only(request: web.Request, names: set[str]) -> None:
+    """A misspelt parameter is refused rather than silently ignored (a report for the wrong days looks right)."""
+    unknown = sorted(set(request.query) - names)
+    if unknown:
+        raise fail("invalid_query", f"Unknown query parameter {unknown[0][:40]!r}: use {', '.join(sorted(names))}.")
+
+
 @docs(
     tags=["reports"],
     summary="Sales and refunds made from one local day to another (admin): per show, per day, totals; JSON or CSV",
@@ -196,13 +203,6 @@ def _add(into: dict[str, int], sales: Sales) -> None:
     },
 )
 @errors(401, 403, {400: "Not days (code invalid_query)"})
-def _known_only(request: web.Request, names: set[str]) -> None:
-    """A misspelt parameter is refused rather than silently ignored (a report for the wrong days looks right)."""
-    unknown = sorted(set(request.query) - names)
-    if unknown:
-        raise fail("invalid_query", f"Unknown query parameter {unknown[0][:40]!r}: use {', '.join(sorted(names))}.")
-
-
 @routes.get("/reports/sales/")
 async def sales_report(request: web.Request) -> web.Response:
     await require_admin(request)
