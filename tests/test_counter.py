@@ -16,6 +16,7 @@ from engine.layout import detailed_layout
 from engine.seats import SeatState, best_group
 from storage.database import open_engine
 from tests.conftest import Api
+from tests.test_box_office import get, post
 from web.app import create_app
 from web.context import HASHER, REPOSITORY
 from web.settings import Settings
@@ -42,16 +43,6 @@ HALL = [
 @pytest.fixture
 def settings(settings: Settings) -> Settings:
     return replace(settings, max_seats_per_user=10)  # the service's default cap, which conftest lifts
-
-
-async def post(api: Api, path: str, body: Any, headers: dict[str, str] | None = None) -> tuple[int, Any]:
-    response = await api.client.post(path, json=body, headers=headers)
-    return response.status, await response.json()
-
-
-async def get(api: Api, path: str, headers: dict[str, str] | None = None) -> tuple[int, Any]:
-    response = await api.client.get(path, headers=headers)
-    return response.status, await response.json()
 
 
 async def staff(api: Api) -> dict[str, Any]:
